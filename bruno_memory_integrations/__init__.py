@@ -1,0 +1,71 @@
+"""One memory core for LangChain, LlamaIndex and notebooks, over many stores.
+
+Quick start::
+
+    from bruno_memory_integrations import open_store, Record
+    store = open_store("sqlite:///memory.db")      # or "postgresql://…", "redis://…"
+    store.upsert("docs", [Record("a", "hello", [0.1, 0.2], {"lang": "en"})])
+    store.search("docs", [0.1, 0.2], k=1, filter={"lang": "en"})
+
+Importing this package imports no database driver: a backend's driver is
+imported when a URL with its scheme is opened.
+"""
+
+from .capabilities import Capabilities
+from .errors import (
+    BackendError,
+    BackendUnavailableError,
+    BrunoMemoryError,
+    CollectionMismatchError,
+    ConfigurationError,
+    DimensionMismatchError,
+    FilterError,
+    InvalidIdError,
+    InvalidInputError,
+    InvalidMetadataError,
+    InvalidNameError,
+    InvalidVectorError,
+    MissingDependencyError,
+    NotSupportedError,
+    StoreClosedError,
+    UnknownBackendError,
+)
+from .filters import matches, parse_filter
+from .registry import available_backends, open_store, register_backend
+from .store import DEFAULT_NAMESPACE, Store
+from .types import CollectionInfo, Page, Record, SearchResult
+from .validation import new_id
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailableError",
+    "BrunoMemoryError",
+    "Capabilities",
+    "CollectionInfo",
+    "CollectionMismatchError",
+    "ConfigurationError",
+    "DEFAULT_NAMESPACE",
+    "DimensionMismatchError",
+    "FilterError",
+    "InvalidIdError",
+    "InvalidInputError",
+    "InvalidMetadataError",
+    "InvalidNameError",
+    "InvalidVectorError",
+    "MissingDependencyError",
+    "NotSupportedError",
+    "Page",
+    "Record",
+    "SearchResult",
+    "Store",
+    "StoreClosedError",
+    "UnknownBackendError",
+    "available_backends",
+    "matches",
+    "new_id",
+    "open_store",
+    "parse_filter",
+    "register_backend",
+]

@@ -1,0 +1,44 @@
+"""What each backend can do, declared once, so callers and tests ask instead of guessing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+__all__ = ["Capabilities"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """Flags a backend declares; tests skip with the flag's name as the reason.
+
+    Attributes:
+        keyword_search: full-text search over record text.
+        hybrid_search: vector + keyword search fused (the core fuses with reciprocal
+            rank fusion when the backend has both searches).
+        ttl: per-write expiry (``ttl=`` seconds) of records, messages and items.
+        native_async: the ``a…`` methods use the driver's own async I/O; otherwise
+            they run the sync ones in a worker thread, which never blocks the loop.
+        nested_metadata: metadata values may be nested objects and lists of any JSON;
+            when false only scalars, null and lists of strings are accepted.
+        persistent: data outlives the process.
+        chat: chat-message storage.
+        kv: key-value storage.
+        metrics: distance metrics the backend can index.
+    """
+
+    keyword_search: bool = False
+    hybrid_search: bool = False
+    ttl: bool = False
+    native_async: bool = False
+    nested_metadata: bool = True
+    persistent: bool = True
+    chat: bool = True
+    kv: bool = True
+    metrics: tuple[str, ...] = ("cosine", "euclidean", "dot")
+
+    def with_(self, **changes: object) -> Capabilities:
+        """A copy with some flags changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def as_dict(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -1,0 +1,130 @@
+"""Backends chosen by URL scheme (or by the client object you already have).
+
+The registry maps a scheme to a dotted path; the backend module, and with it its
+driver, is imported only when that scheme is opened, so ``import
+bruno_memory_integrations`` imports no driver. A missing driver gives a
+:class:`~bruno_memory_integrations.errors.MissingDependencyError` naming the extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from typing import Any
+
+from .backend import Backend
+from .errors import ConfigurationError, MissingDependencyError, UnknownBackendError
+from .store import Store
+
+__all__ = ["BackendEntry", "available_backends", "open_store", "register_backend"]
+
+#: Options that belong to the Store rather than to the backend.
+_STORE_OPTIONS = ("default_metric", "default_ttl")
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    """Where a backend lives and what it needs.
+
+    Attributes:
+        target: ``"package.module:ClassName"`` of the :class:`Backend` subclass.
+        package: The driver's import name, checked before importing ``target``.
+        extra: The pip extra that installs the driver.
+        client_modules: Module prefixes of client objects this backend accepts.
+    """
+
+    target: str
+    package: str | None = None
+    extra: str | None = None
+    client_modules: tuple[str, ...] = ()
+
+
+_B = "bruno_memory_integrations.backends"
+_REGISTRY: dict[str, BackendEntry] = {
+    "memory": BackendEntry(f"{_B}.memory:MemoryBackend"),
+    "sqlite": BackendEntry(f"{_B}.sqlite:SQLiteBackend", client_modules=("sqlite3", "pysqlite3")),
+    "postgresql": BackendEntry(
+        f"{_B}.postgres:PostgresBackend", "psycopg", "postgres", ("psycopg", "psycopg_pool")
+    ),
+    "redis": BackendEntry(f"{_B}.redis:RedisBackend", "redis", "redis", ("redis",)),
+}
+_ALIASES = {"postgres": "postgresql", "rediss": "redis"}
+
+
+def register_backend(scheme: str, entry: BackendEntry) -> None:
+    """Add or replace the backend for a URL scheme (for third-party backends)."""
+    _REGISTRY[scheme.lower()] = entry
+
+
+def available_backends() -> dict[str, BackendEntry]:
+    """Registered schemes (aliases not included)."""
+    return dict(_REGISTRY)
+
+
+def _scheme(url: str) -> str:
+    if "://" not in url:
+        raise ConfigurationError(
+            f"not a store URL: {url!r}; expected e.g. 'sqlite:///path.db', 'memory://', "
+            f"'postgresql://user@host/db' or 'redis://host:6379'"
+        )
+    scheme = url.split("://", 1)[0].lower()
+    scheme = scheme.split("+", 1)[0]  # "postgresql+psycopg" names store and driver
+    return _ALIASES.get(scheme, scheme)
+
+
+def load_backend_class(scheme: str) -> type[Backend]:
+    """Import and return the backend class for ``scheme``."""
+    entry = _REGISTRY.get(scheme)
+    if entry is None:
+        known = ", ".join(sorted(set(_REGISTRY) | set(_ALIASES)))
+        raise UnknownBackendError(f"no backend for URL scheme {scheme!r}; known schemes: {known}")
+    if entry.package and importlib.util.find_spec(entry.package) is None:
+        raise MissingDependencyError(entry.package, entry.extra or scheme, f"the {scheme} backend")
+    module_name, _, cls_name = entry.target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or entry.package or scheme
+        raise MissingDependencyError(missing, entry.extra or scheme, f"the {scheme} backend") from exc
+    cls: type[Backend] = getattr(module, cls_name)
+    return cls
+
+
+def _split(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    store = {k: options.pop(k) for k in _STORE_OPTIONS if k in options}
+    return store, options
+
+
+def open_store(target: str | Any = "sqlite:///bruno_memory.db", **options: Any) -> Store:
+    """Open a :class:`Store` from a URL or from a client object you already have.
+
+    Args:
+        target: A URL (``sqlite:///path.db``, ``sqlite://:memory:``, ``memory://``,
+            ``postgresql://…``, ``redis://…``) or a driver client/connection/pool.
+        **options: Backend options (see each backend's docs page) and the store
+            options ``default_metric`` and ``default_ttl``.
+
+    Raises:
+        UnknownBackendError: no backend for the URL scheme or client type.
+        MissingDependencyError: the backend's driver is not installed.
+    """
+    store_opts, backend_opts = _split(dict(options))
+    if isinstance(target, Store):
+        return target
+    if isinstance(target, Backend):
+        return Store(target, **store_opts)
+    if isinstance(target, str):
+        cls = load_backend_class(_scheme(target))
+        backend = cls.from_url(target, **backend_opts)  # type: ignore[attr-defined]
+        return Store(backend, **store_opts)
+    module = type(target).__module__ or ""
+    for scheme, entry in _REGISTRY.items():
+        if any(module == m or module.startswith(m + ".") for m in entry.client_modules):
+            cls = load_backend_class(scheme)
+            backend = cls.from_client(target, **backend_opts)  # type: ignore[attr-defined]
+            return Store(backend, **store_opts)
+    raise UnknownBackendError(
+        f"cannot tell which backend a {type(target).__module__}.{type(target).__name__} "
+        f"belongs to; pass a URL instead"
+    )

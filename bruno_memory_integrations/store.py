@@ -1,0 +1,750 @@
+"""`Store`: the one public face of every backend.
+
+The store checks input (so bad input never reaches a backend and stored data is
+unchanged), keeps each collection's dimension / metric / embedding model
+honest, turns distances into the one score rule, fuses hybrid search, and gives
+every operation a sync and an async form. Backends only store and fetch.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any
+
+from .backend import Backend, Hit
+from .capabilities import Capabilities
+from .errors import (
+    CollectionMismatchError,
+    DimensionMismatchError,
+    InvalidInputError,
+    NotSupportedError,
+    StoreClosedError,
+)
+from .filters import FilterNode, parse_filter
+from .scores import canonical_metric, score_from_distance
+from .types import CollectionInfo, Message, Page, Record, SearchResult
+from .validation import check_id, check_ids, check_name, check_records, check_vector
+
+__all__ = ["Store", "DEFAULT_NAMESPACE"]
+
+DEFAULT_NAMESPACE = "default"
+FilterLike = Mapping[str, Any] | FilterNode | None
+
+
+def _check_k(k: Any, what: str = "k") -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InvalidInputError(f"{what} must be a positive integer, got {k!r}")
+    return k
+
+
+def _check_ttl(ttl: Any) -> float | None:
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
+        raise InvalidInputError(f"ttl must be a positive number of seconds, got {ttl!r}")
+    return float(ttl)
+
+
+def _check_message(m: Any) -> Message:
+    if not isinstance(m, Mapping):
+        raise InvalidInputError(f"a chat message must be a JSON object (dict), got {type(m).__name__}")
+    from .validation import check_metadata
+
+    return check_metadata(m, nested=True)
+
+
+def _check_items(items: Mapping[str, bytes] | Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
+    out: dict[str, bytes] = {}
+    for pair in pairs:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise InvalidInputError(f"key-value items are (key, bytes) pairs, got {pair!r}")
+        key, value = pair
+        check_id(key, "key")
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise InvalidInputError(
+                f"values are bytes, got {type(value).__name__} for key {key!r}; encode it first"
+            )
+        out.pop(key, None)
+        out[key] = bytes(value)
+    return list(out.items())
+
+
+class Store:
+    """Vector records, chat messages and key-value items in one backend.
+
+    Args:
+        backend: The backend instance (usually made by :func:`open_store`).
+        default_metric: Metric of collections created implicitly by the first write.
+        default_ttl: Seconds after which writes expire, for backends with TTL.
+
+    Use :func:`bruno_memory_integrations.open_store` to get one from a URL.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        default_metric: str = "cosine",
+        default_ttl: float | None = None,
+    ) -> None:
+        self.backend = backend
+        self.default_metric = canonical_metric(default_metric)
+        self.default_ttl = _check_ttl(default_ttl)
+        if self.default_ttl is not None and not backend.capabilities.ttl:
+            raise NotSupportedError(backend.name, "TTL (expiry)", "leave default_ttl unset")
+        self._infos: dict[str, CollectionInfo] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Store:
+        """Open a store from a URL; see :func:`bruno_memory_integrations.open_store`."""
+        from .registry import open_store
+
+        return open_store(url, **options)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.backend.capabilities
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    def __repr__(self) -> str:
+        return f"Store({self.backend!r})"
+
+    def _open(self) -> Backend:
+        if self._closed:
+            raise StoreClosedError("this store is closed; open a new one with open_store(url)")
+        return self.backend
+
+    def close(self) -> None:
+        """Close the store and its connections. Later calls raise StoreClosedError."""
+        if not self._closed:
+            self._closed = True
+            self.backend.close()
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self.backend.aclose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _ttl(self, ttl: Any) -> float | None:
+        ttl = _check_ttl(ttl)
+        if ttl is None:
+            return self.default_ttl
+        if not self.capabilities.ttl:
+            raise NotSupportedError(self.backend_name, "TTL (expiry)", "call without ttl=")
+        return ttl
+
+    # ------------------------------------------------------------------ collections
+    def _new_info(
+        self, name: str, dimension: int, metric: str | None, model: str | None
+    ) -> CollectionInfo:
+        metric = canonical_metric(metric or self.default_metric)
+        if metric not in self.capabilities.metrics:
+            raise NotSupportedError(self.backend_name, f"the {metric} metric")
+        if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
+            raise InvalidInputError(f"dimension must be a positive integer, got {dimension!r}")
+        return CollectionInfo(name, dimension, metric, model)
+
+    @staticmethod
+    def _check_match(
+        info: CollectionInfo, dimension: int | None, metric: str | None, model: str | None
+    ) -> None:
+        if dimension is not None and dimension != info.dimension:
+            raise DimensionMismatchError(info.name, info.dimension, dimension)
+        if metric is not None and canonical_metric(metric) != info.metric:
+            raise CollectionMismatchError(
+                f"collection {info.name!r} uses the {info.metric} metric, not {metric}; "
+                f"use another collection name to index with another metric"
+            )
+        if model is not None and info.embedding_model is not None and model != info.embedding_model:
+            raise CollectionMismatchError(
+                f"collection {info.name!r} was built with embedding model "
+                f"{info.embedding_model!r}, not {model!r}; mixing models gives meaningless "
+                f"results: use the same model or another collection"
+            )
+
+    def collection_info(self, name: str) -> CollectionInfo | None:
+        """What a collection was created with, or ``None`` if it does not exist."""
+        check_name(name)
+        info = self._infos.get(name)
+        if info is None:
+            info = self._open().get_collection(name)
+            if info is not None:
+                self._infos[name] = info
+        return info
+
+    async def acollection_info(self, name: str) -> CollectionInfo | None:
+        check_name(name)
+        info = self._infos.get(name)
+        if info is None:
+            info = await self._open().aget_collection(name)
+            if info is not None:
+                self._infos[name] = info
+        return info
+
+    def ensure_collection(
+        self,
+        name: str,
+        dimension: int,
+        metric: str | None = None,
+        embedding_model: str | None = None,
+    ) -> CollectionInfo:
+        """Create a collection, or check that the existing one matches.
+
+        Raises:
+            DimensionMismatchError: it exists with another dimension.
+            CollectionMismatchError: it exists with another metric or embedding model.
+        """
+        info = self.collection_info(name)
+        if info is None:
+            new = self._new_info(name, dimension, metric, embedding_model)
+            with self._lock:
+                self._open().create_collection(new)
+            self._infos.pop(name, None)
+            info = self.collection_info(name) or new
+        self._check_match(info, dimension, metric, embedding_model)
+        return info
+
+    async def aensure_collection(
+        self,
+        name: str,
+        dimension: int,
+        metric: str | None = None,
+        embedding_model: str | None = None,
+    ) -> CollectionInfo:
+        info = await self.acollection_info(name)
+        if info is None:
+            new = self._new_info(name, dimension, metric, embedding_model)
+            await self._open().acreate_collection(new)
+            self._infos.pop(name, None)
+            info = await self.acollection_info(name) or new
+        self._check_match(info, dimension, metric, embedding_model)
+        return info
+
+    def list_collections(self) -> list[str]:
+        return self._open().list_collections()
+
+    async def alist_collections(self) -> list[str]:
+        return await self._open().alist_collections()
+
+    def drop_collection(self, name: str) -> None:
+        """Delete a collection with all its records."""
+        check_name(name)
+        self._open().drop_collection(name)
+        self._infos.pop(name, None)
+
+    async def adrop_collection(self, name: str) -> None:
+        check_name(name)
+        await self._open().adrop_collection(name)
+        self._infos.pop(name, None)
+
+    # ------------------------------------------------------------------ records
+    def _prepare_upsert(
+        self, collection: str, records: Sequence[Record], info: CollectionInfo | None
+    ) -> list[Record]:
+        if isinstance(records, Record):
+            records = [records]
+        dim = info.dimension if info is not None else None
+        return check_records(records, self.capabilities.nested_metadata, collection, dim)
+
+    def upsert(
+        self,
+        collection: str,
+        records: Sequence[Record],
+        *,
+        embedding_model: str | None = None,
+        metric: str | None = None,
+        ttl: float | None = None,
+    ) -> list[str]:
+        """Insert or replace records by id; the collection is created on first write.
+
+        Returns:
+            The ids written, in order (a repeated id is written once, last one wins).
+        """
+        check_name(collection)
+        batch = self._prepare_upsert(collection, records, self.collection_info(collection))
+        ttl = self._ttl(ttl)
+        if not batch:
+            return []
+        self.ensure_collection(collection, len(batch[0].vector or ()), metric, embedding_model)
+        self._open().upsert(collection, batch, ttl)
+        return [r.id for r in batch]
+
+    async def aupsert(
+        self,
+        collection: str,
+        records: Sequence[Record],
+        *,
+        embedding_model: str | None = None,
+        metric: str | None = None,
+        ttl: float | None = None,
+    ) -> list[str]:
+        check_name(collection)
+        batch = self._prepare_upsert(collection, records, await self.acollection_info(collection))
+        ttl = self._ttl(ttl)
+        if not batch:
+            return []
+        await self.aensure_collection(collection, len(batch[0].vector or ()), metric, embedding_model)
+        await self._open().aupsert(collection, batch, ttl)
+        return [r.id for r in batch]
+
+    @staticmethod
+    def _order(ids: list[str], records: list[Record]) -> list[Record]:
+        by_id = {r.id: r for r in records}
+        return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+
+    def get(self, collection: str, ids: Sequence[str], *, include_vectors: bool = True) -> list[Record]:
+        """Records with these ids, in the order asked; missing ids are left out."""
+        check_name(collection)
+        wanted = check_ids(ids)
+        if not wanted or self.collection_info(collection) is None:
+            return []
+        return self._order(wanted, self._open().get(collection, wanted, include_vectors))
+
+    async def aget(
+        self, collection: str, ids: Sequence[str], *, include_vectors: bool = True
+    ) -> list[Record]:
+        check_name(collection)
+        wanted = check_ids(ids)
+        if not wanted or await self.acollection_info(collection) is None:
+            return []
+        return self._order(wanted, await self._open().aget(collection, wanted, include_vectors))
+
+    def _prepare_delete(
+        self, collection: str, ids: Sequence[str] | None, filter: FilterLike
+    ) -> tuple[list[str] | None, FilterNode | None]:
+        check_name(collection)
+        if (ids is None) == (filter is None):
+            raise InvalidInputError(
+                "delete takes ids or a filter (exactly one); pass filter={} to delete everything"
+            )
+        if ids is not None:
+            return check_ids(ids), None
+        return None, parse_filter(filter)
+
+    def delete(
+        self, collection: str, ids: Sequence[str] | None = None, *, filter: FilterLike = None
+    ) -> int:
+        """Delete by ids, or every record matching ``filter`` (``{}`` = all). Returns the count."""
+        wanted, where = self._prepare_delete(collection, ids, filter)
+        if self.collection_info(collection) is None or wanted == []:
+            return 0
+        if wanted is not None:
+            return self._open().delete(collection, list(dict.fromkeys(wanted)))
+        return self._open().delete_where(collection, where)
+
+    async def adelete(
+        self, collection: str, ids: Sequence[str] | None = None, *, filter: FilterLike = None
+    ) -> int:
+        wanted, where = self._prepare_delete(collection, ids, filter)
+        if await self.acollection_info(collection) is None or wanted == []:
+            return 0
+        if wanted is not None:
+            return await self._open().adelete(collection, list(dict.fromkeys(wanted)))
+        return await self._open().adelete_where(collection, where)
+
+    def count(self, collection: str, *, filter: FilterLike = None) -> int:
+        """How many records match ``filter`` (all when ``None``)."""
+        check_name(collection)
+        where = parse_filter(filter)
+        if self.collection_info(collection) is None:
+            return 0
+        return self._open().count(collection, where)
+
+    async def acount(self, collection: str, *, filter: FilterLike = None) -> int:
+        check_name(collection)
+        where = parse_filter(filter)
+        if await self.acollection_info(collection) is None:
+            return 0
+        return await self._open().acount(collection, where)
+
+    def scan(
+        self,
+        collection: str,
+        *,
+        filter: FilterLike = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        include_vectors: bool = False,
+    ) -> Page:
+        """One page of records matching ``filter``; see :meth:`iter_records` for all."""
+        check_name(collection)
+        where = parse_filter(filter)
+        _check_k(limit, "limit")
+        if self.collection_info(collection) is None:
+            return Page([], None)
+        return self._open().scan(collection, where, limit, cursor, include_vectors)
+
+    async def ascan(
+        self,
+        collection: str,
+        *,
+        filter: FilterLike = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        include_vectors: bool = False,
+    ) -> Page:
+        check_name(collection)
+        where = parse_filter(filter)
+        _check_k(limit, "limit")
+        if await self.acollection_info(collection) is None:
+            return Page([], None)
+        return await self._open().ascan(collection, where, limit, cursor, include_vectors)
+
+    def iter_records(
+        self,
+        collection: str,
+        *,
+        filter: FilterLike = None,
+        batch_size: int = 500,
+        include_vectors: bool = True,
+    ) -> Iterator[Record]:
+        """Every record matching ``filter``, page by page (for export and migration)."""
+        cursor: str | None = None
+        while True:
+            page = self.scan(
+                collection, filter=filter, limit=batch_size, cursor=cursor,
+                include_vectors=include_vectors,
+            )
+            yield from page.records
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+    async def aiter_records(
+        self,
+        collection: str,
+        *,
+        filter: FilterLike = None,
+        batch_size: int = 500,
+        include_vectors: bool = True,
+    ) -> AsyncIterator[Record]:
+        cursor: str | None = None
+        while True:
+            page = await self.ascan(
+                collection, filter=filter, limit=batch_size, cursor=cursor,
+                include_vectors=include_vectors,
+            )
+            for rec in page.records:
+                yield rec
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+    # ------------------------------------------------------------------ search
+    def _prepare_search(
+        self, info: CollectionInfo | None, vector: Any, k: int, filter: FilterLike,
+        embedding_model: str | None,
+    ) -> tuple[list[float], FilterNode | None]:
+        _check_k(k)
+        vec = check_vector(vector)
+        where = parse_filter(filter)
+        if info is not None:
+            self._check_match(info, len(vec), None, embedding_model)
+        return vec, where
+
+    @staticmethod
+    def _scored(
+        info: CollectionInfo, hits: list[Hit], score_threshold: float | None
+    ) -> list[SearchResult]:
+        out = []
+        for rec, dist in hits:
+            score = score_from_distance(info.metric, dist)
+            if score_threshold is None or score >= score_threshold:
+                out.append(SearchResult(rec, score, dist))
+        return out
+
+    def search(
+        self,
+        collection: str,
+        vector: Sequence[float],
+        *,
+        k: int = 4,
+        filter: FilterLike = None,
+        score_threshold: float | None = None,
+        include_vectors: bool = False,
+        embedding_model: str | None = None,
+    ) -> list[SearchResult]:
+        """The ``k`` records nearest to ``vector`` among those matching ``filter``.
+
+        Scores follow the one score rule (docs/architecture.md): in [0, 1], higher
+        is closer, for every backend and metric; ``score_threshold`` drops results
+        scoring below it.
+        """
+        check_name(collection)
+        info = self.collection_info(collection)
+        vec, where = self._prepare_search(info, vector, k, filter, embedding_model)
+        if info is None:
+            return []
+        hits = self._open().search(collection, vec, k, where, include_vectors)
+        return self._scored(info, hits, score_threshold)
+
+    async def asearch(
+        self,
+        collection: str,
+        vector: Sequence[float],
+        *,
+        k: int = 4,
+        filter: FilterLike = None,
+        score_threshold: float | None = None,
+        include_vectors: bool = False,
+        embedding_model: str | None = None,
+    ) -> list[SearchResult]:
+        check_name(collection)
+        info = await self.acollection_info(collection)
+        vec, where = self._prepare_search(info, vector, k, filter, embedding_model)
+        if info is None:
+            return []
+        hits = await self._open().asearch(collection, vec, k, where, include_vectors)
+        return self._scored(info, hits, score_threshold)
+
+    def _prepare_keyword(self, query: Any, k: int, filter: FilterLike) -> FilterNode | None:
+        if not self.capabilities.keyword_search:
+            raise NotSupportedError(self.backend_name, "keyword search")
+        if not isinstance(query, str):
+            raise InvalidInputError(f"a keyword query is a string, got {type(query).__name__}")
+        _check_k(k)
+        return parse_filter(filter)
+
+    @staticmethod
+    def _keyword_results(hits: list[Hit]) -> list[SearchResult]:
+        # Text relevance is positive and unbounded; x / (1 + x) keeps its order in [0, 1).
+        return [SearchResult(r, max(s, 0.0) / (1.0 + max(s, 0.0)), None) for r, s in hits]
+
+    def keyword_search(
+        self, collection: str, query: str, *, k: int = 4, filter: FilterLike = None
+    ) -> list[SearchResult]:
+        """Records whose text contains every word of ``query``, most relevant first."""
+        check_name(collection)
+        where = self._prepare_keyword(query, k, filter)
+        if not query.strip() or self.collection_info(collection) is None:
+            return []
+        return self._keyword_results(self._open().keyword_search(collection, query, k, where))
+
+    async def akeyword_search(
+        self, collection: str, query: str, *, k: int = 4, filter: FilterLike = None
+    ) -> list[SearchResult]:
+        check_name(collection)
+        where = self._prepare_keyword(query, k, filter)
+        if not query.strip() or await self.acollection_info(collection) is None:
+            return []
+        hits = await self._open().akeyword_search(collection, query, k, where)
+        return self._keyword_results(hits)
+
+    @staticmethod
+    def _fuse(
+        vector_hits: list[SearchResult], keyword_hits: list[SearchResult], k: int, rrf_k: int
+    ) -> list[SearchResult]:
+        """Reciprocal rank fusion, normalised so a record first in both lists scores 1."""
+        fused: dict[str, float] = {}
+        found: dict[str, SearchResult] = {}
+        for hits in (vector_hits, keyword_hits):
+            for rank, hit in enumerate(hits):
+                fused[hit.record.id] = fused.get(hit.record.id, 0.0) + 1.0 / (rrf_k + rank + 1)
+                found.setdefault(hit.record.id, hit)
+        best = 2.0 / (rrf_k + 1)
+        order = sorted(fused, key=lambda i: (-fused[i], i))[:k]
+        return [SearchResult(found[i].record, fused[i] / best, found[i].distance) for i in order]
+
+    def hybrid_search(
+        self,
+        collection: str,
+        query: str,
+        vector: Sequence[float],
+        *,
+        k: int = 4,
+        filter: FilterLike = None,
+        fetch_k: int | None = None,
+        rrf_k: int = 60,
+    ) -> list[SearchResult]:
+        """Vector and keyword search fused by reciprocal rank fusion (RRF).
+
+        Each side fetches ``fetch_k`` candidates (default ``4 * k``); a record's
+        score is the sum of ``1 / (rrf_k + rank)`` over both lists, divided by its
+        largest possible value so it lies in [0, 1].
+        """
+        if not self.capabilities.hybrid_search:
+            raise NotSupportedError(self.backend_name, "hybrid search")
+        n = _check_k(fetch_k, "fetch_k") if fetch_k is not None else 4 * _check_k(k)
+        vec = self.search(collection, vector, k=n, filter=filter)
+        kw = self.keyword_search(collection, query, k=n, filter=filter)
+        return self._fuse(vec, kw, k, rrf_k)
+
+    async def ahybrid_search(
+        self,
+        collection: str,
+        query: str,
+        vector: Sequence[float],
+        *,
+        k: int = 4,
+        filter: FilterLike = None,
+        fetch_k: int | None = None,
+        rrf_k: int = 60,
+    ) -> list[SearchResult]:
+        if not self.capabilities.hybrid_search:
+            raise NotSupportedError(self.backend_name, "hybrid search")
+        n = _check_k(fetch_k, "fetch_k") if fetch_k is not None else 4 * _check_k(k)
+        vec = await self.asearch(collection, vector, k=n, filter=filter)
+        kw = await self.akeyword_search(collection, query, k=n, filter=filter)
+        return self._fuse(vec, kw, k, rrf_k)
+
+    # ------------------------------------------------------------------ chat
+    def _prepare_chat(self, session_id: str, namespace: str) -> None:
+        if not self.capabilities.chat:
+            raise NotSupportedError(self.backend_name, "chat messages")
+        check_name(namespace, "namespace")
+        check_name(session_id, "session")
+
+    def append_messages(
+        self,
+        session_id: str,
+        messages: Sequence[Message],
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        ttl: float | None = None,
+    ) -> None:
+        """Append JSON-object messages to a session, in order, in one batch."""
+        self._prepare_chat(session_id, namespace)
+        batch = [_check_message(m) for m in messages]
+        ttl = self._ttl(ttl)
+        if batch:
+            self._open().append_messages(namespace, session_id, batch, ttl)
+
+    async def aappend_messages(
+        self,
+        session_id: str,
+        messages: Sequence[Message],
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        ttl: float | None = None,
+    ) -> None:
+        self._prepare_chat(session_id, namespace)
+        batch = [_check_message(m) for m in messages]
+        ttl = self._ttl(ttl)
+        if batch:
+            await self._open().aappend_messages(namespace, session_id, batch, ttl)
+
+    def get_messages(
+        self, session_id: str, *, namespace: str = DEFAULT_NAMESPACE, last_n: int | None = None
+    ) -> list[Message]:
+        """A session's messages, oldest first; only the last ``last_n`` when given."""
+        self._prepare_chat(session_id, namespace)
+        if last_n is not None:
+            _check_k(last_n, "last_n")
+        return self._open().get_messages(namespace, session_id, last_n)
+
+    async def aget_messages(
+        self, session_id: str, *, namespace: str = DEFAULT_NAMESPACE, last_n: int | None = None
+    ) -> list[Message]:
+        self._prepare_chat(session_id, namespace)
+        if last_n is not None:
+            _check_k(last_n, "last_n")
+        return await self._open().aget_messages(namespace, session_id, last_n)
+
+    def clear_messages(self, session_id: str, *, namespace: str = DEFAULT_NAMESPACE) -> None:
+        self._prepare_chat(session_id, namespace)
+        self._open().clear_messages(namespace, session_id)
+
+    async def aclear_messages(self, session_id: str, *, namespace: str = DEFAULT_NAMESPACE) -> None:
+        self._prepare_chat(session_id, namespace)
+        await self._open().aclear_messages(namespace, session_id)
+
+    def list_sessions(self, *, namespace: str = DEFAULT_NAMESPACE) -> list[str]:
+        check_name(namespace, "namespace")
+        return self._open().list_sessions(namespace)
+
+    async def alist_sessions(self, *, namespace: str = DEFAULT_NAMESPACE) -> list[str]:
+        check_name(namespace, "namespace")
+        return await self._open().alist_sessions(namespace)
+
+    # ------------------------------------------------------------------ key-value
+    def _prepare_kv(self, collection: str) -> None:
+        if not self.capabilities.kv:
+            raise NotSupportedError(self.backend_name, "key-value items")
+        check_name(collection, "key-value collection")
+
+    def kv_mset(
+        self,
+        collection: str,
+        items: Mapping[str, bytes] | Sequence[tuple[str, bytes]],
+        *,
+        ttl: float | None = None,
+    ) -> None:
+        """Set many ``key -> bytes`` items in one batch."""
+        self._prepare_kv(collection)
+        pairs = _check_items(items)
+        ttl = self._ttl(ttl)
+        if pairs:
+            self._open().kv_put(collection, pairs, ttl)
+
+    async def akv_mset(
+        self,
+        collection: str,
+        items: Mapping[str, bytes] | Sequence[tuple[str, bytes]],
+        *,
+        ttl: float | None = None,
+    ) -> None:
+        self._prepare_kv(collection)
+        pairs = _check_items(items)
+        ttl = self._ttl(ttl)
+        if pairs:
+            await self._open().akv_put(collection, pairs, ttl)
+
+    def kv_mget(self, collection: str, keys: Sequence[str]) -> list[bytes | None]:
+        """Values for ``keys`` in order, ``None`` where a key is missing."""
+        self._prepare_kv(collection)
+        wanted = check_ids(keys, "key")
+        return self._open().kv_get(collection, wanted) if wanted else []
+
+    async def akv_mget(self, collection: str, keys: Sequence[str]) -> list[bytes | None]:
+        self._prepare_kv(collection)
+        wanted = check_ids(keys, "key")
+        return await self._open().akv_get(collection, wanted) if wanted else []
+
+    def kv_mdelete(self, collection: str, keys: Sequence[str]) -> None:
+        self._prepare_kv(collection)
+        wanted = list(dict.fromkeys(check_ids(keys, "key")))
+        if wanted:
+            self._open().kv_delete(collection, wanted)
+
+    async def akv_mdelete(self, collection: str, keys: Sequence[str]) -> None:
+        self._prepare_kv(collection)
+        wanted = list(dict.fromkeys(check_ids(keys, "key")))
+        if wanted:
+            await self._open().akv_delete(collection, wanted)
+
+    def kv_keys(self, collection: str, *, prefix: str | None = None) -> list[str]:
+        """Keys of a collection, sorted; only those starting with ``prefix`` when given."""
+        self._prepare_kv(collection)
+        if prefix is not None and not isinstance(prefix, str):
+            raise InvalidInputError(f"prefix must be a string, got {prefix!r}")
+        return self._open().kv_keys(collection, prefix or None)
+
+    async def akv_keys(self, collection: str, *, prefix: str | None = None) -> list[str]:
+        self._prepare_kv(collection)
+        if prefix is not None and not isinstance(prefix, str):
+            raise InvalidInputError(f"prefix must be a string, got {prefix!r}")
+        return await self._open().akv_keys(collection, prefix or None)

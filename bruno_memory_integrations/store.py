@@ -579,6 +579,7 @@ class Store:
         filter: FilterLike = None,
         fetch_k: int | None = None,
         rrf_k: int = 60,
+        embedding_model: str | None = None,
     ) -> list[SearchResult]:
         """Vector and keyword search fused by reciprocal rank fusion (RRF).
 
@@ -589,7 +590,9 @@ class Store:
         if not self.capabilities.hybrid_search:
             raise NotSupportedError(self.backend_name, "hybrid search")
         n = _check_k(fetch_k, "fetch_k") if fetch_k is not None else 4 * _check_k(k)
-        vec = self.search(collection, vector, k=n, filter=filter)
+        vec = self.search(
+            collection, vector, k=n, filter=filter, embedding_model=embedding_model
+        )
         kw = self.keyword_search(collection, query, k=n, filter=filter)
         return self._fuse(vec, kw, k, rrf_k)
 
@@ -603,11 +606,14 @@ class Store:
         filter: FilterLike = None,
         fetch_k: int | None = None,
         rrf_k: int = 60,
+        embedding_model: str | None = None,
     ) -> list[SearchResult]:
         if not self.capabilities.hybrid_search:
             raise NotSupportedError(self.backend_name, "hybrid search")
         n = _check_k(fetch_k, "fetch_k") if fetch_k is not None else 4 * _check_k(k)
-        vec = await self.asearch(collection, vector, k=n, filter=filter)
+        vec = await self.asearch(
+            collection, vector, k=n, filter=filter, embedding_model=embedding_model
+        )
         kw = await self.akeyword_search(collection, query, k=n, filter=filter)
         return self._fuse(vec, kw, k, rrf_k)
 

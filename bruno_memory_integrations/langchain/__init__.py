@@ -1,0 +1,27 @@
+"""LangChain adapters: a vector store, a chat message history and a byte store.
+
+Each class is a thin translation between LangChain's types and one
+:class:`~bruno_memory_integrations.Store`, so the same data is reachable from
+LlamaIndex and from plain Python, on every backend::
+
+    from bruno_memory_integrations.langchain import (
+        BrunoByteStore,
+        BrunoChatMessageHistory,
+        BrunoVectorStore,
+    )
+
+    vectors = BrunoVectorStore(embeddings, store="sqlite:///memory.db")
+    history = BrunoChatMessageHistory("session-1", store=vectors.store)
+    cache = BrunoByteStore(store=vectors.store)
+
+Importing this module imports ``langchain_core`` (the ``langchain`` extra) and
+no database driver. See docs/langchain.md.
+"""
+
+from __future__ import annotations
+
+from .byte_store import BrunoByteStore
+from .chat_history import BrunoChatMessageHistory
+from .vectorstore import BrunoVectorStore
+
+__all__ = ["BrunoByteStore", "BrunoChatMessageHistory", "BrunoVectorStore"]

@@ -21,8 +21,8 @@ from .errors import (
     NotSupportedError,
     StoreClosedError,
 )
-from .filters import FilterNode, parse_filter
-from .scores import canonical_metric, score_from_distance
+from .filters import FilterNode, evaluate, parse_filter
+from .scores import canonical_metric, distance, score_from_distance
 from .types import CollectionInfo, Message, Page, Record, SearchResult
 from .validation import check_id, check_ids, check_name, check_records, check_vector
 
@@ -467,6 +467,27 @@ class Store:
         return vec, where
 
     @staticmethod
+    def _rank_fetched(
+        info: CollectionInfo,
+        records: list[Record],
+        vec: list[float],
+        k: int,
+        where: FilterNode | None,
+        include_vectors: bool,
+    ) -> list[Hit]:
+        """Search restricted to ids: rank the fetched records as a backend would."""
+        hits = [
+            (r, distance(info.metric, vec, r.vector or []))
+            for r in records
+            if evaluate(where, r.metadata)
+        ]
+        hits.sort(key=lambda h: (h[1], h[0].id))
+        if not include_vectors:
+            for r, _ in hits:
+                r.vector = None
+        return hits[:k]
+
+    @staticmethod
     def _scored(
         info: CollectionInfo, hits: list[Hit], score_threshold: float | None
     ) -> list[SearchResult]:
@@ -487,19 +508,26 @@ class Store:
         score_threshold: float | None = None,
         include_vectors: bool = False,
         embedding_model: str | None = None,
+        ids: Sequence[str] | None = None,
     ) -> list[SearchResult]:
         """The ``k`` records nearest to ``vector`` among those matching ``filter``.
 
         Scores follow the one score rule (docs/architecture.md): in [0, 1], higher
         is closer, for every backend and metric; ``score_threshold`` drops results
-        scoring below it.
+        scoring below it. ``ids`` restricts the search to those records (fetched
+        and ranked here, so keep the list short).
         """
         check_name(collection)
         info = self.collection_info(collection)
         vec, where = self._prepare_search(info, vector, k, filter, embedding_model)
-        if info is None:
+        wanted = list(dict.fromkeys(check_ids(ids))) if ids is not None else None
+        if info is None or wanted == []:
             return []
-        hits = self._open().search(collection, vec, k, where, include_vectors)
+        if wanted is not None:
+            found = self._open().get(collection, wanted, True)
+            hits = self._rank_fetched(info, found, vec, k, where, include_vectors)
+        else:
+            hits = self._open().search(collection, vec, k, where, include_vectors)
         return self._scored(info, hits, score_threshold)
 
     async def asearch(
@@ -512,13 +540,19 @@ class Store:
         score_threshold: float | None = None,
         include_vectors: bool = False,
         embedding_model: str | None = None,
+        ids: Sequence[str] | None = None,
     ) -> list[SearchResult]:
         check_name(collection)
         info = await self.acollection_info(collection)
         vec, where = self._prepare_search(info, vector, k, filter, embedding_model)
-        if info is None:
+        wanted = list(dict.fromkeys(check_ids(ids))) if ids is not None else None
+        if info is None or wanted == []:
             return []
-        hits = await self._open().asearch(collection, vec, k, where, include_vectors)
+        if wanted is not None:
+            found = await self._open().aget(collection, wanted, True)
+            hits = self._rank_fetched(info, found, vec, k, where, include_vectors)
+        else:
+            hits = await self._open().asearch(collection, vec, k, where, include_vectors)
         return self._scored(info, hits, score_threshold)
 
     def _prepare_keyword(self, query: Any, k: int, filter: FilterLike) -> FilterNode | None:

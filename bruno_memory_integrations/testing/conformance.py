@@ -214,6 +214,18 @@ class RecordTests(_Base):
         assert all(h.record.metadata["even"] is False for h in hits)
         assert store.search(_name("nocoll"), q, k=3) == []
 
+    def test_search_restricted_to_ids(self, store: Store, coll: str) -> None:
+        recs = _records(20)
+        store.upsert(coll, recs)
+        q = recs[0].vector or []
+        allowed = ["id0003", "id0010", "id0011", "id0012", "missing"]
+        hits = store.search(coll, q, k=3, ids=allowed, filter={"i": {"$ne": 12}})
+        full = store.search(coll, q, k=20, filter={"i": {"$in": [3, 10, 11]}})
+        assert [h.record.id for h in hits] == [h.record.id for h in full]
+        assert [h.score for h in hits] == pytest.approx([h.score for h in full], abs=1e-4)
+        assert all(h.record.vector is None for h in hits)
+        assert store.search(coll, q, k=3, ids=[]) == []
+
     def test_search_returns_vectors_when_asked(self, store: Store, coll: str) -> None:
         recs = _records(4)
         store.upsert(coll, recs)

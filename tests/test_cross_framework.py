@@ -206,3 +206,47 @@ async def test_async_round_trip(
     )
     (doc,) = await lcs.aget_by_ids(["new"])
     assert (doc.page_content, doc.metadata) == ("from llama", {})
+
+
+def test_chat_sessions_are_readable_from_both_frameworks(make_store: Callable[[], Store]) -> None:
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+    from llama_index.core.llms import ChatMessage, MessageRole
+
+    from bruno_memory_integrations.langchain import BrunoChatMessageHistory
+    from bruno_memory_integrations.llama_index import BrunoChatStore
+
+    store = make_store()
+    try:
+        ns = f"shared-{uuid.uuid4().hex[:6]}"
+        history = BrunoChatMessageHistory("s1", store=store, namespace=ns)
+        history.add_messages(
+            [
+                SystemMessage("be brief"),
+                HumanMessage("weather in Paris?", name="ana"),
+                AIMessage("", tool_calls=[{"name": "weather", "args": {"city": "Paris"}, "id": "c1"}]),
+                ToolMessage("sunny", tool_call_id="c1"),
+                AIMessage("It is sunny."),
+            ]
+        )
+        chat = BrunoChatStore(store, namespace=ns)
+        seen = chat.get_messages("s1")
+        assert [m.role for m in seen] == [
+            MessageRole.SYSTEM, MessageRole.USER, MessageRole.ASSISTANT, MessageRole.TOOL,
+            MessageRole.ASSISTANT,
+        ]
+        assert [m.content for m in seen] == ["be brief", "weather in Paris?", "", "sunny", "It is sunny."]
+        assert seen[1].additional_kwargs["name"] == "ana"
+        call = seen[2].additional_kwargs["tool_calls"][0]
+        assert (call["id"], call["function"]["name"]) == ("c1", "weather")
+        assert seen[3].additional_kwargs["tool_call_id"] == "c1"
+
+        chat.add_message("s1", ChatMessage(role=MessageRole.USER, content="and tomorrow?"))
+        back = BrunoChatMessageHistory("s1", store=store, namespace=ns).messages
+        assert [m.type for m in back] == ["system", "human", "ai", "tool", "ai", "human"]
+        assert back[-1].content == "and tomorrow?"
+        assert back[2].tool_calls[0]["args"] == {"city": "Paris"}
+        assert back[3].tool_call_id == "c1"
+        # Each framework's own messages still round-trip exactly.
+        assert back[:5] == history.messages[:5]
+    finally:
+        store.close()

@@ -37,6 +37,7 @@ from langchain_core.messages import (
     messages_from_dict,
 )
 
+from ..adapters_common import as_langchain_message
 from ..registry import open_store
 from ..store import Store
 from ..validation import check_name
@@ -147,7 +148,7 @@ class BrunoChatMessageHistory(BaseChatMessageHistory):
         return head + kept
 
     def _from_stored(self, stored: list[dict[str, Any]]) -> list[BaseMessage]:
-        return self._trim(messages_from_dict(stored))
+        return self._trim(messages_from_dict([as_langchain_message(m) for m in stored]))
 
     # ------------------------------------------------------------------ API
     @property

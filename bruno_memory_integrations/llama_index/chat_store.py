@@ -14,6 +14,7 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.llms import ChatMessage
 from llama_index.core.storage.chat_store.base import BaseChatStore
 
+from ..adapters_common import as_llama_index_message
 from ..registry import open_store
 from ..store import Store
 from ..types import Message
@@ -27,7 +28,7 @@ def _to_dicts(messages: Sequence[ChatMessage]) -> list[Message]:
 
 
 def _to_messages(dicts: Sequence[Message]) -> list[ChatMessage]:
-    return [ChatMessage.model_validate(d) for d in dicts]
+    return [ChatMessage.model_validate(as_llama_index_message(d)) for d in dicts]
 
 
 class BrunoChatStore(BaseChatStore):

@@ -8,6 +8,7 @@ every operation a sync and an async form. Backends only store and fetch.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
@@ -29,6 +30,8 @@ from .validation import check_id, check_ids, check_name, check_records, check_ve
 __all__ = ["Store", "DEFAULT_NAMESPACE"]
 
 DEFAULT_NAMESPACE = "default"
+#: Async upserts larger than this are checked in a worker thread, not on the loop.
+_CHECK_INLINE_MAX = 256
 FilterLike = Mapping[str, Any] | FilterNode | None
 
 
@@ -303,7 +306,12 @@ class Store:
         ttl: float | None = None,
     ) -> list[str]:
         check_name(collection)
-        batch = self._prepare_upsert(collection, records, await self.acollection_info(collection))
+        info = await self.acollection_info(collection)
+        if isinstance(records, Sequence) and len(records) > _CHECK_INLINE_MAX:
+            # Checking thousands of vectors takes long enough to stall the event loop.
+            batch = await asyncio.to_thread(self._prepare_upsert, collection, records, info)
+        else:
+            batch = self._prepare_upsert(collection, records, info)
         ttl = self._ttl(ttl)
         if not batch:
             return []

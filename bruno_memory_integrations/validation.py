@@ -43,12 +43,23 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def _encodable(value: str) -> bool:
+    """False for strings with lone surrogates, which no store can encode as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_name(name: Any, what: str = "collection") -> str:
     """A collection, namespace, session or key-collection name: any non-empty string."""
     if not isinstance(name, str) or not name:
         raise InvalidNameError(f"a {what} name must be a non-empty string, got {name!r}")
     if "\x00" in name:
         raise InvalidNameError(f"a {what} name cannot contain a NUL character: {name!r}")
+    if not _encodable(name):
+        raise InvalidNameError(f"a {what} name must be valid Unicode (no lone surrogates)")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidNameError(f"a {what} name is at most {MAX_NAME_LENGTH} characters long")
     return name
@@ -62,6 +73,8 @@ def check_id(value: Any, what: str = "id") -> str:
         raise InvalidIdError(f"{what}s must be non-empty strings")
     if "\x00" in value:
         raise InvalidIdError(f"{what} {value!r} contains a NUL character, which no store keeps")
+    if not _encodable(value):
+        raise InvalidIdError(f"{what} {value!r} is not valid Unicode (it has a lone surrogate)")
     return value
 
 
@@ -79,6 +92,8 @@ def check_text(text: Any) -> str:
         raise InvalidMetadataError(f"record text must be a string, got {type(text).__name__}")
     if "\x00" in text:
         raise InvalidMetadataError("record text cannot contain a NUL character")
+    if not _encodable(text):
+        raise InvalidMetadataError("record text must be valid Unicode (no lone surrogates)")
     return text
 
 
@@ -88,6 +103,12 @@ def check_vector(vector: Any, dimension: int | None = None) -> list[float]:
         raise InvalidVectorError("a record needs a vector; embed its text first")
     if hasattr(vector, "tolist"):
         vector = vector.tolist()
+    # Fast path for the common case, a list of finite floats (C-level loops only).
+    if type(vector) is list and vector and set(map(type, vector)) == {float}:
+        if all(map(math.isfinite, vector)):
+            if dimension is not None and len(vector) != dimension:
+                raise InvalidVectorError(f"expected a vector of {dimension} numbers, got {len(vector)}")
+            return list(vector)
     if isinstance(vector, (str, bytes)) or not isinstance(vector, Sequence):
         raise InvalidVectorError(f"a vector must be a list of numbers, got {type(vector).__name__}")
     if not vector:
@@ -111,6 +132,8 @@ def _check_json(value: Any, path: str, nested: bool, depth: int = 0) -> None:
     if isinstance(value, str):
         if "\x00" in value:
             raise InvalidMetadataError(f"metadata {path} contains a NUL character")
+        if not _encodable(value):
+            raise InvalidMetadataError(f"metadata {path} is not valid Unicode (lone surrogate)")
         return
     if isinstance(value, int):
         if abs(value) > 2**63 - 1:
@@ -161,8 +184,10 @@ def check_metadata(metadata: Any, nested: bool = True) -> dict[str, Any]:
     for key, value in metadata.items():
         if not isinstance(key, str) or not key:
             raise InvalidMetadataError(f"metadata keys must be non-empty strings, got {key!r}")
-        if "\x00" in key:
-            raise InvalidMetadataError(f"metadata key {key!r} contains a NUL character")
+        if "\x00" in key or not _encodable(key):
+            raise InvalidMetadataError(
+                f"metadata key {key!r} contains a NUL character or a lone surrogate"
+            )
         _check_json(value, repr(key), nested)
     # A JSON round trip gives an independent copy with tuples as lists, like every store.
     return json.loads(json.dumps(dict(metadata)))

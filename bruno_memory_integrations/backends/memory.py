@@ -39,6 +39,7 @@ class MemoryBackend(Backend):
         keyword_search=True, hybrid_search=True, ttl=True, persistent=False
     )
     _shared: ClassVar[dict[str, MemoryBackend]] = {}
+    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, clock: Any = time.monotonic) -> None:
         self._lock = threading.RLock()
@@ -53,7 +54,7 @@ class MemoryBackend(Backend):
             raise TypeError(f"unknown options for the memory backend: {sorted(options)}")
         if name is None:
             return cls()
-        with threading.Lock():
+        with cls._shared_lock:
             return cls._shared.setdefault(name, cls())
 
     def __repr__(self) -> str:

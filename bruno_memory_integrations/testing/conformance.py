@@ -603,7 +603,7 @@ class KeyValueTests(_Base):
         assert store.kv_keys(c, prefix="*") == []
         assert store.kv_mget(c, keys) == [k.encode() for k in keys]
 
-    def test_collections_are_isolated(self, store: Store) -> None:
+    def test_kv_collections_are_isolated(self, store: Store) -> None:
         _require(store, "kv")
         c1, c2 = _name("kv"), _name("kv")
         store.kv_mset(c1, {"k": b"one"})

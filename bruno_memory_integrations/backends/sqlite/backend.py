@@ -1,0 +1,444 @@
+"""`SQLiteBackend`: records, chat messages and key-value items in one SQLite file.
+
+The embedded default store: no server, WAL mode, safe for several threads and
+processes at once (see ``_connections.py``), full-text keyword search with FTS5,
+metadata filters evaluated in SQL (``filters.py``) and exact k-NN over float32
+vectors (``_knn.py``). docs/backends/sqlite.md describes URLs, options and figures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ...backend import Backend, Hit
+from ...capabilities import Capabilities
+from ...errors import BackendError, ConfigurationError, NotSupportedError
+from ...filters import FilterNode
+from ...types import CollectionInfo, Message, Page, Record
+from . import _sql as q
+from ._config import SQLiteOptions, load_sqlite_vec, parse_options, sqlite_vec_available
+from ._connections import (
+    ConnectionSource,
+    SharedMemoryDatabases,
+    driver_of,
+    load_driver,
+    open_memory,
+    parse_sqlite_url,
+)
+from ._knn import CollectionRow, NumpyKnn, SqliteVecKnn, to_blob
+from ._schema import check_version, ensure_schema, fts_query, fts_words, read_schema_version
+from .filters import to_sqlite_where
+
+__all__ = ["SQLiteBackend", "sqlite_vec_available"]
+
+log = logging.getLogger(__name__)
+
+_SHARED_MEMORY = SharedMemoryDatabases()
+
+
+class SQLiteBackend(Backend):
+    """Everything in one SQLite database file (or in memory).
+
+    Use :func:`bruno_memory_integrations.open_store` with ``sqlite:///path.db``;
+    :meth:`from_url` and :meth:`from_client` list the options.
+    """
+
+    name: ClassVar[str] = "sqlite"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        keyword_search=True, hybrid_search=True, ttl=False, native_async=False,
+        nested_metadata=True, persistent=True,
+    )
+
+    def __init__(self, source: ConnectionSource, options: SQLiteOptions, description: str) -> None:
+        """Use :meth:`from_url` or :meth:`from_client`; this takes a ready connection source."""
+        self._source = source
+        self._description = description
+        self._shared_name = options.name  # set only for a named in-memory database
+        self._closed = False
+        numpy_knn = NumpyKnn(cache=options.cache_vectors)
+        self.knn: NumpyKnn | SqliteVecKnn = (
+            SqliteVecKnn(numpy_knn) if options.knn == "sqlite-vec" else numpy_knn
+        )
+        # A read first, so opening an existing database never takes the write lock.
+        if not self._source.run(lambda cur: check_version(read_schema_version(cur)), write=False):
+            self._source.run(ensure_schema, write=True)
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> SQLiteBackend:
+        """Open a database from a URL.
+
+        Args:
+            url: ``sqlite:///relative.db``, ``sqlite:////absolute/path.db``,
+                ``sqlite://:memory:`` (or ``sqlite:///:memory:``, ``sqlite://``).
+                Options may also be given as query parameters (``?timeout=5``).
+            **options: ``timeout`` (seconds to wait on a locked database, 30),
+                ``knn`` (``"auto"``, ``"numpy"`` or ``"sqlite-vec"``),
+                ``cache_vectors`` (keep searched collections' vectors in memory, True),
+                ``synchronous`` (``"NORMAL"``; ``"FULL"`` to survive power loss),
+                ``name`` (in-memory only: stores opened with the same name in this
+                process share one database).
+
+        Raises:
+            ConfigurationError: a bad URL or option, or a file that cannot be opened.
+            MissingDependencyError: ``knn="sqlite-vec"`` without its packages.
+        """
+        parsed = parse_sqlite_url(url)
+        opts = parse_options({**parsed.options, **options})
+        vec = opts.knn == "sqlite-vec"
+        driver = load_driver(need_extensions=vec)
+        if parsed.path is None:
+            return cls._open_memory(driver, opts)
+        if opts.name is not None:
+            raise ConfigurationError("option name applies to in-memory databases only")
+        path = parsed.path
+
+        def connect() -> Any:
+            try:
+                conn = driver.connect(
+                    path, timeout=opts.timeout, isolation_level=None, check_same_thread=False
+                )
+            except driver.Error as exc:
+                raise ConfigurationError(f"cannot open SQLite database {path!r}: {exc}") from exc
+            try:
+                conn.execute(f"PRAGMA synchronous = {opts.synchronous}")  # a checked constant
+                if vec:
+                    load_sqlite_vec(conn)
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+
+        source = ConnectionSource(driver, connect=connect, timeout=opts.timeout)
+        try:
+            mode = source.run(lambda cur: cur.execute("PRAGMA journal_mode = WAL").fetchone()[0], None)
+            if str(mode).lower() != "wal":
+                log.warning("SQLite database %s is in %s mode, not WAL (filesystem?)", path, mode)
+            return cls(source, opts, f"sqlite:///{path}")
+        except BaseException:
+            source.close()
+            raise
+
+    @classmethod
+    def _open_memory(cls, driver: Any, opts: SQLiteOptions) -> SQLiteBackend:
+        if opts.name is not None:
+            conn, lock = _SHARED_MEMORY.acquire(opts.name, driver)
+            source = ConnectionSource(driver, shared=conn, timeout=opts.timeout, owned=False, lock=lock)
+        else:
+            conn = open_memory(driver)
+            source = ConnectionSource(driver, shared=conn, timeout=opts.timeout)
+        try:
+            if opts.knn == "sqlite-vec":
+                load_sqlite_vec(conn)
+            return _InMemorySQLiteBackend(source, opts, "sqlite://:memory:")
+        except BaseException:
+            source.close()
+            if opts.name is not None:
+                _SHARED_MEMORY.release(opts.name)
+            raise
+
+    @classmethod
+    def from_client(cls, client: Any, **options: Any) -> SQLiteBackend:
+        """Use an open ``sqlite3`` (or ``pysqlite3``) connection; it is never closed here.
+
+        Calls are serialized on the connection with a lock. To use the async
+        methods, make it with ``check_same_thread=False``. When the connection has
+        a transaction open, writes join it (as a savepoint) and become visible when
+        you commit. Options: ``timeout``, ``knn``, ``cache_vectors``.
+        """
+        if not hasattr(client, "execute") or not hasattr(client, "in_transaction"):
+            raise ConfigurationError(f"not a SQLite connection: {type(client).__name__}")
+        if getattr(client, "text_factory", str) is not str:
+            raise ConfigurationError("the connection's text_factory must be str")
+        for unsupported in ("synchronous", "name"):
+            if unsupported in options:
+                raise ConfigurationError(f"option {unsupported} does not apply to from_client")
+        opts = parse_options(options)
+        if opts.knn == "sqlite-vec":
+            load_sqlite_vec(client)
+        source = ConnectionSource(driver_of(client), shared=client, timeout=opts.timeout, owned=False)
+        files = source.run(lambda cur: [r[2] for r in cur.execute("PRAGMA database_list")], None)
+        if files and files[0]:
+            return cls(source, opts, f"sqlite connection {files[0]}")
+        return _InMemorySQLiteBackend(source, opts, "sqlite connection :memory:")
+
+    def __repr__(self) -> str:
+        return f"SQLiteBackend({self._description!r}, knn={self.knn.name!r})"
+
+    def close(self) -> None:
+        """Close every connection this backend opened (never a caller's). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._source.close()
+        self.knn.clear()
+        if self._shared_name is not None:
+            _SHARED_MEMORY.release(self._shared_name)
+        super().close()
+
+    # ------------------------------------------------------------ helpers
+    def _read(self, fn: Any) -> Any:
+        return self._source.run(fn, write=False)
+
+    def _write(self, fn: Any) -> Any:
+        return self._source.run(fn, write=True)
+
+    @staticmethod
+    def _collection(cur: Any, name: str) -> CollectionRow | None:
+        row = cur.execute(q.COLLECTION_ROW, (name,)).fetchone()
+        return CollectionRow(*row) if row is not None else None
+
+    @staticmethod
+    def _no_ttl(ttl: float | None) -> None:
+        if ttl is not None:
+            raise NotSupportedError("sqlite", "TTL (expiry)", "call without ttl=")
+
+    # ------------------------------------------------------------ collections
+    def create_collection(self, info: CollectionInfo) -> None:
+        self._write(lambda cur: cur.execute(
+            "INSERT OR IGNORE INTO bruno_collections (name, dimension, metric, embedding_model) "
+            "VALUES (?, ?, ?, ?)",
+            (info.name, info.dimension, info.metric, info.embedding_model),
+        ))
+
+    def get_collection(self, name: str) -> CollectionInfo | None:
+        row = self._read(lambda cur: cur.execute(
+            "SELECT name, dimension, metric, embedding_model FROM bruno_collections WHERE name = ?",
+            (name,),
+        ).fetchone())
+        return CollectionInfo(*row) if row is not None else None
+
+    def list_collections(self) -> list[str]:
+        return self._read(lambda cur: [
+            r[0] for r in cur.execute("SELECT name FROM bruno_collections ORDER BY name")
+        ])
+
+    def drop_collection(self, name: str) -> None:
+        def run(cur: Any) -> None:
+            coll = self._collection(cur, name)
+            if coll is not None:
+                cur.execute("DELETE FROM bruno_records WHERE cid = ?", (coll.cid,))
+                cur.execute("DELETE FROM bruno_collections WHERE cid = ?", (coll.cid,))
+
+        self._write(run)
+        self.knn.forget(name)
+
+    # ------------------------------------------------------------ records
+    def upsert(self, collection: str, records: Sequence[Record], ttl: float | None = None) -> None:
+        self._no_ttl(ttl)
+        ids = [r.id for r in records]
+        metadata = [(r.id, q.dumps(r.metadata)) for r in records]
+        data = {r.id: (r.text, to_blob(r.vector), fts_words(r.text)) for r in records}
+
+        def run(cur: Any) -> None:
+            coll = self._collection(cur, collection)
+            if coll is None:
+                raise BackendError(
+                    f"collection {collection!r} does not exist (dropped by another store?); "
+                    f"open a new store to create it again"
+                )
+            # Delete + insert (not UPDATE): a changed record gets a new rid, which is
+            # what lets the vector cache refresh incrementally; the trigger cleans FTS.
+            cur.execute(f"DELETE FROM bruno_records WHERE cid = ? AND id {q.IN_JSON}",
+                        (coll.cid, q.json_list(ids)))
+            cur.executemany(
+                "INSERT INTO bruno_records (cid, id, metadata) VALUES (?, ?, ?)",
+                [(coll.cid, *row) for row in metadata],
+            )
+            rids = cur.execute(
+                f"SELECT id, rid FROM bruno_records WHERE cid = ? AND id {q.IN_JSON}",
+                (coll.cid, q.json_list(ids)),
+            ).fetchall()
+            cur.executemany(
+                "INSERT INTO bruno_record_data (rid, text, vector) VALUES (?, ?, ?)",
+                [(rid, data[i][0], data[i][1]) for i, rid in rids],
+            )
+            cur.executemany(
+                "INSERT INTO bruno_records_fts (rowid, words) VALUES (?, ?)",
+                [(rid, data[i][2]) for i, rid in rids if data[i][2]],
+            )
+            cur.execute(q.BUMP_VERSION, (coll.cid,))
+
+        self._write(run)
+
+    def get(self, collection: str, ids: Sequence[str], include_vectors: bool = True) -> list[Record]:
+        sql = (
+            f"SELECT {q.record_columns(include_vectors)} FROM {q.RECORD_JOIN} "
+            f"WHERE r.cid = {q.CID_OF} AND r.id {q.IN_JSON}"
+        )
+        rows = self._read(lambda cur: cur.execute(sql, (collection, q.json_list(ids))).fetchall())
+        return [q.record_from_row(r, include_vectors) for r in rows]
+
+    def _delete(self, collection: str, condition: str, params: list[Any]) -> int:
+        def run(cur: Any) -> int:
+            coll = self._collection(cur, collection)
+            if coll is None:
+                return 0
+            n = cur.execute(
+                f"DELETE FROM bruno_records AS r WHERE r.cid = ? AND {condition}",
+                [coll.cid, *params],
+            ).rowcount
+            if n:
+                cur.execute(q.BUMP_VERSION, (coll.cid,))
+            return int(n)
+
+        return int(self._write(run))
+
+    def delete(self, collection: str, ids: Sequence[str]) -> int:
+        return self._delete(collection, f"r.id {q.IN_JSON}", [q.json_list(ids)])
+
+    def delete_where(self, collection: str, where: FilterNode | None) -> int:
+        sql, params = to_sqlite_where(where, "r.metadata")
+        return self._delete(collection, sql, params)
+
+    def count(self, collection: str, where: FilterNode | None = None) -> int:
+        sql, params = to_sqlite_where(where, "r.metadata")
+        stmt = f"SELECT count(*) FROM bruno_records AS r WHERE r.cid = {q.CID_OF} AND {sql}"
+        return int(self._read(lambda cur: cur.execute(stmt, [collection, *params]).fetchone()[0]))
+
+    def scan(
+        self,
+        collection: str,
+        where: FilterNode | None,
+        limit: int,
+        cursor: str | None,
+        include_vectors: bool = False,
+    ) -> Page:
+        sql, params = to_sqlite_where(where, "r.metadata")
+        stmt = q.records_sql(include_vectors, sql, after=cursor is not None, limit=True)
+        args = [collection, *([cursor] if cursor is not None else []), *params, limit + 1]
+        rows = self._read(lambda cur: cur.execute(stmt, args).fetchall())
+        records = [q.record_from_row(r, include_vectors) for r in rows[:limit]]
+        # Keyset pagination: the cursor is the last id, so concurrent writes never
+        # shift a page (a record present throughout is seen exactly once).
+        return Page(records, records[-1].id if len(rows) > limit else None)
+
+    def search(
+        self,
+        collection: str,
+        vector: Sequence[float],
+        k: int,
+        where: FilterNode | None,
+        include_vectors: bool = False,
+    ) -> list[Hit]:
+        sql, params = to_sqlite_where(where, "r.metadata")
+        query = np.asarray(vector, dtype=np.float64)
+        cols = q.record_columns(include_vectors)
+
+        def run(cur: Any) -> list[tuple[float, Record]]:
+            coll = self._collection(cur, collection)
+            if coll is None:
+                return []
+            rids, dists = self.knn.candidates(cur, coll, query, k, sql, params)
+            if len(rids) == 0:
+                return []
+            by_rid = dict(zip(rids.tolist(), dists.tolist()))
+            rows = cur.execute(
+                f"SELECT r.rid, {cols} FROM {q.RECORD_JOIN} WHERE r.rid {q.IN_JSON}",
+                (q.json_list(list(by_rid)),),
+            ).fetchall()
+            return [(by_rid[r[0]], q.record_from_row(r[1:], include_vectors)) for r in rows]
+
+        found = self._read(run)
+        found.sort(key=lambda t: (t[0], t[1].id))
+        return [(rec, dist) for dist, rec in found[:k]]
+
+    def keyword_search(
+        self, collection: str, query: str, k: int, where: FilterNode | None
+    ) -> list[Hit]:
+        match = fts_query(query)
+        if match is None:
+            return []
+        sql, params = to_sqlite_where(where, "r.metadata")
+        stmt = q.keyword_sql(sql)
+        rows = self._read(lambda cur: cur.execute(stmt, [match, collection, *params, k]).fetchall())
+        return [(q.record_from_row(r[:3], False), float(r[3])) for r in rows]
+
+    # ------------------------------------------------------------ chat
+    def append_messages(
+        self, namespace: str, session_id: str, messages: Sequence[Message], ttl: float | None = None
+    ) -> None:
+        self._no_ttl(ttl)
+        bodies = [q.dumps(m) for m in messages]
+
+        def run(cur: Any) -> None:
+            # The write lock is held from BEGIN IMMEDIATE, so max(seq) cannot race.
+            last = cur.execute(
+                "SELECT IFNULL(MAX(seq), 0) FROM bruno_messages WHERE namespace = ? AND session = ?",
+                (namespace, session_id),
+            ).fetchone()[0]
+            cur.executemany(
+                "INSERT INTO bruno_messages (namespace, session, seq, message) VALUES (?, ?, ?, ?)",
+                [(namespace, session_id, last + i + 1, b) for i, b in enumerate(bodies)],
+            )
+
+        self._write(run)
+
+    def get_messages(self, namespace: str, session_id: str, last_n: int | None = None) -> list[Message]:
+        sql = "SELECT seq, message FROM bruno_messages WHERE namespace = ? AND session = ?"
+        args: list[Any] = [namespace, session_id]
+        if last_n is not None:
+            sql += " ORDER BY seq DESC LIMIT ?"
+            args.append(last_n)
+        rows = self._read(lambda cur: cur.execute(sql, args).fetchall())
+        return [json.loads(body) for _, body in sorted(rows)]
+
+    def clear_messages(self, namespace: str, session_id: str) -> None:
+        self._write(lambda cur: cur.execute(
+            "DELETE FROM bruno_messages WHERE namespace = ? AND session = ?",
+            (namespace, session_id),
+        ))
+
+    def list_sessions(self, namespace: str) -> list[str]:
+        return self._read(lambda cur: [r[0] for r in cur.execute(
+            "SELECT DISTINCT session FROM bruno_messages WHERE namespace = ? ORDER BY session",
+            (namespace,),
+        )])
+
+    # ------------------------------------------------------------ key-value
+    def kv_put(self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None) -> None:
+        self._no_ttl(ttl)
+        rows = [(collection, key, bytes(value)) for key, value in items]
+        self._write(lambda cur: cur.executemany(
+            "INSERT INTO bruno_kv (collection, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value",
+            rows,
+        ))
+
+    def kv_get(self, collection: str, keys: Sequence[str]) -> list[bytes | None]:
+        rows = self._read(lambda cur: cur.execute(
+            f"SELECT key, value FROM bruno_kv WHERE collection = ? AND key {q.IN_JSON}",
+            (collection, q.json_list(keys)),
+        ).fetchall())
+        found = {key: bytes(value) for key, value in rows}
+        return [found.get(key) for key in keys]
+
+    def kv_delete(self, collection: str, keys: Sequence[str]) -> None:
+        self._write(lambda cur: cur.execute(
+            f"DELETE FROM bruno_kv WHERE collection = ? AND key {q.IN_JSON}",
+            (collection, q.json_list(keys)),
+        ))
+
+    def kv_keys(self, collection: str, prefix: str | None = None) -> list[str]:
+        sql = "SELECT key FROM bruno_kv WHERE collection = ?"
+        args: list[Any] = [collection]
+        if prefix:
+            low, high = q.prefix_bounds(prefix)
+            sql += " AND key >= ? AND substr(key, 1, ?) = ?"
+            args += [low, len(prefix), prefix]
+            if high is not None:
+                sql += " AND key < ?"
+                args.append(high)
+        sql += " ORDER BY key"
+        return self._read(lambda cur: [r[0] for r in cur.execute(sql, args)])
+
+
+class _InMemorySQLiteBackend(SQLiteBackend):
+    """An in-memory SQLite database: the same backend, but its data ends with it."""
+
+    capabilities: ClassVar[Capabilities] = SQLiteBackend.capabilities.with_(persistent=False)

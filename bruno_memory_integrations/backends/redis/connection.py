@@ -1,0 +1,212 @@
+"""Making redis-py clients for the Redis backend: options, retries, the start-up probe.
+
+The backend needs a sync client and, per event loop, an async one with the same
+settings. :class:`Clients` says how to make both, from a URL or from a client the
+caller already has.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.retry import Retry
+
+from ...errors import BackendUnavailableError, ConfigurationError
+
+__all__ = ["Clients", "clients_for_client", "clients_for_url", "mask_url"]
+
+RETRY_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+
+# Connection settings that can be carried from a client of one kind (sync/async)
+# to the other; the rest of redis-py's pool kwargs is internal state.
+_PORTABLE = frozenset(
+    [
+        "host",
+        "port",
+        "db",
+        "username",
+        "password",
+        "path",
+        "socket_timeout",
+        "socket_connect_timeout",
+        "socket_keepalive",
+        "client_name",
+        "credential_provider",
+        "protocol",
+        "ssl_keyfile",
+        "ssl_certfile",
+        "ssl_cert_reqs",
+        "ssl_ca_certs",
+        "ssl_ca_data",
+        "ssl_check_hostname",
+        "ssl_min_version",
+        "ssl_ciphers",
+        "ssl_password",
+    ]
+)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for messages)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "<unparsable url>"
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{port}" if port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+@dataclass
+class Clients:
+    """How the backend gets its clients.
+
+    Attributes:
+        sync: The sync client.
+        make_async: Makes a new async client (called once per event loop).
+        description: The server, for messages (password masked).
+        owns_sync: Whether the backend closes ``sync`` (not when it is the caller's).
+        shared_async: The caller's async client, used instead of ``make_async``.
+    """
+
+    sync: redis.Redis
+    make_async: Callable[[], aioredis.Redis]
+    description: str
+    owns_sync: bool = True
+    shared_async: aioredis.Redis | None = None
+
+
+def _options(options: dict[str, Any], retries: int) -> dict[str, Any]:
+    opts = dict(options)
+    opts.pop("decode_responses", None)  # replies hold binary vectors: never decoded
+    opts.setdefault("socket_connect_timeout", opts.pop("connect_timeout", 2.0))
+    opts.setdefault("socket_timeout", 30.0)
+    opts.setdefault("health_check_interval", 30)
+    opts["retry_on_error"] = list(RETRY_ERRORS)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ConfigurationError(f"retries must be a non-negative integer, got {retries!r}")
+    return opts
+
+
+def _with_retry(opts: dict[str, Any], retries: int, is_async: bool) -> dict[str, Any]:
+    # After a restart the pooled connections are dead: the next command fails, and
+    # the retry reconnects (backoff 0.05 s doubling to 0.5 s: ≈2 s over 6 tries).
+    cls = AsyncRetry if is_async else Retry
+    return {**opts, "retry": cls(ExponentialBackoff(cap=0.5, base=0.05), retries, RETRY_ERRORS)}
+
+
+def _probe(url: str, masked: str, opts: dict[str, Any]) -> None:
+    """One PING without retries, so an unreachable server fails fast and clearly."""
+    probe_opts = {k: v for k, v in opts.items() if k != "retry_on_error"}
+    probe_opts.update(socket_timeout=opts["socket_connect_timeout"], retry=Retry(NoBackoff(), 0))
+    try:
+        probe = redis.Redis.from_url(url, **probe_opts)
+    except ValueError as exc:
+        raise ConfigurationError(f"bad Redis URL {masked}: {exc}") from exc
+    try:
+        probe.ping()
+        try:
+            probe.execute_command("FT._LIST")  # any search command shows the module is there
+            missing_search: str | None = None
+        except redis.ResponseError as exc:
+            missing_search = str(exc)
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        raise BackendUnavailableError(
+            f"cannot reach Redis at {masked}: {exc}; is the server running? "
+            f"(see docs/backends/redis.md for how to run one)"
+        ) from exc
+    except redis.RedisError as exc:
+        raise BackendUnavailableError(f"Redis at {masked} refused the connection: {exc}") from exc
+    except TypeError as exc:  # an option redis-py does not know
+        raise ConfigurationError(f"bad option for the redis backend: {exc}") from exc
+    finally:
+        probe.close()
+    if missing_search is not None and "unknown command" in missing_search.lower():
+        raise ConfigurationError(
+            f"Redis at {masked} has no search module ({missing_search}); use Redis Stack "
+            f"or Redis 8 or later"
+        )
+
+
+def clients_for_url(url: str, retries: int, options: dict[str, Any]) -> Clients:
+    """Clients for a URL, after checking that the server answers and can search."""
+    opts = _options(options, retries)
+    masked = mask_url(url)
+    _probe(url, masked, opts)
+    sync = redis.Redis.from_url(url, **_with_retry(opts, retries, False))
+    return Clients(
+        sync, lambda: aioredis.Redis.from_url(url, **_with_retry(opts, retries, True)), masked
+    )
+
+
+def _connection_class(pool: Any, to_async: bool) -> type:
+    name = getattr(getattr(pool, "connection_class", None), "__name__", "Connection")
+    module = aioredis.connection if to_async else redis.connection
+    return getattr(module, name, module.Connection)
+
+
+def _init_params(cls: type) -> set[str]:
+    """Keyword parameters a connection class accepts (across its bases)."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is not None:
+            params = inspect.signature(init).parameters.values()
+            names.update(
+                p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+            )
+    return names
+
+
+def _describe(pool: Any) -> str:
+    kw = getattr(pool, "connection_kwargs", {})
+    if kw.get("path"):
+        return f"unix://{kw['path']}"
+    scheme = "rediss" if "SSL" in _connection_class(pool, False).__name__ else "redis"
+    auth = ":***@" if kw.get("password") else ""
+    host, port, db = kw.get("host", "localhost"), kw.get("port", 6379), kw.get("db", 0)
+    return f"{scheme}://{auth}{host}:{port}/{db}"
+
+
+def clients_for_client(client: Any, retries: int) -> Clients:
+    """Clients for a caller's ``redis.Redis`` or ``redis.asyncio.Redis``.
+
+    The caller's client is used as is for its own side unless it decodes
+    responses (the backend reads binary vectors); the other side, and a
+    non-decoding sibling when needed, get the same connection settings.
+    """
+    pool = client.connection_pool
+    decodes = bool(pool.connection_kwargs.get("decode_responses"))
+    base = {k: v for k, v in pool.connection_kwargs.items() if k in _PORTABLE and v is not None}
+    opts = {**_options({}, retries), **base}
+
+    def make(to_async: bool) -> Any:
+        conn_cls = _connection_class(pool, to_async)
+        allowed = _init_params(conn_cls)
+        kw = {k: v for k, v in _with_retry(opts, retries, to_async).items() if k in allowed}
+        if to_async:
+            return aioredis.Redis(
+                connection_pool=aioredis.ConnectionPool(connection_class=conn_cls, **kw)
+            )
+        return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=conn_cls, **kw))
+
+    description = _describe(pool)
+    if isinstance(client, aioredis.Redis):
+        shared = None if decodes else client
+        return Clients(make(False), lambda: make(True), description, shared_async=shared)
+    if decodes:
+        return Clients(make(False), lambda: make(True), description)
+    return Clients(client, lambda: make(True), description, owns_sync=False)

@@ -1,0 +1,472 @@
+"""Connections for the PostgreSQL backend: pools it owns or clients it was given,
+and the drivers that run an op (see ``_ops.py``) on a sync or async connection.
+
+Pools are opened on first use and closed by ``close()``/``aclose()``; a
+``weakref.finalize`` on the backend closes them when a store is garbage-collected
+without being closed. The finalizer holds a :class:`PoolSet`, never the backend, so
+the backend can be collected. Clients passed in by the caller are never closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import tuple_row
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
+
+from ...errors import BackendError, BackendUnavailableError, StoreClosedError
+from ._ops import Op
+from ._options import PostgresOptions, mask_url
+from ._sql import CopyIn, Statement
+
+T = TypeVar("T")
+
+__all__ = ["ClientSource", "OwnedPools", "PoolSet", "arun", "run"]
+
+# Tasks closing async pools from sync code; kept so they are not garbage-collected.
+_CLOSING: set[asyncio.Task[Any]] = set()
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# ============================================================ running ops
+class _Program:
+    """Steps an op: hands it each statement's reply or error, keeps its result."""
+
+    def __init__(self, op: Op[T]) -> None:
+        self.op = op
+        self.failed = False  # an error was handed to the op: the transaction is aborted
+        self.value: Any = None
+
+    def _advance(self, resume: Callable[[], Statement | CopyIn]) -> Statement | CopyIn | None:
+        try:
+            return resume()
+        except StopIteration as stop:
+            self.value = stop.value
+            return None
+
+    def start(self) -> Statement | CopyIn | None:
+        return self._advance(lambda: next(self.op))
+
+    def reply(self, value: Any) -> Statement | CopyIn | None:
+        return self._advance(lambda: self.op.send(value))
+
+    def error(self, exc: BaseException) -> Statement | CopyIn | None:
+        self.failed = True
+        return self._advance(lambda: self.op.throw(exc))
+
+
+def _prepare_copy(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any], step: CopyIn) -> None:
+    for dumper in step.dumpers:
+        cur.adapters.register_dumper(None, dumper)  # by oid only, for set_types()
+
+
+def _execute(cur: psycopg.Cursor[Any], step: Statement | CopyIn) -> Any:
+    if isinstance(step, CopyIn):
+        _prepare_copy(cur, step)
+        with cur.copy(step.query) as copy:
+            if step.types:
+                copy.set_types(step.types)
+            for row in step.rows:
+                copy.write_row(row)
+        return None
+    cur.execute(step.query, step.params)
+    if step.fetch == "one":
+        return cur.fetchone()
+    if step.fetch == "all":
+        return cur.fetchall()
+    return cur.rowcount if step.fetch == "rowcount" else None
+
+
+async def _aexecute(cur: psycopg.AsyncCursor[Any], step: Statement | CopyIn) -> Any:
+    if isinstance(step, CopyIn):
+        _prepare_copy(cur, step)
+        async with cur.copy(step.query) as copy:
+            if step.types:
+                copy.set_types(step.types)
+            for i, row in enumerate(step.rows, 1):
+                await copy.write_row(row)
+                if i % 500 == 0:
+                    await asyncio.sleep(0)  # let other tasks run between chunks
+        return None
+    await cur.execute(step.query, step.params)
+    if step.fetch == "one":
+        return await cur.fetchone()
+    if step.fetch == "all":
+        return await cur.fetchall()
+    return cur.rowcount if step.fetch == "rowcount" else None
+
+
+def run(conn: psycopg.Connection[Any], op: Op[T]) -> T:
+    """Run ``op`` in one transaction on a sync connection.
+
+    A database error goes back into the op; a broken connection ends the run.
+    """
+    program = _Program(op)
+    with conn.transaction() as tx, conn.cursor(row_factory=tuple_row) as cur:
+        step = program.start()
+        while step is not None:
+            try:
+                reply = _execute(cur, step)
+            except psycopg.Error as exc:
+                if conn.broken:
+                    raise
+                step = program.error(exc)
+                continue
+            step = program.reply(reply)
+        if program.failed:  # the op handled an error: end the aborted transaction
+            raise psycopg.Rollback(tx)
+    result: T = program.value
+    return result
+
+
+async def arun(conn: psycopg.AsyncConnection[Any], op: Op[T]) -> T:
+    """Run ``op`` in one transaction on an async connection (the same steps as :func:`run`)."""
+    program = _Program(op)
+    async with conn.transaction() as tx, conn.cursor(row_factory=tuple_row) as cur:
+        step = program.start()
+        while step is not None:
+            try:
+                reply = await _aexecute(cur, step)
+            except psycopg.Error as exc:
+                if conn.broken:
+                    raise
+                step = program.error(exc)
+                continue
+            step = program.reply(reply)
+        if program.failed:
+            raise psycopg.Rollback(tx)
+    result: T = program.value
+    return result
+
+
+# ============================================================ pools we own
+class PoolSet:
+    """The pools a backend opened; what its finalizer closes (no backend reference)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sync_pool: ConnectionPool[Any] | None = None
+        self.async_pool: AsyncConnectionPool[Any] | None = None
+        self.async_loop: asyncio.AbstractEventLoop | None = None
+        #: Connections of the async pool, to close their sockets when no loop can.
+        self.async_conns: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()
+        self.closed = False
+
+    def check_open(self) -> None:
+        if self.closed:
+            raise StoreClosedError("this PostgreSQL backend is closed; open a new store")
+
+    def close(self) -> None:
+        """Close both pools from sync code (also the GC finalizer). Idempotent."""
+        with self.lock:
+            self.closed = True
+            sync_pool, self.sync_pool = self.sync_pool, None
+        if sync_pool is not None:
+            sync_pool.close()
+        self.discard_async()
+
+    def discard_async(self) -> None:
+        """Close the async pool without awaiting: on its loop if it can, else the sockets."""
+        pool, loop, conns = self.async_pool, self.async_loop, list(self.async_conns)
+        self.async_pool = self.async_loop = None
+        if pool is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is not None and not loop.is_closed():
+            if running is loop:
+                task = loop.create_task(pool.close())
+                _CLOSING.add(task)
+                task.add_done_callback(_CLOSING.discard)
+                return
+            if loop.is_running():  # in another thread
+                future = asyncio.run_coroutine_threadsafe(pool.close(), loop)
+                with contextlib.suppress(Exception):
+                    future.result(timeout=10)
+                    return
+            elif running is None:
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(asyncio.wait_for(pool.close(), 10))
+                    return
+        # No loop can run the pool's close(): close the sockets directly.
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                conn.pgconn.finish()
+
+    async def aclose(self) -> None:
+        self.closed = True
+        pool, loop = self.async_pool, self.async_loop
+        if pool is not None and loop is asyncio.get_running_loop():
+            self.async_pool = self.async_loop = None
+            await pool.close()
+        await asyncio.to_thread(self.close)
+
+
+class OwnedPools:
+    """Sync and async pools opened lazily from a URL."""
+
+    owns = True
+    has_sync = has_async = True
+
+    def __init__(self, conninfo: str, kwargs: dict[str, Any], options: PostgresOptions, url: str):
+        self.conninfo = conninfo
+        self.kwargs = kwargs
+        self.options = options
+        self.display = mask_url(url)
+        self.pools = PoolSet()
+
+    def _pool_args(
+        self, kind: type[ConnectionPool[Any] | AsyncConnectionPool[Any]]
+    ) -> dict[str, Any]:
+        o = self.options
+        return {
+            "conninfo": self.conninfo,
+            "kwargs": self.kwargs,
+            "min_size": o.pool_min_size,
+            "max_size": o.pool_size,
+            "timeout": o.pool_timeout,
+            "open": False,
+            "check": kind.check_connection if o.check_connections else None,
+            "name": "bruno-memory",
+        }
+
+    def _unavailable(self, cause: BaseException) -> BackendUnavailableError:
+        return BackendUnavailableError(
+            f"cannot reach PostgreSQL at {self.display}: {_one_line(cause)}"
+        )
+
+    def _busy(self) -> BackendError:
+        return BackendError(
+            f"no free connection to {self.display} within {self.options.pool_timeout:g}s: all "
+            f"{self.options.pool_size} pooled connections are busy; raise pool_size or pool_timeout"
+        )
+
+    def _full(self, pool: ConnectionPool[Any] | AsyncConnectionPool[Any]) -> bool:
+        """Whether a timed-out pool had every connection open and in use."""
+        stats = pool.get_stats()
+        full = stats.get("pool_size", 0) >= self.options.pool_size
+        return full and not stats.get("pool_available")
+
+    # ---------------------------------------------------------------- sync
+    def _probe(self) -> BaseException | None:
+        """Connect once: ``None`` when the server answers, else the error saying why not."""
+        try:
+            psycopg.connect(self.conninfo, **self.kwargs).close()
+        except psycopg.Error as exc:
+            return exc
+        return None
+
+    def _sync_pool(self) -> ConnectionPool[Any]:
+        pools = self.pools
+        with pools.lock:
+            pools.check_open()
+            if pools.sync_pool is None:
+                # A first connection by hand fails at once with the real cause
+                # (refused, bad password, unknown database), where a pool would retry.
+                error = self._probe()
+                if error is not None:
+                    raise self._unavailable(error) from error
+                pool: ConnectionPool[Any] = ConnectionPool(**self._pool_args(ConnectionPool))
+                try:
+                    # Waiting for min_size connections keeps the first request from
+                    # growing the pool by one more.
+                    pool.open(wait=True, timeout=self.options.connect_timeout)
+                except PoolTimeout as exc:
+                    pool.close()
+                    raise self._unavailable(exc) from exc
+                pools.sync_pool = pool
+            return pools.sync_pool
+
+    def _discard_sync(self, pool: ConnectionPool[Any]) -> None:
+        with self.pools.lock:
+            if self.pools.sync_pool is pool:
+                self.pools.sync_pool = None
+        pool.close(timeout=1.0)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        for attempt in range(2):
+            pool = self._sync_pool()
+            try:
+                conn = pool.getconn()
+            except PoolClosed:  # another thread replaced it
+                if attempt:
+                    raise
+                continue
+            except PoolTimeout as exc:
+                if self._full(pool):
+                    raise self._busy() from exc
+                error = self._probe()
+                if error is not None:
+                    raise self._unavailable(error) from error
+                if attempt:
+                    raise self._unavailable(exc) from exc
+                # The server answers but the pool is still backing off from failed
+                # reconnections (the server was down a while): start a fresh pool.
+                self._discard_sync(pool)
+                continue
+            try:
+                yield conn
+            finally:
+                pool.putconn(conn)
+            return
+
+    # ---------------------------------------------------------------- async
+    async def _aprobe(self) -> BaseException | None:
+        try:
+            conn = await psycopg.AsyncConnection.connect(self.conninfo, **self.kwargs)
+        except psycopg.Error as exc:
+            return exc
+        await conn.close()
+        return None
+
+    async def _async_pool(self) -> AsyncConnectionPool[Any]:
+        pools = self.pools
+        pools.check_open()
+        loop = asyncio.get_running_loop()
+        if pools.async_pool is not None and pools.async_loop is loop:
+            return pools.async_pool
+        error = await self._aprobe()
+        if error is not None:
+            raise self._unavailable(error) from error
+        if pools.async_pool is not None and pools.async_loop is loop:  # made while we waited
+            return pools.async_pool
+        if pools.async_pool is not None:
+            # An async pool belongs to the event loop it was opened on; this call
+            # comes from another loop (e.g. a second asyncio.run).
+            pools.discard_async()
+        conns = pools.async_conns
+
+        async def track(conn: psycopg.AsyncConnection[Any]) -> None:
+            conns.add(conn)
+
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            configure=track, **self._pool_args(AsyncConnectionPool)
+        )
+        try:
+            await pool.open(wait=True, timeout=self.options.connect_timeout)
+        except PoolTimeout as exc:
+            await pool.close()
+            raise self._unavailable(exc) from exc
+        if pools.async_pool is not None and pools.async_loop is loop:  # another task won
+            await pool.close()
+            return pools.async_pool
+        pools.async_pool, pools.async_loop = pool, loop
+        return pool
+
+    async def _adiscard(self, pool: AsyncConnectionPool[Any]) -> None:
+        if self.pools.async_pool is pool:
+            self.pools.async_pool = self.pools.async_loop = None
+        await pool.close(timeout=1.0)
+
+    @contextlib.asynccontextmanager
+    async def aconnection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        for attempt in range(2):
+            pool = await self._async_pool()
+            try:
+                conn = await pool.getconn()
+            except PoolClosed:
+                if attempt:
+                    raise
+                continue
+            except PoolTimeout as exc:
+                if self._full(pool):
+                    raise self._busy() from exc
+                error = await self._aprobe()
+                if error is not None:
+                    raise self._unavailable(error) from error
+                if attempt:
+                    raise self._unavailable(exc) from exc
+                await self._adiscard(pool)
+                continue
+            try:
+                yield conn
+            finally:
+                await pool.putconn(conn)
+            return
+
+    def close(self) -> None:
+        self.pools.close()
+
+    async def aclose(self) -> None:
+        await self.pools.aclose()
+
+
+# ============================================================ clients we were given
+class ClientSource:
+    """A connection or pool the caller owns: used, never closed.
+
+    A single connection is shared by the store's threads (or tasks) one operation
+    at a time. A sync client serves the async methods through worker threads; an
+    async client serves only the async methods.
+    """
+
+    owns = False
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.is_pool = isinstance(client, (ConnectionPool, AsyncConnectionPool))
+        self.has_sync = isinstance(client, (ConnectionPool, psycopg.Connection))
+        self.has_async = not self.has_sync
+        self._lock = threading.Lock()
+        self._alock: asyncio.Lock | None = None
+        self.display = f"the {type(client).__name__} passed to from_client"
+
+    def _broken(self) -> BackendUnavailableError:
+        return BackendUnavailableError(
+            f"{self.display} is closed or its connection broke; open a new connection "
+            "(or pass a pool, which replaces broken connections)"
+        )
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        client = self.client
+        if self.is_pool:
+            try:
+                if client.closed:  # never opened (open=False); a closed one refuses
+                    client.open()
+                with client.connection() as conn:
+                    yield conn
+            except (PoolTimeout, PoolClosed) as exc:
+                raise BackendUnavailableError(f"no connection from {self.display}: {exc}") from exc
+            return
+        with self._lock:
+            if client.closed:
+                raise self._broken()
+            yield client
+
+    @contextlib.asynccontextmanager
+    async def aconnection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        client = self.client
+        if self.is_pool:
+            try:
+                if client.closed:
+                    await client.open()
+                async with client.connection() as conn:
+                    yield conn
+            except (PoolTimeout, PoolClosed) as exc:
+                raise BackendUnavailableError(f"no connection from {self.display}: {exc}") from exc
+            return
+        if self._alock is None:
+            self._alock = asyncio.Lock()
+        async with self._alock:
+            if client.closed:
+                raise self._broken()
+            yield client
+
+    def close(self) -> None:
+        """Nothing to close: the caller owns the client."""
+
+    async def aclose(self) -> None:
+        """Nothing to close: the caller owns the client."""

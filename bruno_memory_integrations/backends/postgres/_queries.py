@@ -1,0 +1,336 @@
+"""Data statements of the PostgreSQL backend (records, chat, key-value): pure, no I/O.
+
+Schema and collection statements, literals and naming live in ``_sql.py``; every
+value here is a ``%s`` parameter and every name an :class:`~psycopg.sql.Identifier`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from psycopg import sql
+
+from ._sql import CollectionSpec, CopyIn, Names, Statement, vector_dumper
+
+Where = tuple[sql.Composable, list[Any]]
+
+#: First key of the per-table advisory lock taken by bulk loads.
+LOAD_LOCK_CLASS = 0x62726E
+
+
+# ---------------------------------------------------------------- records
+_UPSERT_COLUMNS = sql.SQL("id, text, embedding, metadata, tsv")
+_ON_CONFLICT = sql.SQL(
+    " ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text, embedding = EXCLUDED.embedding,"
+    " metadata = EXCLUDED.metadata, tsv = EXCLUDED.tsv"
+)
+_STAGE = sql.Identifier("pg_temp", "bruno_stage")
+
+
+def record_columns(include_vectors: bool) -> sql.Composable:
+    """Columns :func:`record_from_row` reads, in its order."""
+    return sql.SQL(
+        "id, text, metadata, embedding::text" if include_vectors else "id, text, metadata"
+    )
+
+
+def upsert_values(names: Names, table: str, columns: Sequence[list[Any]]) -> Statement:
+    """One ``INSERT ... SELECT FROM unnest(arrays) ON CONFLICT`` for a whole (small) batch."""
+    return Statement(
+        sql.SQL(
+            "INSERT INTO {} ({}) SELECT * FROM unnest("
+            "%s::text[], %s::text[], %s::text[]::vector[], %s::jsonb[], %s::text[]::tsvector[])"
+        ).format(names.ident(table), _UPSERT_COLUMNS)
+        + _ON_CONFLICT,
+        list(columns),
+    )
+
+
+def stage_copy(rows: Iterable[Sequence[Any]], vector_oid: int) -> list[Statement | CopyIn]:
+    """Big batches: binary COPY into a staging table that is dropped at commit.
+
+    Binary COPY sends each vector as 4-byte floats: no text to format or parse.
+    The tsvector travels as text and is cast when moved to the collection.
+    """
+    return [
+        Statement(
+            sql.SQL(
+                "CREATE TEMP TABLE bruno_stage (id text, text text, embedding vector, "
+                "metadata jsonb, tsv text) ON COMMIT DROP"
+            )
+        ),
+        CopyIn(
+            sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(_STAGE, _UPSERT_COLUMNS),
+            rows,
+            types=("text", "text", vector_oid, "jsonb", "text"),
+            dumpers=(vector_dumper(vector_oid),),
+        ),
+    ]
+
+
+def upsert_from_stage(names: Names, table: str) -> Statement:
+    return Statement(
+        sql.SQL(
+            "INSERT INTO {} ({}) SELECT id, text, embedding, metadata, tsv::tsvector FROM {} "
+            "ORDER BY id"
+        ).format(names.ident(table), _UPSERT_COLUMNS, _STAGE)
+        + _ON_CONFLICT
+    )
+
+
+def load_lock(names: Names, table: str) -> Statement:
+    """Serialise bulk loads into one table (they may drop and rebuild its index)."""
+    return Statement(
+        sql.SQL("SELECT pg_advisory_xact_lock(%s::int4, hashtext(%s))"),
+        [LOAD_LOCK_CLASS, f"{names.schema}.{table}"],
+    )
+
+
+def count_upto(names: Names, table: str, limit: int) -> Statement:
+    """Rows in a table, counting no further than ``limit`` (cheap on big tables)."""
+    return Statement(
+        sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT %s) AS sample").format(
+            names.ident(table)
+        ),
+        [limit],
+        "one",
+    )
+
+
+def index_definition(names: Names, index: str) -> Statement:
+    return Statement(
+        sql.SQL(
+            "SELECT pg_get_indexdef(c.oid) FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s AND c.relkind = 'i'"
+        ),
+        [names.schema, index],
+        "one",
+    )
+
+
+def drop_index(names: Names, index: str) -> Statement:
+    return Statement(sql.SQL("DROP INDEX {}").format(names.ident(index)))
+
+
+def run_definition(definition: str) -> Statement:
+    """Re-create an index from ``pg_get_indexdef`` output (catalog text, not user input)."""
+    return Statement(sql.SQL(definition))
+
+
+def get_records(names: Names, table: str, ids: Sequence[str], include_vectors: bool) -> Statement:
+    return Statement(
+        sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s::text[])").format(
+            record_columns(include_vectors), names.ident(table)
+        ),
+        [list(ids)],
+        "all",
+    )
+
+
+def delete_ids(names: Names, table: str, ids: Sequence[str]) -> Statement:
+    return Statement(
+        sql.SQL("DELETE FROM {} WHERE id = ANY(%s::text[])").format(names.ident(table)),
+        [list(ids)],
+        "rowcount",
+    )
+
+
+def delete_where(names: Names, table: str, where: Where) -> Statement:
+    return Statement(
+        sql.SQL("DELETE FROM {} WHERE {}").format(names.ident(table), where[0]),
+        where[1],
+        "rowcount",
+    )
+
+
+def count(names: Names, table: str, where: Where) -> Statement:
+    return Statement(
+        sql.SQL("SELECT count(*) FROM {} WHERE {}").format(names.ident(table), where[0]),
+        where[1],
+        "one",
+    )
+
+
+def scan(
+    names: Names,
+    table: str,
+    where: Where,
+    limit: int,
+    cursor: str | None,
+    include_vectors: bool,
+) -> Statement:
+    """Keyset pagination by id: one more row than ``limit`` tells whether a page follows."""
+    after, params = (sql.SQL("id > %s AND "), [cursor]) if cursor is not None else (sql.SQL(""), [])
+    return Statement(
+        sql.SQL("SELECT {} FROM {} WHERE {}({}) ORDER BY id LIMIT %s").format(
+            record_columns(include_vectors), names.ident(table), after, where[0]
+        ),
+        [*params, *where[1], limit + 1],
+        "all",
+    )
+
+
+def search_settings(
+    spec: CollectionSpec, k: int, ef_search: int, probes: int, iterative: bool
+) -> Statement | None:
+    """Per-transaction index settings: enough candidates for ``k``, iterative scans.
+
+    Iterative scans (pgvector 0.8+) keep walking the index until ``k`` rows pass
+    the filter, where a plain scan would stop after ``ef_search`` candidates.
+    """
+    pairs: list[tuple[str, str]] = []
+    if spec.index == "hnsw":
+        pairs.append(("hnsw.ef_search", str(min(max(ef_search, k), 1000))))
+        if iterative:
+            pairs.append(("hnsw.iterative_scan", "relaxed_order"))
+    elif spec.index == "ivfflat":
+        pairs.append(("ivfflat.probes", str(probes)))
+        if iterative:
+            pairs.append(("ivfflat.iterative_scan", "relaxed_order"))
+    if not pairs:
+        return None
+    calls = sql.SQL(", ").join(sql.SQL("set_config(%s, %s, true)") for _ in pairs)
+    return Statement(sql.SQL("SELECT {}").format(calls), [v for pair in pairs for v in pair])
+
+
+def exact_scan_setting() -> Statement:
+    """Forbid index scans for the rest of the transaction: the ORDER BY runs exactly."""
+    return Statement(sql.SQL("SELECT set_config('enable_indexscan', 'off', true)"))
+
+
+def search(
+    names: Names,
+    spec: CollectionSpec,
+    vector: str,
+    k: int,
+    where: Where,
+    include_vectors: bool,
+) -> Statement:
+    """Nearest ``k`` rows by the collection's operator, re-sorted by (distance, id).
+
+    The inner ``ORDER BY embedding <op> q LIMIT k`` is the shape pgvector's indexes
+    serve; the outer sort restores exact order after a relaxed iterative scan.
+    """
+    op = spec.operator
+    return Statement(
+        sql.SQL(
+            "SELECT * FROM (SELECT {cols}, embedding {op} %s::vector AS distance FROM {table} "
+            "WHERE {where} ORDER BY embedding {op} %s::vector LIMIT %s) AS nearest "
+            "ORDER BY distance, id"
+        ).format(
+            cols=record_columns(include_vectors),
+            op=op,
+            table=names.ident(spec.table),
+            where=where[0],
+        ),
+        [vector, *where[1], vector, k],
+        "all",
+    )
+
+
+def keyword_search(names: Names, table: str, tsquery: str, k: int, where: Where) -> Statement:
+    return Statement(
+        sql.SQL(
+            "SELECT {cols}, ts_rank(tsv, %s::tsquery) AS rank FROM {table} "
+            "WHERE tsv @@ %s::tsquery AND ({where}) ORDER BY rank DESC, id LIMIT %s"
+        ).format(cols=record_columns(False), table=names.ident(table), where=where[0]),
+        [tsquery, tsquery, *where[1], k],
+        "all",
+    )
+
+
+# ---------------------------------------------------------------- chat
+def append_messages(
+    names: Names, namespace: str, session_id: str, messages: list[Any]
+) -> Statement:
+    # ORDER BY ordinality: seq values are drawn in the batch's order.
+    return Statement(
+        sql.SQL(
+            "INSERT INTO {} (namespace, session_id, message) SELECT %s, %s, m "
+            "FROM unnest(%s::jsonb[]) WITH ORDINALITY AS u(m, n) ORDER BY n"
+        ).format(names.messages),
+        [namespace, session_id, messages],
+    )
+
+
+def get_messages(names: Names, namespace: str, session_id: str, last_n: int | None) -> Statement:
+    if last_n is None:
+        return Statement(
+            sql.SQL(
+                "SELECT message FROM {} WHERE namespace = %s AND session_id = %s ORDER BY seq"
+            ).format(names.messages),
+            [namespace, session_id],
+            "all",
+        )
+    return Statement(
+        sql.SQL(
+            "SELECT message FROM (SELECT seq, message FROM {} WHERE namespace = %s "
+            "AND session_id = %s ORDER BY seq DESC LIMIT %s) AS last ORDER BY seq"
+        ).format(names.messages),
+        [namespace, session_id, last_n],
+        "all",
+    )
+
+
+def clear_messages(names: Names, namespace: str, session_id: str) -> Statement:
+    return Statement(
+        sql.SQL("DELETE FROM {} WHERE namespace = %s AND session_id = %s").format(names.messages),
+        [namespace, session_id],
+    )
+
+
+def list_sessions(names: Names, namespace: str) -> Statement:
+    return Statement(
+        sql.SQL(
+            "SELECT DISTINCT session_id FROM {} WHERE namespace = %s ORDER BY session_id"
+        ).format(names.messages),
+        [namespace],
+        "all",
+    )
+
+
+# ---------------------------------------------------------------- key-value
+def kv_put(names: Names, collection: str, items: Sequence[tuple[str, bytes]]) -> Statement:
+    return Statement(
+        sql.SQL(
+            "INSERT INTO {} (collection, key, value) SELECT %s, k, v "
+            "FROM unnest(%s::text[], %s::bytea[]) AS u(k, v) "
+            "ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value"
+        ).format(names.kv),
+        [collection, [k for k, _ in items], [v for _, v in items]],
+    )
+
+
+def kv_get(names: Names, collection: str, keys: Sequence[str]) -> Statement:
+    return Statement(
+        sql.SQL("SELECT key, value FROM {} WHERE collection = %s AND key = ANY(%s::text[])").format(
+            names.kv
+        ),
+        [collection, list(keys)],
+        "all",
+    )
+
+
+def kv_delete(names: Names, collection: str, keys: Sequence[str]) -> Statement:
+    return Statement(
+        sql.SQL("DELETE FROM {} WHERE collection = %s AND key = ANY(%s::text[])").format(names.kv),
+        [collection, list(keys)],
+    )
+
+
+def kv_keys(names: Names, collection: str, prefix: str | None) -> Statement:
+    # starts_with compares code points exactly: no LIKE wildcards to escape.
+    if prefix is None:
+        return Statement(
+            sql.SQL("SELECT key FROM {} WHERE collection = %s ORDER BY key").format(names.kv),
+            [collection],
+            "all",
+        )
+    return Statement(
+        sql.SQL(
+            "SELECT key FROM {} WHERE collection = %s AND starts_with(key, %s) ORDER BY key"
+        ).format(names.kv),
+        [collection, prefix],
+        "all",
+    )

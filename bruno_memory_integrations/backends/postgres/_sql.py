@@ -1,0 +1,437 @@
+"""SQL text for the PostgreSQL backend: pure functions, no I/O.
+
+Every statement is a :class:`psycopg.sql.Composable` built from fixed SQL text,
+:class:`~psycopg.sql.Identifier` for schema and table names, and ``%s``
+placeholders for every value. The same statements run on sync and async
+connections (see ``_ops.py`` and ``_connections.py``).
+
+Layout (in the configured schema; ``public`` by default):
+
+* ``bruno_meta(key, value)``: the schema version, so a later release can migrate;
+* ``bruno_collections``: one row per vector collection: its real name, table,
+  dimension, metric, embedding model and index kind;
+* one table per collection, ``bruno_c_<readable part>_<hash>``: ``id``, ``text``,
+  ``embedding vector(dim)``, ``metadata jsonb``, ``tsv tsvector``, with an HNSW or
+  IVFFlat index for the collection's metric and GIN indexes on metadata and tsv;
+* ``bruno_messages(seq, namespace, session_id, message jsonb)``;
+* ``bruno_kv(collection, key, value bytea)``.
+
+Names and keys use ``COLLATE "C"`` so that ordering is by code point, the same
+as Python's ``sorted``, whatever the database's default collation.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from psycopg import sql
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
+
+from ...errors import InvalidMetadataError, InvalidVectorError
+from ...text import tokenize
+from ...types import CollectionInfo
+from ...validation import safe_identifier
+
+__all__ = [
+    "CollectionSpec",
+    "CopyIn",
+    "Names",
+    "Statement",
+    "parse_vector",
+    "table_name",
+    "tsquery_literal",
+    "tsvector_literal",
+    "vector_literal",
+]
+
+SCHEMA_VERSION = 1
+#: ``pg_advisory_xact_lock`` key serialising schema changes of every deployment of
+#: this package in a database (CREATE EXTENSION is database-wide).
+DDL_LOCK_KEY = 7_354_021_118_003_211
+MAX_DIMENSION = 16_000  # pgvector's vector type
+MAX_INDEXED_DIMENSION = 2_000  # pgvector's HNSW / IVFFlat on vector
+FLOAT4_MAX = 3.4028234663852886e38
+MAX_LEXEME_BYTES = 2_046
+MAX_TSVECTOR_LEXEME_BYTES = (1 << 20) - 1
+MAX_POSITION = 16_383
+
+#: metric -> (distance operator, operator class). Each operator already returns the
+#: canonical distance of scores.py: ``<=>`` is 1 - cosine, ``<->`` is the L2
+#: distance and ``<#>`` is the negative inner product.
+METRIC_SQL = {
+    "cosine": ("<=>", "vector_cosine_ops"),
+    "euclidean": ("<->", "vector_l2_ops"),
+    "dot": ("<#>", "vector_ip_ops"),
+}
+
+Fetch = Literal["none", "one", "all", "rowcount"]
+Query = sql.SQL | sql.Composed
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement to run; ``fetch`` says what the op wants back."""
+
+    query: Query
+    params: Sequence[Any] | None = None
+    fetch: Fetch = "none"
+
+
+@dataclass(frozen=True)
+class CopyIn:
+    """``COPY ... FROM STDIN`` fed with ``rows`` (tuples in the COPY's column order).
+
+    ``types`` (names or oids) are passed to ``Copy.set_types`` for a binary COPY;
+    ``dumpers`` are registered on the cursor first (for types psycopg lacks).
+    """
+
+    query: Query
+    rows: Iterable[Sequence[Any]] = field(default=())
+    types: Sequence[int | str] = ()
+    dumpers: Sequence[type[Dumper]] = ()
+
+
+class VectorBinaryDumper(Dumper):
+    """Passes through pgvector's binary form, made by :func:`vector_binaries`."""
+
+    format = Format.BINARY
+
+    def dump(self, obj: Any) -> bytes:
+        return bytes(obj)
+
+
+@functools.lru_cache(maxsize=16)
+def vector_dumper(oid: int) -> type[Dumper]:
+    """A dumper class for this database's ``vector`` type oid (used by binary COPY)."""
+    return type("VectorDumper", (VectorBinaryDumper,), {"oid": oid})
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """What a collection's queries need: its info, table and index kind."""
+
+    info: CollectionInfo
+    table: str
+    index: str
+
+    @property
+    def operator(self) -> sql.SQL:
+        return sql.SQL(METRIC_SQL[self.info.metric][0])
+
+
+def table_name(collection: str) -> str:
+    """The table of a collection: readable, deterministic, at most 55 characters.
+
+    Short enough that index names (table + ``_vec`` etc.) stay within PostgreSQL's
+    63-byte identifier limit.
+    """
+    return safe_identifier(collection, prefix="bruno_c", max_length=55)
+
+
+@dataclass(frozen=True)
+class Names:
+    """Qualified identifiers of the backend's tables in one schema."""
+
+    schema: str
+
+    def ident(self, name: str) -> sql.Identifier:
+        return sql.Identifier(self.schema, name)
+
+    @property
+    def meta(self) -> sql.Identifier:
+        return self.ident("bruno_meta")
+
+    @property
+    def collections(self) -> sql.Identifier:
+        return self.ident("bruno_collections")
+
+    @property
+    def messages(self) -> sql.Identifier:
+        return self.ident("bruno_messages")
+
+    @property
+    def kv(self) -> sql.Identifier:
+        return self.ident("bruno_kv")
+
+
+# ---------------------------------------------------------------- literals
+def vector_literal(vector: Sequence[float]) -> str:
+    """pgvector's text form, ``[x,y,...]``, with float4 precision (9 digits round-trip).
+
+    Raises:
+        InvalidVectorError: a component does not fit pgvector's float4.
+    """
+    if vector:
+        _check_range(max(max(vector), -min(vector)))
+    return "[" + ",".join(["%.9g"] * len(vector)) % tuple(vector) + "]"
+
+
+def _check_range(largest: float) -> None:
+    if largest > FLOAT4_MAX:
+        raise InvalidVectorError(
+            f"pgvector stores 4-byte floats: {largest!r} is out of their range (±3.4e38)"
+        )
+
+
+def vector_binaries(vectors: Sequence[Sequence[float]]) -> list[bytes]:
+    """pgvector's binary form of each vector: dimension, 0, then big-endian float4s.
+
+    Raises:
+        InvalidVectorError: a component does not fit pgvector's float4.
+    """
+    if not vectors:
+        return []
+    arr = np.asarray(vectors, dtype=np.float64)
+    _check_range(float(np.abs(arr).max()))
+    header = struct.pack(">HH", arr.shape[1], 0)
+    packed = arr.astype(">f4")
+    return [header + row.tobytes() for row in packed]
+
+
+def parse_vector(text: str) -> list[float]:
+    """A vector from pgvector's text form."""
+    body = text.strip()[1:-1]
+    return [float(x) for x in body.split(",")] if body else []
+
+
+def tsvector_literal(text: str) -> str:
+    """A ``tsvector`` of ``text`` as :func:`bruno_memory_integrations.text.tokenize` sees it.
+
+    Built here, not by PostgreSQL's parser, because the parser keeps ``3.5``,
+    ``a-b``, e-mail addresses and URLs as single tokens and lower-cases by the
+    database locale; keyword search must find exactly what ``text.py`` finds.
+    Words longer than PostgreSQL's lexeme limit (2046 bytes) cannot be indexed and
+    are left out; positions past 16383 are kept at 16383 and a word keeps its first
+    256 positions (PostgreSQL's limits; they only affect ranking).
+
+    Raises:
+        InvalidMetadataError: the distinct words exceed PostgreSQL's 1 MB tsvector limit.
+    """
+    positions: dict[str, list[int]] = {}
+    for pos, word in enumerate(tokenize(text), start=1):
+        if len(word.encode("utf-8")) <= MAX_LEXEME_BYTES:
+            seen = positions.setdefault(word, [])
+            if len(seen) < 256:
+                seen.append(min(pos, MAX_POSITION))
+    if sum(len(w.encode("utf-8")) for w in positions) > MAX_TSVECTOR_LEXEME_BYTES:
+        raise InvalidMetadataError(
+            "a record's text holds more than 1 MB of distinct words, more than PostgreSQL's "
+            "full-text index can hold; split it into several records"
+        )
+    return " ".join(
+        f"{_quote_lexeme(w)}:{','.join(map(str, sorted(set(p))))}" for w, p in positions.items()
+    )
+
+
+def tsquery_literal(query: str) -> str | None:
+    """A ``tsquery`` matching records that contain every word of ``query``.
+
+    Returns ``None`` when no record can match: the query has no words, or a word is
+    longer than any indexed lexeme.
+    """
+    words = sorted(set(tokenize(query)))
+    if not words or any(len(w.encode("utf-8")) > MAX_LEXEME_BYTES for w in words):
+        return None
+    return " & ".join(_quote_lexeme(w) for w in words)
+
+
+def _quote_lexeme(word: str) -> str:
+    # Words are letters and digits only, but quote fully anyway: the literal is
+    # data, and a quote or backslash must never become tsquery syntax.
+    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def finite_or(value: float, default: float) -> float:
+    """``value`` unless it is NaN (pgvector's cosine distance to a zero vector)."""
+    return default if math.isnan(value) else value
+
+
+# ---------------------------------------------------------------- schema
+def schema_exists(names: Names) -> Statement:
+    """(pgvector version or NULL, the vector type's oid or NULL, whether bruno_meta exists)."""
+    return Statement(
+        sql.SQL(
+            "SELECT e.extversion, t.oid, EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = 'bruno_meta') "
+            "FROM (SELECT 1) AS one "
+            "LEFT JOIN pg_extension e ON e.extname = 'vector' "
+            "LEFT JOIN pg_type t ON t.typname = 'vector' AND t.typnamespace = e.extnamespace"
+        ),
+        [names.schema],
+        "one",
+    )
+
+
+def read_version(names: Names) -> Statement:
+    return Statement(
+        sql.SQL("SELECT value FROM {} WHERE key = 'schema_version'").format(names.meta),
+        None,
+        "one",
+    )
+
+
+def ddl_lock() -> Statement:
+    return Statement(sql.SQL("SELECT pg_advisory_xact_lock(%s)"), [DDL_LOCK_KEY])
+
+
+def create_extension() -> Statement:
+    return Statement(sql.SQL("CREATE EXTENSION IF NOT EXISTS vector"))
+
+
+def namespace_exists(names: Names) -> Statement:
+    return Statement(
+        sql.SQL("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)"),
+        [names.schema],
+        "one",
+    )
+
+
+def create_schema(names: Names) -> Statement:
+    return Statement(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(names.schema)))
+
+
+def schema_ddl(names: Names) -> list[Statement]:
+    """The shared tables, created only where missing."""
+    s = [
+        "CREATE TABLE IF NOT EXISTS {meta} (key text PRIMARY KEY, value text NOT NULL)",
+        (
+            "CREATE TABLE IF NOT EXISTS {collections} ("
+            ' name text COLLATE "C" PRIMARY KEY,'
+            " table_name text NOT NULL UNIQUE,"
+            " dimension integer NOT NULL,"
+            " metric text NOT NULL,"
+            " embedding_model text,"
+            " index_kind text NOT NULL,"
+            " created_at timestamptz NOT NULL DEFAULT now())"
+        ),
+        (
+            "CREATE TABLE IF NOT EXISTS {messages} ("
+            " seq bigserial PRIMARY KEY,"
+            ' namespace text COLLATE "C" NOT NULL,'
+            ' session_id text COLLATE "C" NOT NULL,'
+            " message jsonb NOT NULL,"
+            " created_at timestamptz NOT NULL DEFAULT now())"
+        ),
+        (
+            "CREATE INDEX IF NOT EXISTS bruno_messages_session"
+            " ON {messages} (namespace, session_id, seq)"
+        ),
+        (
+            "CREATE TABLE IF NOT EXISTS {kv} ("
+            ' collection text COLLATE "C" NOT NULL,'
+            ' key text COLLATE "C" NOT NULL,'
+            " value bytea NOT NULL,"
+            " PRIMARY KEY (collection, key))"
+        ),
+    ]
+    parts = {
+        "meta": names.meta,
+        "collections": names.collections,
+        "messages": names.messages,
+        "kv": names.kv,
+    }
+    out = [Statement(sql.SQL(q).format(**parts)) for q in s]
+    out.append(
+        Statement(
+            sql.SQL(
+                "INSERT INTO {} (key, value) VALUES ('schema_version', %s) "
+                "ON CONFLICT (key) DO NOTHING"
+            ).format(names.meta),
+            [str(SCHEMA_VERSION)],
+        )
+    )
+    return out
+
+
+# ---------------------------------------------------------------- collections
+_COLLECTION_COLUMNS = sql.SQL("name, dimension, metric, embedding_model, table_name, index_kind")
+
+
+def select_collection(names: Names, name: str) -> Statement:
+    return Statement(
+        sql.SQL("SELECT {} FROM {} WHERE name = %s").format(_COLLECTION_COLUMNS, names.collections),
+        [name],
+        "one",
+    )
+
+
+def list_collections(names: Names) -> Statement:
+    return Statement(
+        sql.SQL("SELECT name FROM {} ORDER BY name").format(names.collections), None, "all"
+    )
+
+
+def spec_from_row(row: Sequence[Any]) -> CollectionSpec:
+    name, dimension, metric, model, table, index = row
+    return CollectionSpec(CollectionInfo(name, dimension, metric, model), table, index)
+
+
+def collection_ddl(
+    names: Names, spec: CollectionSpec, index_params: dict[str, int]
+) -> list[Statement]:
+    """Create a collection's table and indexes, and record it."""
+    info = spec.info
+    table = names.ident(spec.table)
+    out = [
+        Statement(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                ' id text COLLATE "C" PRIMARY KEY,'
+                " text text NOT NULL DEFAULT '',"
+                " embedding vector({}) NOT NULL,"
+                " metadata jsonb NOT NULL DEFAULT '{{}}',"
+                " tsv tsvector NOT NULL DEFAULT '')"
+            ).format(table, sql.Literal(info.dimension))
+        ),
+        Statement(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin (metadata)").format(
+                sql.Identifier(spec.table + "_meta"), table
+            )
+        ),
+        Statement(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin (tsv)").format(
+                sql.Identifier(spec.table + "_tsv"), table
+            )
+        ),
+    ]
+    if spec.index != "none":
+        opclass = sql.SQL(METRIC_SQL[info.metric][1])
+        if spec.index == "hnsw":
+            with_ = sql.SQL("m = {}, ef_construction = {}").format(
+                sql.Literal(index_params["m"]), sql.Literal(index_params["ef_construction"])
+            )
+        else:
+            with_ = sql.SQL("lists = {}").format(sql.Literal(index_params["lists"]))
+        out.append(
+            Statement(
+                sql.SQL(
+                    "CREATE INDEX IF NOT EXISTS {} ON {} USING {} (embedding {}) WITH ({})"
+                ).format(
+                    sql.Identifier(spec.table + "_vec"), table, sql.SQL(spec.index), opclass, with_
+                )
+            )
+        )
+    out.append(
+        Statement(
+            sql.SQL(
+                "INSERT INTO {} (name, dimension, metric, embedding_model, table_name, index_kind) "
+                "VALUES (%s, %s, %s, %s, %s, %s)"
+            ).format(names.collections),
+            [info.name, info.dimension, info.metric, info.embedding_model, spec.table, spec.index],
+        )
+    )
+    return out
+
+
+def drop_collection(names: Names, name: str) -> list[Statement]:
+    return [
+        Statement(sql.SQL("DROP TABLE IF EXISTS {}").format(names.ident(table_name(name)))),
+        Statement(sql.SQL("DELETE FROM {} WHERE name = %s").format(names.collections), [name]),
+    ]

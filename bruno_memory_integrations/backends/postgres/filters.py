@@ -1,0 +1,110 @@
+"""The portable filter language compiled to a PostgreSQL ``WHERE`` clause over JSONB.
+
+Every value and every field name is a bound parameter; only fixed SQL text and the
+metadata column's identifier are written into the query. The result follows the
+reference evaluator (:func:`bruno_memory_integrations.filters.evaluate`) exactly:
+
+* equality, ``in`` and ``contains`` use JSONB containment (``@>``), which compares
+  numbers numerically (``3 = 3.0``), never matches a string with a number or a
+  boolean with anything but a boolean, never matches a list with a scalar
+  (``{"k": ["v"]}`` does not contain ``{"k": "v"}``), and is served by the GIN index;
+* ``exists`` is "present and not JSON null" (``?`` is indexed; null is checked apart);
+* ranges only match JSON numbers: ``jsonb_typeof`` guards the ``numeric`` cast, so a
+  string such as ``"7"`` never matches and never raises;
+* each comparison is two-valued (never SQL NULL), so ``NOT`` is the full complement,
+  including the records that lack the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from ...errors import FilterError
+from ...filters import Comparison, FilterNode, fold
+
+__all__ = ["METADATA", "Where", "to_postgres_where"]
+
+#: The default metadata column.
+METADATA = sql.Identifier("metadata")
+
+Where = tuple[sql.Composable, list[Any]]
+"""A boolean SQL expression and the parameters of its ``%s`` placeholders, in order."""
+
+_RANGE_SQL = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def _number(value: Any) -> Decimal:
+    # Decimal of the shortest repr: the same digits the record's JSON holds, so
+    # numeric comparison in PostgreSQL agrees with Python's float comparison.
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def _comparison(node: Comparison, column: sql.Composable) -> Where:
+    field, op, value = node.field, node.op, node.value
+    if op == "eq":
+        return sql.SQL("{} @> %s").format(column), [Jsonb({field: value})]
+    if op == "in":
+        # One containment test per value, ORed by the array operator (bitmap-indexable).
+        return (
+            sql.SQL("{} @> ANY(%s::jsonb[])").format(column),
+            [[Jsonb({field: v}) for v in value]],
+        )
+    if op == "contains":
+        return sql.SQL("{} @> %s").format(column), [Jsonb({field: [value]})]
+    if op == "exists":
+        return (
+            sql.SQL("({col} ? %s AND ({col} -> %s) <> 'null'::jsonb)").format(col=column),
+            [field, field],
+        )
+    if op in _RANGE_SQL:
+        # CASE guards the cast (strings and booleans never match, nor raise);
+        # COALESCE makes "missing" false rather than NULL, so NOT stays exact.
+        return (
+            sql.SQL(
+                "COALESCE(CASE WHEN jsonb_typeof({col} -> %s) = 'number' "
+                "THEN ({col} -> %s)::numeric {op} %s END, false)"
+            ).format(col=column, op=sql.SQL(_RANGE_SQL[op])),
+            [field, field, _number(value)],
+        )
+    raise FilterError(f"the postgresql backend cannot express the filter operator {op!r}")
+
+
+def _join(word: str) -> Callable[[list[Where]], Where]:
+    def join(parts: list[Where]) -> Where:
+        params: list[Any] = []
+        for _, p in parts:
+            params.extend(p)
+        body = sql.SQL(f" {word} ").join(sql.SQL("({})").format(q) for q, _ in parts)
+        return sql.SQL("({})").format(body), params
+
+    return join
+
+
+def _not(part: Where) -> Where:
+    return sql.SQL("(NOT ({}))").format(part[0]), part[1]
+
+
+def to_postgres_where(node: FilterNode | None, column: sql.Composable = METADATA) -> Where:
+    """Compile a parsed filter to a boolean SQL expression with bound parameters.
+
+    Args:
+        node: The tree from :func:`~bruno_memory_integrations.filters.parse_filter`;
+            ``None`` means every record (``TRUE``).
+        column: The JSONB column (or qualified column) holding the metadata.
+
+    Returns:
+        ``(expression, params)``; the expression's ``%s`` placeholders take
+        ``params`` in order.
+
+    Raises:
+        FilterError: the tree holds an operator this translator does not know.
+    """
+    if node is None:
+        return sql.SQL("TRUE"), []
+    where: Where = fold(node, lambda c: _comparison(c, column), _join("AND"), _join("OR"), _not)
+    return where

@@ -1,0 +1,409 @@
+"""PostgreSQL backend without a server: SQL builders, filter translation, literals, options, ops.
+
+The ops are generators of statements, so their control flow (exact-scan fallback,
+missing tables, bulk-load index rebuild, schema version checks) is tested here by
+feeding them replies, the way the sync and async drivers do.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Generator
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("psycopg", reason="the postgres extra (psycopg) is not installed")
+
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from bruno_memory_integrations.backends.postgres import _ops, _queries, _sql
+from bruno_memory_integrations.backends.postgres._options import (
+    PostgresOptions,
+    mask_url,
+    split_url_options,
+)
+from bruno_memory_integrations.backends.postgres.filters import to_postgres_where
+from bruno_memory_integrations.errors import (
+    BackendError,
+    ConfigurationError,
+    FilterError,
+    InvalidMetadataError,
+    InvalidVectorError,
+    NotSupportedError,
+)
+from bruno_memory_integrations.filters import Comparison, Not, parse_filter
+from bruno_memory_integrations.testing.data import FILTER_CASES, TRICKY_STRINGS
+from bruno_memory_integrations.text import tokenize
+from bruno_memory_integrations.types import CollectionInfo, Record
+
+
+def text_of(query: sql.Composable) -> str:
+    return query.as_string(None)
+
+
+def where(spec: dict[str, Any]) -> tuple[str, list[Any]]:
+    query, params = to_postgres_where(parse_filter(spec))
+    return text_of(query), params
+
+
+def plain(params: list[Any]) -> list[Any]:
+    """Jsonb wrappers unwrapped, for comparisons."""
+    return [
+        p.obj if isinstance(p, Jsonb) else [x.obj for x in p] if isinstance(p, list) else p
+        for p in params
+    ]
+
+
+# ============================================================ filters
+class TestFilters:
+    def test_no_filter_is_true(self) -> None:
+        assert to_postgres_where(None) == (sql.SQL("TRUE"), [])
+
+    def test_equality_is_jsonb_containment(self) -> None:
+        text, params = where({"color": "red"})
+        assert text == '"metadata" @> %s'
+        assert plain(params) == [{"color": "red"}]
+
+    def test_in_contains_exists(self) -> None:
+        text, params = where({"i": {"$in": [1, 2]}})
+        assert text == '"metadata" @> ANY(%s::jsonb[])'
+        assert plain(params) == [[{"i": 1}, {"i": 2}]]
+        text, params = where({"tags": {"$contains": "x"}})
+        assert plain(params) == [{"tags": ["x"]}]
+        text, params = where({"flag": {"$exists": True}})
+        assert text == '("metadata" ? %s AND ("metadata" -> %s) <> \'null\'::jsonb)'
+        assert params == ["flag", "flag"]
+
+    def test_ranges_are_guarded_numeric_comparisons(self) -> None:
+        text, params = where({"n": {"$gt": 20.25}})
+        assert "jsonb_typeof" in text and "::numeric >" in text and "COALESCE" in text
+        assert params == ["n", "n", Decimal("20.25")]
+        _, params = where({"n": {"$lte": 3}})
+        assert params[-1] == Decimal(3)
+        # The shortest repr, not the binary expansion: 0.1 stays 0.1, like the JSON.
+        assert where({"n": {"$lt": 0.1}})[1][-1] == Decimal("0.1")
+
+    def test_negations_wrap_in_not(self) -> None:
+        text, _ = where({"color": {"$ne": "red"}})
+        assert text == '(NOT ("metadata" @> %s))'
+        text, _ = where({"color": None})
+        assert text.startswith("(NOT (")
+
+    def test_logic_joins_in_order(self) -> None:
+        text, params = where({"$or": [{"a": 1}, {"$and": [{"b": 2}, {"c": {"$gt": 3}}]}]})
+        assert text.count(" OR ") == 1 and text.count(" AND ") == 1
+        assert plain(params)[:2] == [{"a": 1}, {"b": 2}]
+        assert params[2:] == ["c", "c", Decimal(3)]
+
+    def test_custom_column(self) -> None:
+        query, _ = to_postgres_where(parse_filter({"a": 1}), sql.Identifier("r", "metadata"))
+        assert text_of(query) == '"r"."metadata" @> %s'
+
+    @pytest.mark.parametrize("case", [cid for cid, _ in FILTER_CASES])
+    def test_every_value_is_a_parameter(self, case: str) -> None:
+        spec = dict(FILTER_CASES)[case]
+        text, params = where(spec)
+        assert text.count("%s") == len(params)
+        for value in ["red", "it's", 'q"uote', "Robert'); DROP", "weird key"]:
+            assert value not in text
+
+    @pytest.mark.parametrize("payload", [s for s in TRICKY_STRINGS if not s.startswith("$")])
+    def test_tricky_fields_and_values_stay_out_of_the_sql(self, payload: str) -> None:
+        text, params = where({payload: {"$gt": 1}, "k": payload})
+        assert payload not in text.replace('"metadata"', "")
+        assert params[0] == payload and plain(params)[-1] == {"k": payload}
+
+    def test_unknown_operator_raises(self) -> None:
+        with pytest.raises(FilterError, match="regex"):
+            to_postgres_where(Comparison("a", "regex", "x"))
+        with pytest.raises(FilterError):
+            to_postgres_where(Not(Comparison("a", "near", 1)))
+
+
+# ============================================================ literals and names
+class TestLiterals:
+    def test_vector_text_form_round_trips_at_float4_precision(self) -> None:
+        v = [0.1, -2.5, 1e-7, 123456.789, 0.0]
+        text = _sql.vector_literal(v)
+        assert text.startswith("[") and text.endswith("]") and " " not in text
+        back = _sql.parse_vector(text)
+        assert np.allclose(back, np.asarray(v, dtype=np.float32), rtol=1e-7)
+        assert _sql.parse_vector("[]") == []
+
+    def test_vector_binary_form(self) -> None:
+        (packed,) = _sql.vector_binaries([[1.0, -0.5, 3.25]])
+        assert struct.unpack(">HH", packed[:4]) == (3, 0)
+        assert np.frombuffer(packed[4:], dtype=">f4").tolist() == [1.0, -0.5, 3.25]
+        assert _sql.vector_binaries([]) == []
+
+    @pytest.mark.parametrize("bad", [1e39, -1e39])
+    def test_out_of_float4_range_is_refused(self, bad: float) -> None:
+        with pytest.raises(InvalidVectorError, match="4-byte floats"):
+            _sql.vector_literal([0.0, bad])
+        with pytest.raises(InvalidVectorError):
+            _sql.vector_binaries([[0.0, 0.0], [bad, 0.0]])
+
+    def test_tsvector_has_exactly_the_tokenize_words(self) -> None:
+        text = "Version 3.5 of a-b: mail foo@bar.com, ÜMLAUT Straße x_y http://h.io/p 3.5"
+        literal = _sql.tsvector_literal(text)
+        lexemes = {part.split(":")[0].strip("'") for part in literal.split(" ")}
+        assert lexemes == set(tokenize(text))
+        assert "'3':2,19" in literal  # repeated words keep every position
+
+    def test_tsvector_limits(self) -> None:
+        long_word = "x" * 3000
+        assert _sql.tsvector_literal(f"short {long_word}") == "'short':1"
+        many = _sql.tsvector_literal(" ".join(["w"] * 300))
+        assert many.count(",") == 255  # PostgreSQL keeps 256 positions per word
+        far = _sql.tsvector_literal(" ".join(["pad"] * 20000 + ["end"]))
+        assert "'end':16383" in far
+        huge = " ".join(f"w{i:07d}{'y' * 120}" for i in range(9000))
+        with pytest.raises(InvalidMetadataError, match="1 MB"):
+            _sql.tsvector_literal(huge)
+
+    def test_tsquery_ands_quoted_words(self) -> None:
+        assert _sql.tsquery_literal("Brown FOX brown!") == "'brown' & 'fox'"
+        assert _sql.tsquery_literal("  ?! ") is None
+        assert _sql.tsquery_literal("ok " + "z" * 3000) is None  # no record can hold it
+        assert _sql._quote_lexeme("it's\\") == "'it''s\\\\'"
+
+    def test_nan_distance_becomes_canonical(self) -> None:
+        assert _sql.finite_or(float("nan"), 1.0) == 1.0
+        assert _sql.finite_or(0.25, 1.0) == 0.25
+
+
+class TestNames:
+    @pytest.mark.parametrize("name", TRICKY_STRINGS + ["x" * 600, "Ünïcode 😀", "a", "A"])
+    def test_table_names_are_safe_and_short(self, name: str) -> None:
+        table = _sql.table_name(name)
+        assert table.startswith("bruno_c_") and len(table) <= 55
+        assert set(table) <= set("abcdefghijklmnopqrstuvwxyz0123456789_")
+        assert len(table + "_meta") <= 63 and _sql.table_name(name) == table
+
+    def test_distinct_names_give_distinct_tables(self) -> None:
+        names = TRICKY_STRINGS + ["a", "A", "a ", "a_", "x" * 600, "x" * 601]
+        assert len({_sql.table_name(n) for n in names}) == len(names)
+
+    def test_schema_names_are_quoted_identifiers(self) -> None:
+        names = _sql.Names('we"ird; DROP SCHEMA public')
+        assert text_of(names.meta) == '"we""ird; DROP SCHEMA public"."bruno_meta"'
+        statement = _queries.kv_keys(names, "c'; --", "p%")
+        assert "c'; --" not in text_of(statement.query) and statement.params == ["c'; --", "p%"]
+
+
+# ============================================================ options
+class TestOptions:
+    def test_defaults_and_checks(self) -> None:
+        opts = PostgresOptions.build({})
+        assert (opts.schema, opts.index, opts.pool_size) == ("public", "hnsw", 10)
+        for bad in (
+            {"index": "annoy"},
+            {"pool_size": 0},
+            {"pool_min_size": 20},
+            {"schema": ""},
+            {"schema": "s" * 64},
+            {"ef_search": 5000},
+            {"hnsw_m": 1},
+            {"pool_timeout": 0},
+            {"pool_size": True},
+            {"nope": 1},
+        ):
+            with pytest.raises(ConfigurationError):
+                PostgresOptions.build(bad)
+
+    def test_url_parameters_split_between_us_and_libpq(self) -> None:
+        clean, ours = split_url_options(
+            "postgresql+psycopg://u:p@h:5432/db?sslmode=disable&schema=app&pool_size=3"
+        )
+        assert clean == "postgresql://u:p@h:5432/db?sslmode=disable"
+        assert ours == {"schema": "app", "pool_size": "3"}
+        opts = PostgresOptions.build({**ours, "check_connections": "off"})
+        assert (opts.schema, opts.pool_size, opts.check_connections) == ("app", 3, False)
+        with pytest.raises(ConfigurationError, match="pool_size"):
+            PostgresOptions.build({"pool_size": "many"})
+        with pytest.raises(ConfigurationError):
+            split_url_options("mysql://h/db")
+
+    @pytest.mark.parametrize(
+        "url, masked",
+        [
+            ("postgresql://bob:s3cret@db:5432/app", "postgresql://bob:***@db:5432/app"),
+            ("postgresql://bob@db/app", "postgresql://bob@db/app"),
+            (
+                "postgresql://db/app?password=s3cret&sslmode=require",
+                "postgresql://db/app?password=***&sslmode=require",
+            ),
+            ("host=db password='s 3cret' user=bob", "host=db password=*** user=bob"),
+        ],
+    )
+    def test_passwords_are_masked(self, url: str, masked: str) -> None:
+        assert mask_url(url) == masked
+
+
+# ============================================================ ops, driven by hand
+Reply = Callable[[Any], Any]
+
+
+def drive(op: Generator[Any, Any, Any], reply: Reply) -> tuple[list[Any], Any]:
+    """Run an op like the drivers do; ``reply`` answers each step (or returns an error)."""
+    steps: list[Any] = []
+    answer: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = op.throw(error) if error is not None else op.send(answer)
+        except StopIteration as stop:
+            return steps, stop.value
+        steps.append(step)
+        answer, error = reply(step), None
+        if isinstance(answer, BaseException):
+            answer, error = None, answer
+
+
+def ctx(**options: Any) -> _ops.Context:
+    opts = PostgresOptions.build({"schema": "s", **options})
+    c = _ops.Context(_sql.Names(opts.schema), opts)
+    c.vector_version, c.vector_oid = (0, 8, 5), 12345
+    return c
+
+
+def spec(index: str = "hnsw", metric: str = "cosine") -> _sql.CollectionSpec:
+    return _sql.CollectionSpec(CollectionInfo("c", 2, metric), _sql.table_name("c"), index)
+
+
+class TestOps:
+    def test_search_falls_back_to_an_exact_scan_when_short(self) -> None:
+        c = ctx()
+        c.specs["c"] = spec()
+        rows: list[tuple[Any, ...]] = [("a", "", {}, 0.1), ("b", "", {}, 0.2)]
+        steps, hits = drive(
+            _ops.search(c, "c", [1.0, 0.0], 5, None, False),
+            lambda s: rows if s.fetch == "all" else None,
+        )
+        texts = [text_of(s.query) for s in steps]
+        assert "hnsw.ef_search" not in texts[0] and texts[0].startswith("SELECT set_config")
+        assert steps[0].params == ["hnsw.ef_search", "40", "hnsw.iterative_scan", "relaxed_order"]
+        assert "enable_indexscan" in texts[2] and texts[1] == texts[3]
+        assert [(r.id, d) for r, d in hits] == [("a", 0.1), ("b", 0.2)]
+
+    def test_search_with_enough_rows_or_no_index_runs_once(self) -> None:
+        c = ctx()
+        c.specs["c"] = spec()
+        full: list[tuple[Any, ...]] = [(str(i), "", {}, float(i)) for i in range(3)]
+        steps, _ = drive(_ops.search(c, "c", [1.0, 0.0], 3, None, False), lambda s: full)
+        assert len(steps) == 2
+        c.specs["c"] = spec(index="none")
+        steps, _ = drive(_ops.search(c, "c", [1.0, 0.0], 9, None, False), lambda s: full)
+        assert len(steps) == 1  # exact already: no settings, no rerun
+
+    def test_search_settings(self) -> None:
+        st = _queries.search_settings(spec(), 5000, 40, 10, iterative=False)
+        assert st is not None and st.params == ["hnsw.ef_search", "1000"]
+        st = _queries.search_settings(spec("ivfflat"), 5, 40, 7, iterative=True)
+        assert st is not None and st.params == [
+            "ivfflat.probes",
+            "7",
+            "ivfflat.iterative_scan",
+            "relaxed_order",
+        ]
+
+    def test_search_operator_per_metric(self) -> None:
+        for metric, op in (("cosine", "<=>"), ("euclidean", "<->"), ("dot", "<#>")):
+            st = _queries.search(
+                _sql.Names("s"), spec(metric=metric), "[1,0]", 3, to_postgres_where(None), True
+            )
+            assert f"embedding {op} %s::vector" in text_of(st.query)
+
+    def test_missing_collection_reads_as_empty(self) -> None:
+        c = ctx()
+        missing = pg_errors.UndefinedTable("no table")
+        assert drive(_ops.get(c, "c", ["a"], True), lambda s: missing)[1] == []
+        assert drive(_ops.count(c, "c", None), lambda s: missing)[1] == 0
+        assert drive(_ops.delete(c, "c", ["a"]), lambda s: missing)[1] == 0
+        assert drive(_ops.scan(c, "c", None, 5, None, False), lambda s: missing)[1].records == []
+        assert drive(_ops.keyword_search(c, "c", "a b", 5, None), lambda s: missing)[1] == []
+        # search looks the collection up first
+        assert drive(_ops.search(c, "c", [1.0, 0.0], 3, None, False), lambda s: None)[1] == []
+
+    def test_upsert_into_a_dropped_collection_raises(self) -> None:
+        rows = _ops.prepare_rows([Record("a", "t", [1.0, 0.0], {})], binary=False)
+        with pytest.raises(BackendError, match="does not exist"):
+            drive(_ops.upsert(ctx(), "c", rows), lambda s: pg_errors.UndefinedTable("x"))
+
+    def test_small_upsert_is_one_statement(self) -> None:
+        recs = [Record("b", "two words", [0.0, 1.0], {"x": 1}), Record("a", "", [1.0, 0.0], {})]
+        rows = _ops.prepare_rows(recs, binary=False)
+        assert [r[0] for r in rows] == ["a", "b"]  # sorted: one lock order
+        steps, _ = drive(_ops.upsert(ctx(), "c", rows), lambda s: None)
+        (st,) = steps
+        assert "unnest" in text_of(st.query) and "ON CONFLICT (id) DO UPDATE" in text_of(st.query)
+        assert st.params[0] == ["a", "b"] and st.params[4] == ["", "'two':1 'words':2"]
+
+    def test_big_first_load_rebuilds_the_vector_index(self) -> None:
+        c = ctx(copy_threshold=2)
+        c.specs["c"] = spec()
+        rows = _ops.prepare_rows([Record(f"r{i}", "", [1.0, float(i)], {}) for i in range(3)], True)
+        answers = {"count": (0,), "pg_get_indexdef": ("CREATE INDEX x ON s.t USING hnsw (e)",)}
+
+        def reply(step: Any) -> Any:
+            text = text_of(step.query)
+            return next((v for k, v in answers.items() if k in text), None)
+
+        steps, _ = drive(_ops.upsert(c, "c", rows), reply)
+        kinds = [type(s).__name__ for s in steps]
+        texts = [text_of(s.query) for s in steps]
+        assert kinds[1] == "CopyIn" and steps[1].types[2] == 12345
+        assert "FORMAT BINARY" in texts[1]
+        assert "pg_advisory_xact_lock" in texts[2]  # concurrent loads decide one at a time
+        assert texts[5].startswith("DROP INDEX") and texts[6].startswith("INSERT INTO")
+        assert texts[7] == "CREATE INDEX x ON s.t USING hnsw (e)"
+        # A table already twice the batch's size keeps its index.
+        answers["count"] = (6,)
+        steps, _ = drive(_ops.upsert(c, "c", rows), reply)
+        assert not any(text_of(s.query).startswith("DROP INDEX") for s in steps)
+
+    def test_init_schema_fast_path_takes_no_lock(self) -> None:
+        c = ctx()
+        answers = iter([("0.8.5", 777, True), ("1",)])
+        steps, _ = drive(_ops.init_schema(c), lambda s: next(answers))
+        assert len(steps) == 2 and (c.vector_version, c.vector_oid) == ((0, 8, 5), 777)
+
+    def test_init_schema_creates_and_refuses_newer_versions(self) -> None:
+        def reply(stored: str) -> Reply:
+            def answer(step: Any) -> Any:
+                text = text_of(step.query)
+                if "e.extversion" in text:
+                    return ("0.7.4", 5, False)
+                if "pg_namespace WHERE nspname" in text:
+                    return (False,)
+                return (stored,) if "schema_version'" in text and step.fetch == "one" else None
+
+            return answer
+
+        c = ctx(schema="app")
+        steps, _ = drive(_ops.init_schema(c), reply("1"))
+        texts = [text_of(s.query) for s in steps]
+        assert any("pg_advisory_xact_lock" in t for t in texts)
+        assert any(t.startswith('CREATE SCHEMA IF NOT EXISTS "app"') for t in texts)
+        assert not c.iterative_scans  # pgvector 0.7: no iterative index scans
+        with pytest.raises(ConfigurationError, match="newer release"):
+            drive(_ops.init_schema(ctx()), reply("99"))
+
+    def test_create_collection_limits(self) -> None:
+        with pytest.raises(NotSupportedError, match="16000"):
+            drive(_ops.create_collection(ctx(), CollectionInfo("c", 16001)), lambda s: None)
+        steps, made = drive(
+            _ops.create_collection(ctx(), CollectionInfo("c", 3000)), lambda s: None
+        )
+        assert made.index == "none"
+        assert not any("USING hnsw" in text_of(s.query) for s in steps)
+        steps, made = drive(
+            _ops.create_collection(ctx(hnsw_m=8), CollectionInfo("c", 8, "dot")), lambda s: None
+        )
+        ddl = " ".join(text_of(s.query) for s in steps)
+        assert "USING hnsw (embedding vector_ip_ops) WITH (m = 8, ef_construction = 64)" in ddl

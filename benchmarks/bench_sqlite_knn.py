@@ -54,7 +54,9 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def _searcher(store: Store, queries: list[np.ndarray], flt: dict[str, Any] | None) -> Callable[[], object]:
+def _searcher(
+    store: Store, queries: list[np.ndarray], flt: dict[str, Any] | None
+) -> Callable[[], object]:
     """One k=10 search per call, cycling through the queries."""
     cycle = itertools.cycle(queries)
     return lambda: store.search("bench", next(cycle).tolist(), k=10, filter=flt)
@@ -92,7 +94,9 @@ def bench_size(n: int, dim: int, repeat: int, rng: np.random.Generator) -> list[
         path = Path(tmp) / "bench.db"
         rate, vectors = build(path, n, dim, rng)
         print(f"n={n}: ingested {rate:,.0f} records/s, file {path.stat().st_size / 1e6:.0f} MB")
-        queries = [vectors[int(rng.integers(n))] + 0.05 * rng.standard_normal(dim) for _ in range(8)]
+        queries = [
+            vectors[int(rng.integers(n))] + 0.05 * rng.standard_normal(dim) for _ in range(8)
+        ]
         results: dict[tuple[str, str], float] = {}
         for engine, options in engines().items():
             with open_store(f"sqlite:///{path}", **options) as store:
@@ -116,7 +120,9 @@ def bench_size(n: int, dim: int, repeat: int, rng: np.random.Generator) -> list[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--repeat", type=int, default=15)
@@ -128,8 +134,12 @@ def main() -> None:
     header = ("n", "engine", "query (k=10)", "median ms", f"speed vs {BASELINE}")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print()
-    for r in [header, tuple("-" * w for w in widths), *sorted(rows, key=lambda r: (int(r[0]), r[2], r[1]))]:
-        print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+    for r in [
+        header,
+        tuple("-" * w for w in widths),
+        *sorted(rows, key=lambda r: (int(r[0]), r[2], r[1])),
+    ]:
+        print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
 
 
 if __name__ == "__main__":

@@ -109,7 +109,10 @@ def main() -> int:
         f"\n{args.records} records, dim {args.dim}, batches of {args.batch}, "
         f"median of {args.repeat} runs; ratios vs memory (same run)\n"
     )
-    print(f"{'backend':<10} {'ingest s':>9} {'rec/s':>9} {'x mem':>7} {'rows':>7} {'query ms':>9} {'x mem':>7}")
+    print(
+        f"{'backend':<10} {'ingest s':>9} {'rec/s':>9} {'x mem':>7} "
+        f"{'rows':>7} {'query ms':>9} {'x mem':>7}"
+    )
     for kind, r in rows.items():
         print(
             f"{kind:<10} {r['ingest_s']:>9.2f} {args.records / r['ingest_s']:>9.0f} "

@@ -39,6 +39,7 @@ from .validation import new_id
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_NAMESPACE",
     "BackendError",
     "BackendUnavailableError",
     "BrunoMemoryError",
@@ -46,7 +47,6 @@ __all__ = [
     "CollectionInfo",
     "CollectionMismatchError",
     "ConfigurationError",
-    "DEFAULT_NAMESPACE",
     "DimensionMismatchError",
     "FilterError",
     "InvalidIdError",

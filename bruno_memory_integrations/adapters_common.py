@@ -94,7 +94,9 @@ def as_langchain_message(message: Mapping[str, Any]) -> dict[str, Any]:
                     args = json.loads(args)
                 except ValueError:
                     args = {"input": args}
-            calls.append({"name": fn.get("name", ""), "args": args, "id": c.get("id"), "type": "tool_call"})
+            calls.append(
+                {"name": fn.get("name", ""), "args": args, "id": c.get("id"), "type": "tool_call"}
+            )
         data["tool_calls"] = calls
     for key in ("name", "id"):
         if key in kwargs:

@@ -70,7 +70,9 @@ class Backend(ABC):
         """Insert or replace records by id. Ids are unique within the batch."""
 
     @abstractmethod
-    def get(self, collection: str, ids: Sequence[str], include_vectors: bool = True) -> list[Record]:
+    def get(
+        self, collection: str, ids: Sequence[str], include_vectors: bool = True
+    ) -> list[Record]:
         """Records with these ids, any order; missing ids are left out."""
 
     @abstractmethod
@@ -124,7 +126,9 @@ class Backend(ABC):
         """Append messages to a session, in order."""
 
     @abstractmethod
-    def get_messages(self, namespace: str, session_id: str, last_n: int | None = None) -> list[Message]:
+    def get_messages(
+        self, namespace: str, session_id: str, last_n: int | None = None
+    ) -> list[Message]:
         """A session's messages, oldest first (only the last ``last_n`` when given)."""
 
     @abstractmethod
@@ -137,7 +141,9 @@ class Backend(ABC):
 
     # ---------------------------------------------------------------- key-value
     @abstractmethod
-    def kv_put(self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None) -> None:
+    def kv_put(
+        self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None
+    ) -> None:
         """Set values; keys are unique within the batch."""
 
     @abstractmethod
@@ -190,10 +196,14 @@ class Backend(ABC):
     async def adrop_collection(self, name: str) -> None:
         await self._in_thread(self.drop_collection, name)
 
-    async def aupsert(self, collection: str, records: Sequence[Record], ttl: float | None = None) -> None:
+    async def aupsert(
+        self, collection: str, records: Sequence[Record], ttl: float | None = None
+    ) -> None:
         await self._in_thread(self.upsert, collection, records, ttl)
 
-    async def aget(self, collection: str, ids: Sequence[str], include_vectors: bool = True) -> list[Record]:
+    async def aget(
+        self, collection: str, ids: Sequence[str], include_vectors: bool = True
+    ) -> list[Record]:
         return await self._in_thread(self.get, collection, ids, include_vectors)
 
     async def adelete(self, collection: str, ids: Sequence[str]) -> int:

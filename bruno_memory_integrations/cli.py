@@ -24,7 +24,11 @@ COLLECTION = "demo_docs"
 
 def load_corpus() -> list[dict[str, Any]]:
     """The bundled demo corpus: short documents with topic, year and source metadata."""
-    text = resources.files("bruno_memory_integrations").joinpath("data/corpus.jsonl").read_text("utf-8")
+    text = (
+        resources.files("bruno_memory_integrations")
+        .joinpath("data/corpus.jsonl")
+        .read_text("utf-8")
+    )
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
@@ -59,7 +63,9 @@ def run_demo(url: str, reset: bool = False) -> int:
         # 1. Load the corpus through the LangChain adapter (upsert by id: re-runs replace).
         corpus = load_corpus()
         lc = BrunoVectorStore(emb, store=store, collection=COLLECTION)
-        docs = [Document(page_content=d["text"], metadata=d["metadata"], id=d["id"]) for d in corpus]
+        docs = [
+            Document(page_content=d["text"], metadata=d["metadata"], id=d["id"]) for d in corpus
+        ]
         t0 = time.perf_counter()
         lc.add_documents(docs)
         print(
@@ -90,7 +96,9 @@ def run_demo(url: str, reset: bool = False) -> int:
                 AIMessage(
                     "",
                     id="m2",
-                    tool_calls=[{"name": "search_docs", "args": {"query": "largest planet"}, "id": "call-1"}],
+                    tool_calls=[
+                        {"name": "search_docs", "args": {"query": "largest planet"}, "id": "call-1"}
+                    ],
                 ),
                 ToolMessage("Jupiter is the largest planet.", tool_call_id="call-1", id="m3"),
                 AIMessage("Jupiter, a gas giant.", id="m4"),
@@ -98,20 +106,31 @@ def run_demo(url: str, reset: bool = False) -> int:
         )
         again = BrunoChatMessageHistory("demo-session", store=store)
         for m in again.messages:
-            extra = f" tool_calls={[c['name'] for c in m.tool_calls]}" if getattr(m, "tool_calls", None) else ""
+            extra = (
+                f" tool_calls={[c['name'] for c in m.tool_calls]}"
+                if isinstance(m, AIMessage) and m.tool_calls
+                else ""
+            )
             print(f"  {m.type:>5}: {m.content or '(no text)'}{extra}")
-        same = [m.model_dump() for m in again.messages] == [m.model_dump() for m in history.messages]
-        print(f"read back by a new history object: {len(again.messages)} messages, identical: {same}")
+        same = [m.model_dump() for m in again.messages] == [
+            m.model_dump() for m in history.messages
+        ]
+        print(
+            f"read back by a new history object: {len(again.messages)} messages, identical: {same}"
+        )
 
         # 4. LlamaIndex over the same collection.
         _rule("LlamaIndex: VectorStoreIndex over the same store")
         li_store = LlamaVectorStore(store=store, collection=COLLECTION)
-        index = VectorStoreIndex.from_vector_store(li_store, embed_model=to_llama_index_embedding(emb))
+        index = VectorStoreIndex.from_vector_store(
+            li_store, embed_model=to_llama_index_embedding(emb)
+        )
         li_question = "Who first landed on the Moon?"
         print(f"query  : {li_question}")
         for hit in index.as_retriever(similarity_top_k=3).retrieve(li_question):
             md = hit.node.metadata
-            print(f"  {hit.score:.3f}  [{md.get('topic')}, {md.get('year')}] {_clip(hit.node.get_content(), 60)}")
+            text = _clip(hit.node.get_content(), 60)
+            print(f"  {hit.score:.3f}  [{md.get('topic')}, {md.get('year')}] {text}")
 
         if store.capabilities.hybrid_search:
             _rule("Hybrid search (vector + keyword, reciprocal rank fusion)")
@@ -143,7 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bruno-memory", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="load the bundled corpus and show both frameworks, offline")
-    demo.add_argument("--url", default=f"sqlite:///{DEFAULT_DB}", help="store URL (default: %(default)s)")
+    demo.add_argument(
+        "--url", default=f"sqlite:///{DEFAULT_DB}", help="store URL (default: %(default)s)"
+    )
     demo.add_argument("--reset", action="store_true", help="drop the demo collection first")
     info = sub.add_parser("info", help="show a store's backend, capabilities and collections")
     info.add_argument("url")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 from .errors import FilterError
 
@@ -38,7 +38,7 @@ __all__ = [
     "to_negation_normal_form",
 ]
 
-Scalar = Union[str, int, float, bool]
+Scalar = str | int | float | bool
 T = TypeVar("T")
 
 COMPARISON_OPS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$contains")
@@ -74,7 +74,7 @@ class Not:
     child: FilterNode
 
 
-FilterNode = Union[Comparison, And, Or, Not]
+FilterNode = Comparison | And | Or | Not
 
 
 def _kind(value: Any) -> str:
@@ -88,7 +88,7 @@ def _kind(value: Any) -> str:
 
 
 def _scalar(value: Any, op: str, field: str) -> Scalar:
-    if isinstance(value, bool) or isinstance(value, str):
+    if isinstance(value, (bool, str)):
         return value
     if isinstance(value, (int, float)):
         if isinstance(value, float) and not math.isfinite(value):

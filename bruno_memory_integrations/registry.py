@@ -86,7 +86,9 @@ def load_backend_class(scheme: str) -> type[Backend]:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         missing = getattr(exc, "name", None) or entry.package or scheme
-        raise MissingDependencyError(missing, entry.extra or scheme, f"the {scheme} backend") from exc
+        raise MissingDependencyError(
+            missing, entry.extra or scheme, f"the {scheme} backend"
+        ) from exc
     cls: type[Backend] = getattr(module, cls_name)
     return cls
 

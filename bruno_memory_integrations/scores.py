@@ -51,9 +51,10 @@ def score_from_distance(metric: str, dist: float) -> float:
 
 def distance(metric: str, a: list[float], b: list[float]) -> float:
     """The canonical distance between two vectors, in pure Python (the reference)."""
+    # Not strict: callers pass ``record.vector or []`` for a record stored without one.
     if metric == "euclidean":
-        return math.sqrt(sum((x - y) * (x - y) for x, y in zip(a, b)))
-    dot = sum(x * y for x, y in zip(a, b))
+        return math.sqrt(sum((x - y) * (x - y) for x, y in zip(a, b, strict=False)))
+    dot = sum(x * y for x, y in zip(a, b, strict=False))
     if metric == "dot":
         return -dot
     na = math.sqrt(sum(x * x for x in a))

@@ -27,7 +27,7 @@ from .scores import canonical_metric, distance, score_from_distance
 from .types import CollectionInfo, Message, Page, Record, SearchResult
 from .validation import check_id, check_ids, check_name, check_records, check_vector
 
-__all__ = ["Store", "DEFAULT_NAMESPACE"]
+__all__ = ["DEFAULT_NAMESPACE", "Store"]
 
 DEFAULT_NAMESPACE = "default"
 #: Async upserts larger than this are checked in a worker thread, not on the loop.
@@ -51,13 +51,17 @@ def _check_ttl(ttl: Any) -> float | None:
 
 def _check_message(m: Any) -> Message:
     if not isinstance(m, Mapping):
-        raise InvalidInputError(f"a chat message must be a JSON object (dict), got {type(m).__name__}")
+        raise InvalidInputError(
+            f"a chat message must be a JSON object (dict), got {type(m).__name__}"
+        )
     from .validation import check_metadata
 
     return check_metadata(m, nested=True)
 
 
-def _check_items(items: Mapping[str, bytes] | Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+def _check_items(
+    items: Mapping[str, bytes] | Sequence[tuple[str, bytes]],
+) -> list[tuple[str, bytes]]:
     pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
     out: dict[str, bytes] = {}
     for pair in pairs:
@@ -136,13 +140,13 @@ class Store:
             self._closed = True
             await self.backend.aclose()
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Store:  # noqa: PYI034 (Self needs Python 3.11)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    async def __aenter__(self) -> Store:
+    async def __aenter__(self) -> Store:  # noqa: PYI034 (Self needs Python 3.11)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -315,7 +319,9 @@ class Store:
         ttl = self._ttl(ttl)
         if not batch:
             return []
-        await self.aensure_collection(collection, len(batch[0].vector or ()), metric, embedding_model)
+        await self.aensure_collection(
+            collection, len(batch[0].vector or ()), metric, embedding_model
+        )
         await self._open().aupsert(collection, batch, ttl)
         return [r.id for r in batch]
 
@@ -324,7 +330,9 @@ class Store:
         by_id = {r.id: r for r in records}
         return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
 
-    def get(self, collection: str, ids: Sequence[str], *, include_vectors: bool = True) -> list[Record]:
+    def get(
+        self, collection: str, ids: Sequence[str], *, include_vectors: bool = True
+    ) -> list[Record]:
         """Records with these ids, in the order asked; missing ids are left out."""
         check_name(collection)
         wanted = check_ids(ids)

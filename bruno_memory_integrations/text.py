@@ -26,7 +26,7 @@ def keyword_relevance(query: str, text: str) -> float:
     if not terms:
         return 0.0
     words = tokenize(text)
-    counts = {t: 0 for t in terms}
+    counts = dict.fromkeys(terms, 0)
     for w in words:
         if w in counts:
             counts[w] += 1

@@ -104,11 +104,15 @@ def check_vector(vector: Any, dimension: int | None = None) -> list[float]:
     if hasattr(vector, "tolist"):
         vector = vector.tolist()
     # Fast path for the common case, a list of finite floats (C-level loops only).
-    if type(vector) is list and vector and set(map(type, vector)) == {float}:
-        if all(map(math.isfinite, vector)):
-            if dimension is not None and len(vector) != dimension:
-                raise InvalidVectorError(f"expected a vector of {dimension} numbers, got {len(vector)}")
-            return list(vector)
+    if (
+        type(vector) is list
+        and vector
+        and set(map(type, vector)) == {float}
+        and all(map(math.isfinite, vector))
+    ):
+        if dimension is not None and len(vector) != dimension:
+            raise InvalidVectorError(f"expected a vector of {dimension} numbers, got {len(vector)}")
+        return list(vector)
     if isinstance(vector, (str, bytes)) or not isinstance(vector, Sequence):
         raise InvalidVectorError(f"a vector must be a list of numbers, got {type(vector).__name__}")
     if not vector:

@@ -108,3 +108,18 @@ def redis_server() -> Iterator[RedisServer]:
 # ===========================================================================
 # Fixtures for the package's own tests go below this line.
 # ===========================================================================
+
+# Backend-parametrized store fixtures shared by the adapter tests (see tests/stores.py),
+# registered here for every test module. A test module or class may override any of
+# them (the conformance classes define their own ``make_store``).
+try:
+    import stores as _shared
+except ModuleNotFoundError as exc:
+    if exc.name != "stores":  # a real import failure inside stores.py: show it
+        raise
+    from tests import stores as _shared
+
+store_kind = _shared.store_kind
+open_new_store = _shared.open_new_store
+make_store = _shared.make_store
+store = _shared.store

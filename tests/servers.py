@@ -163,7 +163,7 @@ def _runs_in(pid: int, directory: Path) -> bool:
 
 
 def _reap_stale() -> None:
-    global _reaped
+    global _reaped  # noqa: PLW0603 - a once-per-process flag
     if _reaped or not _process_tag(os.getpid()):
         return
     _reaped = True

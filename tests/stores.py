@@ -1,31 +1,70 @@
-"""Store factories for tests that run the same behaviour on every backend.
+"""Store factories and fixtures for tests that run the same behaviour on every backend.
 
 ``make_store_for(kind, request, tmp_path)`` returns a callable opening a new
 Store over one shared database for that test. Server backends take their URL
 from the session fixtures in conftest.py (which skip, naming the reason, when
 no server can be had).
+
+The fixtures below are registered for every test module by conftest.py:
+
+* ``store_kind``: each of ``STORE_KINDS`` in turn (parametrizes the test).
+* ``open_new_store`` / ``make_store``: a callable opening new Store objects over
+  one database for the test; every store it opened is closed after the test.
+* ``store``: one store from that factory.
+
+``forbid_sync(store, monkeypatch)`` makes sync Store methods raise, to prove that
+async adapter methods only use the async Store API; ``require_capability(store, name)``
+skips the test on a backend without that capability.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bruno_memory_integrations import Store, open_store
+from bruno_memory_integrations import MissingDependencyError, Store, open_store
 
 #: Backends every adapter test runs on. Add a kind here and in make_store_for.
 STORE_KINDS = ["memory", "sqlite", "postgres", "redis"]
 
+#: Sync Store methods with an async twin; async adapter methods must not call these.
+#: ``close`` is left out: it moves no data, and the fixtures call it after the test.
+SYNC_METHODS = (
+    "upsert",
+    "get",
+    "delete",
+    "count",
+    "scan",
+    "iter_records",
+    "search",
+    "keyword_search",
+    "hybrid_search",
+    "collection_info",
+    "ensure_collection",
+    "drop_collection",
+    "list_collections",
+    "append_messages",
+    "get_messages",
+    "clear_messages",
+    "list_sessions",
+    "kv_mset",
+    "kv_mget",
+    "kv_mdelete",
+    "kv_keys",
+)
 
-def make_store_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
+
+def make_store_for(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Callable[[], Store]:
     if kind == "memory":
         name = uuid.uuid4().hex
         return lambda: open_store("memory://", name=name)
     if kind == "sqlite":
-        pytest.importorskip("bruno_memory_integrations.backends.sqlite", reason="sqlite backend not built yet")
         path = tmp_path / "store.db"
         return lambda: open_store(f"sqlite:///{path}")
     if kind == "postgres":
@@ -35,3 +74,68 @@ def make_store_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) ->
         url = request.getfixturevalue("redis_url")
         return lambda: open_store(url)
     raise ValueError(f"unknown store kind {kind!r}")
+
+
+def require_capability(store: Store, capability: str) -> Store:
+    """Skip the test, naming the reason, if ``store``'s backend lacks ``capability``."""
+    if not getattr(store.capabilities, capability):
+        pytest.skip(f"backend {store.backend_name!r} lacks capability {capability!r}")
+    return store
+
+
+def forbid_sync(
+    store: Store, monkeypatch: pytest.MonkeyPatch, names: Iterable[str] = SYNC_METHODS
+) -> None:
+    """Make the sync Store methods ``names`` raise, to prove async adapter methods stay async.
+
+    ``monkeypatch.undo()`` allows them again (e.g. to check the result with sync calls).
+    """
+
+    def refuse(name: str) -> Callable[..., Any]:
+        def _refuse(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError(f"an async method called the sync Store.{name}")
+
+        return _refuse
+
+    for name in names:
+        if not hasattr(Store, name):  # a misspelt name would forbid nothing
+            raise AttributeError(f"Store has no method {name!r} to forbid")
+        monkeypatch.setattr(store, name, refuse(name))
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def open_new_store(
+    store_kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], Store]]:
+    """Opens new Store objects over one database for this test; closes them after."""
+    factory = make_store_for(store_kind, request, tmp_path)
+    opened: list[Store] = []
+
+    def open_one() -> Store:
+        try:
+            store = factory()
+        except MissingDependencyError as exc:
+            pytest.skip(str(exc))
+        opened.append(store)
+        return store
+
+    yield open_one
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def make_store(open_new_store: Callable[[], Store]) -> Callable[[], Store]:
+    """The ``open_new_store`` factory under the name the conformance suite uses."""
+    return open_new_store
+
+
+@pytest.fixture
+def store(open_new_store: Callable[[], Store]) -> Store:
+    """One store on the test's backend, closed after the test."""
+    return open_new_store()

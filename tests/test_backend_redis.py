@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-redis = pytest.importorskip("redis", reason="the redis extra (redis-py) is not installed")
+pytest.importorskip("redis", reason="the redis extra (redis-py) is not installed")
+
+import redis
 
 from bruno_memory_integrations import (
     BackendUnavailableError,
@@ -291,7 +293,7 @@ def test_injection_values_and_keys_are_inert(store: Store) -> None:
         for i, v in enumerate(INJECTIONS)
     ]
     store.upsert(coll, recs)
-    for i, v in enumerate(INJECTIONS):
+    for v in INJECTIONS:
         # Parsed nodes, so that keys like "$K" (not writable as a filter dict key) are covered.
         for node in (
             Comparison("v", "eq", v),

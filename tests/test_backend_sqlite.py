@@ -63,7 +63,9 @@ class TestSQLiteNoCacheConformance(ConformanceTests):
 
     @pytest.fixture
     def make_store(self, tmp_path: Path) -> Callable[[], Store]:
-        return lambda: open_store(f"sqlite:///{tmp_path}/nocache.db", knn="numpy", cache_vectors=False)
+        return lambda: open_store(
+            f"sqlite:///{tmp_path}/nocache.db", knn="numpy", cache_vectors=False
+        )
 
 
 @needs_sqlite_vec
@@ -160,7 +162,9 @@ def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     open_store(f"sqlite:///{path}").close()
     con = sqlite3.connect(path)
-    con.execute("UPDATE bruno_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    con.execute(
+        "UPDATE bruno_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),)
+    )
     con.commit()
     con.close()
     with pytest.raises(errors.ConfigurationError, match="newer"):
@@ -201,7 +205,9 @@ def test_works_with_stdlib_sqlite3_without_extension_loading(
         assert store.keyword_search("c", "beta")[0].record.id == "a"
 
 
-def test_sqlite_vec_missing_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sqlite_vec_missing_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(sqlite_config, "sqlite_vec_available", lambda: False)
     with pytest.raises(errors.MissingDependencyError, match="sqlite-vec"):
         open_store(f"sqlite:///{tmp_path}/v.db", knn="sqlite-vec")
@@ -220,7 +226,9 @@ def _process_writer(url: str, worker: int, rounds: int, start_at: float) -> int:
                        {"worker": worker, "round": j})
                 for i in range(5)
             ])
-            store.append_messages("shared-session", [{"w": worker, "j": j, "k": k} for k in range(2)])
+            store.append_messages(
+                "shared-session", [{"w": worker, "j": j, "k": k} for k in range(2)]
+            )
             store.kv_mset("kv", {f"w{worker}-{j}-{i}": f"{worker}/{j}".encode() for i in range(3)})
             if j % 10 == 9:  # deletes and reads interleaved with the other writers
                 store.delete("shared", [f"w{worker}-{j}-0"])
@@ -238,7 +246,9 @@ def test_many_processes_write_one_file(tmp_path: Path) -> None:
         assert sorted(f.result(timeout=120) for f in futures) == list(range(workers))
     with open_store(url) as store:
         deleted = {f"w{w}-{j}-0" for w in range(workers) for j in range(rounds) if j % 10 == 9}
-        expected = {f"w{w}-{j}-{i}" for w in range(workers) for j in range(rounds) for i in range(5)}
+        expected = {
+            f"w{w}-{j}-{i}" for w in range(workers) for j in range(rounds) for i in range(5)
+        }
         ids = {r.id for r in store.iter_records("shared", batch_size=250)}
         assert ids == expected - deleted
         assert store.count("shared", filter={"worker": 2}) == rounds * 5 - len(deleted) // workers
@@ -471,7 +481,9 @@ def test_knn_engines_agree_with_the_reference(
     dim = 24
     recs = _knn_data(dim)
     rng = random.Random(5)
-    queries = [[rng.gauss(0, 1) for _ in range(dim)] for _ in range(4)] + [list(recs[7].vector or [])]
+    queries = [[rng.gauss(0, 1) for _ in range(dim)] for _ in range(4)] + [
+        list(recs[7].vector or [])
+    ]
     filters: list[Any] = [None, {"g": {"$in": [1, 2]}}, {"odd": False}, {"g": 9}]
     with open_store(f"sqlite:///{tmp_path}/knn.db", **options) as store, \
             open_store("memory://") as ref:
@@ -486,13 +498,18 @@ def test_knn_engines_agree_with_the_reference(
                         got = store.search("c", vec, k=k, filter=flt)
                         want = ref.search("c", vec, k=k, filter=flt)
                         assert [h.record.id for h in got] == [h.record.id for h in want]
-                        assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=1e-5)
+                        assert [h.score for h in got] == pytest.approx(
+                            [h.score for h in want], abs=1e-5
+                        )
                         assert [h.distance for h in got] == pytest.approx(
                             [h.distance for h in want], rel=1e-5, abs=1e-5)
 
         check()
         # Writes between searches: the cache must follow upserts, replacements and deletes.
-        changed = [Record("v001", "", queries[0], {"g": 1}), Record("new", "", queries[1], {"g": 2})]
+        changed = [
+            Record("v001", "", queries[0], {"g": 1}),
+            Record("new", "", queries[1], {"g": 2}),
+        ]
         for s in (store, ref):
             s.upsert("c", changed)
             s.delete("c", ["v002", "dup0"])
@@ -560,7 +577,9 @@ def test_keyword_search_uses_exactly_the_reference_words(tmp_path: Path) -> None
 
 def test_keyword_index_follows_replacements_and_deletes(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path}/kw2.db") as store:
-        store.upsert("c", [Record("a", "old words", [1.0, 0.0], {}), Record("b", "old", [0.0, 1.0], {})])
+        store.upsert(
+            "c", [Record("a", "old words", [1.0, 0.0], {}), Record("b", "old", [0.0, 1.0], {})]
+        )
         store.upsert("c", [Record("a", "new words", [1.0, 0.0], {})])
         assert [h.record.id for h in store.keyword_search("c", "old")] == ["b"]
         assert [h.record.id for h in store.keyword_search("c", "new")] == ["a"]
@@ -576,8 +595,14 @@ def test_keyword_index_follows_replacements_and_deletes(tmp_path: Path) -> None:
 def test_keyword_relevance_prefers_more_matches(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path}/kw3.db") as store:
         rng = random.Random(3)
-        texts = ["apple banana cherry date elder fig grape", "apple apple apple", "banana only here"]
-        store.upsert("c", [Record(f"d{i}", t, random_vector(rng, 4), {}) for i, t in enumerate(texts)])
+        texts = [
+            "apple banana cherry date elder fig grape",
+            "apple apple apple",
+            "banana only here",
+        ]
+        store.upsert(
+            "c", [Record(f"d{i}", t, random_vector(rng, 4), {}) for i, t in enumerate(texts)]
+        )
         hits = store.keyword_search("c", "apple", k=5)
         assert [h.record.id for h in hits] == ["d1", "d0"]
         assert 1.0 > hits[0].score > hits[1].score > 0.0
@@ -608,7 +633,9 @@ def test_kv_prefix_edges(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path}/kvp.db") as store:
         store.kv_mset("c", {k: k.encode("utf-8") for k in keys})
         for prefix in ["a", "a\U0010ffff", "a\ud7ff", "\U0010ffff", "ab", "z"]:
-            assert store.kv_keys("c", prefix=prefix) == sorted(k for k in keys if k.startswith(prefix))
+            assert store.kv_keys("c", prefix=prefix) == sorted(
+                k for k in keys if k.startswith(prefix)
+            )
 
 
 def test_lone_surrogates_are_refused_and_change_nothing(tmp_path: Path) -> None:

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("llama_index.core", reason="llama-index-core is not installed")
 pytest.importorskip("langchain_core", reason="langchain-core is not installed")
-lc = pytest.importorskip(
-    "bruno_memory_integrations.langchain", reason="the LangChain adapter is not built yet"
-)
 
 from langchain_core.documents import Document as LCDocument
 from langchain_core.embeddings import DeterministicFakeEmbedding
@@ -26,14 +22,10 @@ from llama_index.core.vector_stores.types import (
 )
 
 from bruno_memory_integrations import CollectionMismatchError, Store
+from bruno_memory_integrations import langchain as lc
 from bruno_memory_integrations.embeddings import embedding_model_name
 from bruno_memory_integrations.embeddings.llama_index import LlamaIndexEmbedding
 from bruno_memory_integrations.llama_index import BrunoVectorStore as LIVectorStore
-
-try:
-    from stores import STORE_KINDS, make_store_for
-except ImportError:  # tests/ imported as a package
-    from tests.stores import STORE_KINDS, make_store_for
 
 DIM = 8
 
@@ -50,18 +42,6 @@ METAS = [
     {"topic": "fruit", "year": 2019, "tags": ["food"], "note": None},
 ]
 IDS = ["apple", "rust", "tea", "pear"]
-
-
-@pytest.fixture(params=STORE_KINDS)
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
-    return make_store_for(request.param, request, tmp_path)
-
-
-@pytest.fixture
-def store(make_store: Callable[[], Store]) -> Iterator[Store]:
-    s = make_store()
-    yield s
-    s.close()
 
 
 @pytest.fixture
@@ -94,7 +74,7 @@ def test_langchain_records_are_llama_index_nodes(
     li = _li_store(store, coll, lc_embedding)
     nodes = li.get_nodes(node_ids=IDS)
     assert [n.node_id for n in nodes] == IDS
-    for node, text, meta in zip(nodes, TEXTS, METAS):
+    for node, text, meta in zip(nodes, TEXTS, METAS, strict=True):
         assert type(node) is TextNode
         assert node.get_content() == text
         assert node.metadata == meta
@@ -129,13 +109,13 @@ def test_llama_index_nodes_are_langchain_documents(
             embedding=lc_embedding.embed_documents([t])[0],
             relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=f"doc-{i}")},
         )
-        for i, t, m in zip(IDS, TEXTS, METAS)
+        for i, t, m in zip(IDS, TEXTS, METAS, strict=True)
     ]
     li.add(nodes)
     lcs = lc.BrunoVectorStore(lc_embedding, store=store, collection=coll)
     docs = lcs.get_by_ids(IDS)
     assert [d.id for d in docs] == IDS
-    for doc, text, meta in zip(docs, TEXTS, METAS):
+    for doc, text, meta in zip(docs, TEXTS, METAS, strict=True):
         assert doc.page_content == text
         assert doc.metadata == meta  # the LlamaIndex-only keys stay hidden
     (hit,) = lcs.similarity_search(TEXTS[1], k=1, filter={"topic": "code"})
@@ -170,10 +150,10 @@ def test_llama_index_index_over_a_langchain_collection(
     index = VectorStoreIndex.from_vector_store(
         _li_store(store, coll, lc_embedding), embed_model=li_embedding
     )
-    for text, want in zip(TEXTS, IDS):
+    for text, want in zip(TEXTS, IDS, strict=True):
         hits = index.as_retriever(similarity_top_k=1).retrieve(text)
         lc_top = lcs.similarity_search(text, k=1)
-        assert [h.node.node_id for h in hits] == [lc_top[0].id]
+        assert [h.node.node_id for h in hits] == [lc_top[0].id] == [want]
         assert hits[0].node.get_content() == lc_top[0].page_content
     hits = index.as_retriever(
         similarity_top_k=4,
@@ -223,7 +203,9 @@ def test_chat_sessions_are_readable_from_both_frameworks(make_store: Callable[[]
             [
                 SystemMessage("be brief"),
                 HumanMessage("weather in Paris?", name="ana"),
-                AIMessage("", tool_calls=[{"name": "weather", "args": {"city": "Paris"}, "id": "c1"}]),
+                AIMessage(
+                    "", tool_calls=[{"name": "weather", "args": {"city": "Paris"}, "id": "c1"}]
+                ),
                 ToolMessage("sunny", tool_call_id="c1"),
                 AIMessage("It is sunny."),
             ]
@@ -231,10 +213,19 @@ def test_chat_sessions_are_readable_from_both_frameworks(make_store: Callable[[]
         chat = BrunoChatStore(store, namespace=ns)
         seen = chat.get_messages("s1")
         assert [m.role for m in seen] == [
-            MessageRole.SYSTEM, MessageRole.USER, MessageRole.ASSISTANT, MessageRole.TOOL,
+            MessageRole.SYSTEM,
+            MessageRole.USER,
+            MessageRole.ASSISTANT,
+            MessageRole.TOOL,
             MessageRole.ASSISTANT,
         ]
-        assert [m.content for m in seen] == ["be brief", "weather in Paris?", "", "sunny", "It is sunny."]
+        assert [m.content for m in seen] == [
+            "be brief",
+            "weather in Paris?",
+            "",
+            "sunny",
+            "It is sunny.",
+        ]
         assert seen[1].additional_kwargs["name"] == "ana"
         call = seen[2].additional_kwargs["tool_calls"][0]
         assert (call["id"], call["function"]["name"]) == ("c1", "weather")

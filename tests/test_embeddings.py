@@ -420,7 +420,7 @@ def test_openai_order_and_values(server: FakeOpenAI) -> None:
     assert len(server.requests) == 1
     assert server.requests[0]["model"] == "text-embedding-3-small"
     assert server.inputs == [texts]
-    for text, vec in zip(texts, vectors):
+    for text, vec in zip(texts, vectors, strict=True):
         assert np.allclose(vec, fake_vector(text), atol=1e-6)
     assert np.allclose(emb.embed_query("second"), fake_vector("second"), atol=1e-6)
     assert emb.embed_documents([]) == [] and len(server.requests) == 2
@@ -447,7 +447,7 @@ def test_openai_batches_by_token_budget(server: FakeOpenAI) -> None:
     expected: list[list[str]] = []
     current: list[str] = []
     used = 0
-    for text, n in zip(texts, counts):
+    for text, n in zip(texts, counts, strict=True):
         if current and used + n > budget:
             expected.append(current)
             current, used = [], 0
@@ -457,7 +457,7 @@ def test_openai_batches_by_token_budget(server: FakeOpenAI) -> None:
     assert server.inputs == expected
     assert len(server.inputs) > 1
     assert all(sum(count_tokens(t) for t in batch) <= budget for batch in server.inputs)
-    for text, vec in zip(texts, vectors):
+    for text, vec in zip(texts, vectors, strict=True):
         assert np.allclose(vec, fake_vector(text), atol=1e-6)
 
 
@@ -471,7 +471,7 @@ def test_openai_long_input_is_chunked_and_averaged(server: FakeOpenAI) -> None:
     assert "".join(pieces) == long_text
     weights = [count_tokens(p) for p in pieces]
     assert len(pieces) == -(-total // 100) and all(w <= 100 for w in weights)
-    expected = sum(w * fake_vector(p).astype(float) for w, p in zip(weights, pieces))
+    expected = sum(w * fake_vector(p).astype(float) for w, p in zip(weights, pieces, strict=True))
     expected /= np.linalg.norm(expected)
     assert np.allclose(long_vec, expected, atol=1e-5)
     assert np.allclose(short, fake_vector("short one"), atol=1e-6)
@@ -539,7 +539,7 @@ async def test_openai_async_concurrent_and_ordered(server: FakeOpenAI) -> None:
     # Six 0.3 s requests one after another would take 1.8 s.
     assert elapsed < 1.2, elapsed
     assert len(server.requests) == 6
-    for text, vec in zip(texts, vectors):
+    for text, vec in zip(texts, vectors, strict=True):
         assert np.allclose(vec, fake_vector(text), atol=1e-6)
     server.delay = 0.0
     assert np.allclose(await emb.aembed_query("q"), fake_vector("q"), atol=1e-6)

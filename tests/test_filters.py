@@ -42,7 +42,9 @@ def test_negations_become_not_of_a_primitive() -> None:
 
 def test_several_keys_and_operators_are_anded() -> None:
     node = parse_filter({"a": 1, "b": {"$gt": 2, "$lt": 5}})
-    assert node == And((Comparison("a", "eq", 1), Comparison("b", "gt", 2), Comparison("b", "lt", 5)))
+    assert node == And(
+        (Comparison("a", "eq", 1), Comparison("b", "gt", 2), Comparison("b", "lt", 5))
+    )
 
 
 @pytest.mark.parametrize(
@@ -115,7 +117,9 @@ def test_negation_normal_form_preserves_meaning() -> None:
 
 
 def test_fold_walks_every_node() -> None:
-    node = parse_filter({"$or": [{"a": 1}, {"$not": {"b": {"$in": [1, 2]}}}], "c": {"$exists": True}})
+    node = parse_filter(
+        {"$or": [{"a": 1}, {"$not": {"b": {"$in": [1, 2]}}}], "c": {"$exists": True}}
+    )
     text = fold(
         node,  # type: ignore[arg-type]
         lambda c: f"{c.field}.{c.op}",

@@ -2,72 +2,26 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_tests.integration_tests import BaseStoreAsyncTests, BaseStoreSyncTests
 
-from bruno_memory_integrations import InvalidInputError, MissingDependencyError, Store
+from bruno_memory_integrations import InvalidInputError, Store
 from bruno_memory_integrations.langchain import BrunoByteStore
 
 try:
-    from stores import STORE_KINDS, make_store_for
+    from stores import forbid_sync, require_capability
 except ImportError:  # tests/ imported as a package
-    from tests.stores import STORE_KINDS, make_store_for
-
-
-@pytest.fixture(params=STORE_KINDS)
-def store_kind(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def open_new_store(
-    store_kind: str, request: pytest.FixtureRequest, tmp_path: Any
-) -> Iterator[Callable[[], Store]]:
-    """Opens new Store objects over one database for this test; closes them after."""
-    if importlib.util.find_spec(f"bruno_memory_integrations.backends.{store_kind}") is None:
-        pytest.skip(f"the {store_kind} backend module does not exist yet")
-    factory = make_store_for(store_kind, request, tmp_path)
-    opened: list[Store] = []
-
-    def open_one() -> Store:
-        try:
-            store = factory()
-        except MissingDependencyError as exc:
-            pytest.skip(str(exc))
-        opened.append(store)
-        return store
-
-    yield open_one
-    for store in opened:
-        store.close()
-
-
-@pytest.fixture
-def store(open_new_store: Callable[[], Store]) -> Store:
-    return open_new_store()
+    from tests.stores import forbid_sync, require_capability
 
 
 def _collection() -> str:
     return f"kv_{uuid.uuid4().hex[:10]}"
-
-
-_SYNC_IO = {"kv_mset", "kv_mget", "kv_mdelete", "kv_keys"}
-
-
-class AsyncOnlyStore(Store):
-    """A Store whose sync key-value methods fail, proving async adapter methods are native."""
-
-    def __getattribute__(self, name: str) -> Any:
-        if name in _SYNC_IO:
-            raise AssertionError(f"sync Store.{name}() called from an async method")
-        return super().__getattribute__(name)
 
 
 THREE = (b"foo-value", b"\x00\xffbinary\n", b"")
@@ -90,8 +44,9 @@ class TestLangChainAsyncSuite(BaseStoreAsyncTests[bytes]):
     """langchain-tests' BaseStoreAsyncTests, on every backend, through async-only Store calls."""
 
     @pytest.fixture
-    async def kv_store(self, store: Store) -> BrunoByteStore:
-        return BrunoByteStore(store=AsyncOnlyStore(store.backend), collection=_collection())
+    async def kv_store(self, store: Store, monkeypatch: pytest.MonkeyPatch) -> BrunoByteStore:
+        forbid_sync(store, monkeypatch)
+        return BrunoByteStore(store=store, collection=_collection())
 
     @pytest.fixture
     def three_values(self) -> tuple[bytes, bytes, bytes]:
@@ -147,8 +102,7 @@ def test_bad_input_is_refused_and_nothing_written(store: Store) -> None:
 
 
 def test_ttl_expires_items(store: Store) -> None:
-    if not store.capabilities.ttl:
-        pytest.skip(f"backend {store.backend_name!r} lacks capability 'ttl'")
+    require_capability(store, "ttl")
     kv = BrunoByteStore(store=store, collection=_collection(), ttl=1)
     kv.mset([("short", b"lived")])
     assert kv.mget(["short"]) == [b"lived"]
@@ -209,12 +163,13 @@ def test_cache_backed_embeddings_reuse_stored_vectors(open_new_store: Callable[[
     assert len(keys) == 3
 
 
-async def test_cache_backed_embeddings_async(store: Store) -> None:
+async def test_cache_backed_embeddings_async(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    forbid_sync(store, monkeypatch)
     cache_cls = _cache_backed()
     model = CountingEmbedding(size=8, embedded=[])
     cached = cache_cls.from_bytes_store(
         model,
-        BrunoByteStore(store=AsyncOnlyStore(store.backend), collection=_collection()),
+        BrunoByteStore(store=store, collection=_collection()),
         namespace="fake-8",
         key_encoder="sha256",
     )

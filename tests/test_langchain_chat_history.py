@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -25,47 +24,14 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import RunnableLambda
 from langchain_core.runnables.history import RunnableWithMessageHistory
 
-from bruno_memory_integrations import InvalidMetadataError, MissingDependencyError, Store
+from bruno_memory_integrations import InvalidMetadataError, Store
 from bruno_memory_integrations.langchain import BrunoChatMessageHistory
 from bruno_memory_integrations.langchain.chat_history import TOKENS_PER_MESSAGE
 
 try:
-    from stores import STORE_KINDS, make_store_for
+    from stores import forbid_sync
 except ImportError:  # tests/ imported as a package
-    from tests.stores import STORE_KINDS, make_store_for
-
-
-@pytest.fixture(params=STORE_KINDS)
-def store_kind(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def open_new_store(
-    store_kind: str, request: pytest.FixtureRequest, tmp_path: Any
-) -> Iterator[Callable[[], Store]]:
-    """Opens new Store objects over one database for this test; closes them after."""
-    if importlib.util.find_spec(f"bruno_memory_integrations.backends.{store_kind}") is None:
-        pytest.skip(f"the {store_kind} backend module does not exist yet")
-    factory = make_store_for(store_kind, request, tmp_path)
-    opened: list[Store] = []
-
-    def open_one() -> Store:
-        try:
-            store = factory()
-        except MissingDependencyError as exc:
-            pytest.skip(str(exc))
-        opened.append(store)
-        return store
-
-    yield open_one
-    for store in opened:
-        store.close()
-
-
-@pytest.fixture
-def store(open_new_store: Callable[[], Store]) -> Store:
-    return open_new_store()
+    from tests.stores import forbid_sync
 
 
 def _session() -> str:
@@ -76,18 +42,6 @@ def _history(store: Store, **kw: Any) -> BrunoChatMessageHistory:
     return BrunoChatMessageHistory(
         _session(), store=store, namespace=f"ns-{uuid.uuid4().hex[:8]}", **kw
     )
-
-
-_SYNC_IO = {"append_messages", "get_messages", "clear_messages", "list_sessions"}
-
-
-class AsyncOnlyStore(Store):
-    """A Store whose sync chat methods fail, proving async adapter methods are native."""
-
-    def __getattribute__(self, name: str) -> Any:
-        if name in _SYNC_IO:
-            raise AssertionError(f"sync Store.{name}() called from an async method")
-        return super().__getattribute__(name)
 
 
 def _every_kind_of_message() -> list[BaseMessage]:
@@ -136,8 +90,9 @@ def test_every_message_type_round_trips_exactly(open_new_store: Callable[[], Sto
     assert got[4].artifact == {"raw": 4}  # type: ignore[attr-defined]
 
 
-async def test_async_round_trip_is_native(store: Store) -> None:
-    history = _history(AsyncOnlyStore(store.backend))
+async def test_async_round_trip_is_native(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    forbid_sync(store, monkeypatch)
+    history = _history(store)
     original = _every_kind_of_message()
     await history.aadd_messages(original[:3])
     await history.aadd_messages(original[3:])
@@ -280,7 +235,7 @@ def test_trimming_drops_tool_results_whose_call_was_cut(store: Store) -> None:
     assert [m.content for m in history.messages] == ["sys", "it is 1", "thanks"]
 
 
-async def test_async_trimming_matches_sync(store: Store) -> None:
+async def test_async_trimming_matches_sync(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("tiktoken", reason="token trimming needs the 'tokens' extra")
     history = _history(store, max_messages=5, max_tokens=25)
     history.add_messages(
@@ -288,9 +243,10 @@ async def test_async_trimming_matches_sync(store: Store) -> None:
     )
     expected = history.messages
     assert 1 <= len(expected) < 5
+    forbid_sync(store, monkeypatch)
     ahistory = BrunoChatMessageHistory(
         history.session_id,
-        store=AsyncOnlyStore(store.backend),
+        store=store,
         namespace=history.namespace,
         max_messages=5,
         max_tokens=25,
@@ -338,12 +294,16 @@ def test_runnable_with_message_history_two_turns(store: Store) -> None:
 
 
 @_deprecated_runnable
-async def test_runnable_with_message_history_ainvoke(store: Store) -> None:
+async def test_runnable_with_message_history_ainvoke(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     namespace, session = f"ns-{uuid.uuid4().hex[:8]}", _session()
-    chain = _chain_with_history(AsyncOnlyStore(store.backend), namespace)
+    forbid_sync(store, monkeypatch)
+    chain = _chain_with_history(store, namespace)
     config = {"configurable": {"session_id": session}}
     assert (await chain.ainvoke({"question": "one"}, config=config)).content == "seen 2"
     assert (await chain.ainvoke({"question": "two"}, config=config)).content == "seen 4"
+    monkeypatch.undo()  # the sync read below checks what the async calls wrote
     stored = BrunoChatMessageHistory(session, store=store, namespace=namespace).messages
     assert [m.content for m in stored] == ["one", "seen 2", "two", "seen 4"]
 

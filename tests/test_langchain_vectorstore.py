@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -16,7 +15,6 @@ from bruno_memory_integrations import (
     CollectionMismatchError,
     DimensionMismatchError,
     InvalidInputError,
-    MissingDependencyError,
     NotSupportedError,
     Record,
     Store,
@@ -26,43 +24,9 @@ from bruno_memory_integrations.backends.memory import MemoryBackend
 from bruno_memory_integrations.langchain import BrunoVectorStore
 
 try:
-    from stores import STORE_KINDS, make_store_for
+    from stores import forbid_sync, require_capability
 except ImportError:  # tests/ imported as a package
-    from tests.stores import STORE_KINDS, make_store_for
-
-
-# --------------------------------------------------------------------------- fixtures
-@pytest.fixture(params=STORE_KINDS)
-def store_kind(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def open_new_store(
-    store_kind: str, request: pytest.FixtureRequest, tmp_path: Any
-) -> Iterator[Callable[[], Store]]:
-    """Opens new Store objects over one database for this test; closes them after."""
-    if importlib.util.find_spec(f"bruno_memory_integrations.backends.{store_kind}") is None:
-        pytest.skip(f"the {store_kind} backend module does not exist yet")
-    factory = make_store_for(store_kind, request, tmp_path)
-    opened: list[Store] = []
-
-    def open_one() -> Store:
-        try:
-            store = factory()
-        except MissingDependencyError as exc:
-            pytest.skip(str(exc))
-        opened.append(store)
-        return store
-
-    yield open_one
-    for store in opened:
-        store.close()
-
-
-@pytest.fixture
-def store(open_new_store: Callable[[], Store]) -> Store:
-    return open_new_store()
+    from tests.stores import forbid_sync, require_capability
 
 
 def _fresh(prefix: str = "lc") -> str:
@@ -127,35 +91,14 @@ def _fruit_store(store: Store, **kw: Any) -> BrunoVectorStore:
     return vs
 
 
-_SYNC_IO = {
-    "upsert",
-    "get",
-    "delete",
-    "count",
-    "scan",
-    "search",
-    "keyword_search",
-    "hybrid_search",
-    "collection_info",
-    "ensure_collection",
-    "append_messages",
-    "get_messages",
-    "clear_messages",
-    "list_sessions",
-    "kv_mset",
-    "kv_mget",
-    "kv_mdelete",
-    "kv_keys",
-}
-
-
-class AsyncOnlyStore(Store):
-    """A Store whose sync I/O methods fail, proving async adapter methods are native."""
-
-    def __getattribute__(self, name: str) -> Any:
-        if name in _SYNC_IO:
-            raise AssertionError(f"sync Store.{name}() called from an async method")
-        return super().__getattribute__(name)
+def _async_only(
+    vs: BrunoVectorStore, monkeypatch: pytest.MonkeyPatch, table: dict[str, Sequence[float]] = FRUIT
+) -> BrunoVectorStore:
+    """A vector store on ``vs``'s collection whose sync Store and embedding calls fail."""
+    forbid_sync(vs.store, monkeypatch)
+    return BrunoVectorStore(
+        TableEmbeddings(table, forbid_sync=True), store=vs.store, collection=vs.collection
+    )
 
 
 # --------------------------------------------------------------------------- standard suite
@@ -190,9 +133,12 @@ def test_add_texts_embeds_and_writes_in_batches(store: Store) -> None:
     assert [d.page_content for d in vs.get_by_ids(ids)] == names
 
 
-async def test_aadd_texts_embeds_and_writes_in_batches(store: Store) -> None:
+async def test_aadd_texts_embeds_and_writes_in_batches(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forbid_sync(store, monkeypatch)
     emb = TableEmbeddings(FRUIT, forbid_sync=True)
-    vs = BrunoVectorStore(emb, store=AsyncOnlyStore(store.backend), collection=_fresh())
+    vs = BrunoVectorStore(emb, store=store, collection=_fresh())
     ids = await vs.aadd_texts(["apple", "banana", "cherry"], batch_size=2, ids=["x", "y", "z"])
     assert ids == ["x", "y", "z"]
     assert emb.calls == [("async", 2), ("async", 1)]
@@ -306,13 +252,9 @@ def test_delete_needs_ids_or_filter(store: Store) -> None:
     assert store.count(vs.collection) == 4
 
 
-async def test_adelete_by_filter_is_native(store: Store) -> None:
+async def test_adelete_by_filter_is_native(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     vs = _fruit_store(store)
-    avs = BrunoVectorStore(
-        TableEmbeddings(FRUIT, forbid_sync=True),
-        store=AsyncOnlyStore(store.backend),
-        collection=vs.collection,
-    )
+    avs = _async_only(vs, monkeypatch)
     assert await avs.adelete(filter={"kind": "dessert"}) is True
     assert await avs.adelete(["banana"]) is True
     assert sorted(d.id for d in await avs.aget_by_ids(list(FRUIT_META))) == ["apple", "cherry"]
@@ -365,13 +307,9 @@ def test_filter_and_score_threshold_on_every_search(store: Store) -> None:
     assert hits[0][0].id == "cherry" and hits[0][1] == pytest.approx(1.0)
 
 
-async def test_async_search_is_native(store: Store) -> None:
+async def test_async_search_is_native(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     vs = _fruit_store(store)
-    avs = BrunoVectorStore(
-        TableEmbeddings(FRUIT, forbid_sync=True),
-        store=AsyncOnlyStore(store.backend),
-        collection=vs.collection,
-    )
+    avs = _async_only(vs, monkeypatch)
     red = {"color": "red"}
     assert [d.id for d in await avs.asimilarity_search("banana", k=4, filter=red)] == [
         "apple",
@@ -436,14 +374,10 @@ def test_mmr_prefers_diverse_results(store: Store) -> None:
     assert [d.id for d in by_vec] == ["a1", "b"]
 
 
-async def test_async_mmr_is_native(store: Store) -> None:
+async def test_async_mmr_is_native(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     vs = BrunoVectorStore(TableEmbeddings(FRUIT), store=store, collection=_fresh())
     vs.add_texts(MMR_DOCS, ids=MMR_DOCS)
-    avs = BrunoVectorStore(
-        TableEmbeddings(FRUIT, forbid_sync=True),
-        store=AsyncOnlyStore(store.backend),
-        collection=vs.collection,
-    )
+    avs = _async_only(vs, monkeypatch)
     mmr = await avs.amax_marginal_relevance_search("apple", k=2, fetch_k=3, lambda_mult=0.25)
     assert [d.id for d in mmr] == ["a1", "b"]
     by_vec = await avs.amax_marginal_relevance_search_by_vector(FRUIT["apple"], k=1)
@@ -472,13 +406,9 @@ def test_retriever_search_types_with_filter(store: Store) -> None:
     assert sorted(d.id for d in mmr.invoke("apple")) == ["apple", "cherry"]
 
 
-async def test_retriever_ainvoke_is_native(store: Store) -> None:
+async def test_retriever_ainvoke_is_native(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     vs = _fruit_store(store)
-    avs = BrunoVectorStore(
-        TableEmbeddings(FRUIT, forbid_sync=True),
-        store=AsyncOnlyStore(store.backend),
-        collection=vs.collection,
-    )
+    avs = _async_only(vs, monkeypatch)
     threshold = avs.as_retriever(
         search_type="similarity_score_threshold",
         search_kwargs={"k": 4, "score_threshold": 0.75, "filter": {"kind": "dessert"}},
@@ -506,8 +436,7 @@ def _words_store(store: Store) -> BrunoVectorStore:
 
 
 def test_keyword_and_hybrid_search(store: Store) -> None:
-    if not store.capabilities.hybrid_search:
-        pytest.skip(f"backend {store.backend_name!r} lacks capability 'hybrid_search'")
+    require_capability(store, "hybrid_search")
     vs = _words_store(store)
     kw = vs.keyword_search("apple", k=5)
     assert sorted(d.id for d, _ in kw) == ["green", "pie"]
@@ -520,15 +449,12 @@ def test_keyword_and_hybrid_search(store: Store) -> None:
     assert filtered[0][0].id == "green" and {d.id for d, _ in filtered} <= {"green", "bread"}
 
 
-async def test_async_keyword_and_hybrid_search_are_native(store: Store) -> None:
-    if not store.capabilities.hybrid_search:
-        pytest.skip(f"backend {store.backend_name!r} lacks capability 'hybrid_search'")
+async def test_async_keyword_and_hybrid_search_are_native(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_capability(store, "hybrid_search")
     vs = _words_store(store)
-    avs = BrunoVectorStore(
-        TableEmbeddings(WORDS, forbid_sync=True),
-        store=AsyncOnlyStore(store.backend),
-        collection=vs.collection,
-    )
+    avs = _async_only(vs, monkeypatch, WORDS)
     kw = await avs.akeyword_search("bread", k=2)
     assert [d.id for d, _ in kw] == ["bread"]
     hybrid = await avs.ahybrid_search("banana", k=1, filter={"n": 3})
@@ -576,19 +502,22 @@ def test_from_texts_and_from_documents(open_new_store: Callable[[], Store]) -> N
     assert vs2.embeddings is not None and isinstance(vs.embeddings, TableEmbeddings)
 
 
-async def test_afrom_texts_and_afrom_documents(store: Store) -> None:
+async def test_afrom_texts_and_afrom_documents(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     collection = _fresh()
+    forbid_sync(store, monkeypatch)
     vs = await BrunoVectorStore.afrom_texts(
         ["apple"],
         TableEmbeddings(FRUIT, forbid_sync=True),
         ids=["a"],
-        store=AsyncOnlyStore(store.backend),
+        store=store,
         collection=collection,
     )
     await BrunoVectorStore.afrom_documents(
         [Document(page_content="banana", id="b")],
         TableEmbeddings(FRUIT, forbid_sync=True),
-        store=AsyncOnlyStore(store.backend),
+        store=store,
         collection=collection,
     )
     assert [d.page_content for d in await vs.aget_by_ids(["a", "b"])] == ["apple", "banana"]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,41 +19,19 @@ from bruno_memory_integrations import Store
 from bruno_memory_integrations.llama_index import BrunoChatStore
 
 try:
-    from stores import STORE_KINDS, make_store_for
+    from stores import forbid_sync, require_capability
 except ImportError:  # tests/ imported as a package
-    from tests.stores import STORE_KINDS, make_store_for
+    from tests.stores import forbid_sync, require_capability
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 )
-SYNC_METHODS = ("append_messages", "get_messages", "clear_messages", "list_sessions")
-
-
-def forbid_sync(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the sync chat methods of the Store raise, to prove async methods stay async."""
-
-    def refuse(name: str) -> Callable[..., Any]:
-        def _refuse(*args: Any, **kwargs: Any) -> Any:
-            raise AssertionError(f"an async method called the sync Store.{name}")
-
-        return _refuse
-
-    for name in SYNC_METHODS:
-        monkeypatch.setattr(store, name, refuse(name))
-
-
-@pytest.fixture(params=STORE_KINDS)
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
-    return make_store_for(request.param, request, tmp_path)
 
 
 @pytest.fixture
-def store(make_store: Callable[[], Store]) -> Iterator[Store]:
-    s = make_store()
-    if not s.capabilities.chat:
-        pytest.skip(f"backend {s.backend_name!r} lacks capability 'chat'")
-    yield s
-    s.close()
+def store(store: Store) -> Store:
+    """The shared ``store`` fixture, skipping backends without chat support."""
+    return require_capability(store, "chat")
 
 
 @pytest.fixture
@@ -164,8 +141,7 @@ def test_keys_and_namespaces(store: Store, chat: BrunoChatStore, namespace: str)
 
 def test_persists_across_store_objects(make_store: Callable[[], Store], namespace: str) -> None:
     first = make_store()
-    if not first.capabilities.chat:
-        pytest.skip(f"backend {first.backend_name!r} lacks capability 'chat'")
+    require_capability(first, "chat")
     BrunoChatStore(first, namespace=namespace).set_messages("s", _msgs())
     first.close()
     second = make_store()

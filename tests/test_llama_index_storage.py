@@ -1,10 +1,9 @@
-"""BrunoKVStore, BrunoDocumentStore, BrunoIndexStore and a whole StorageContext, on every backend."""
+"""BrunoKVStore, BrunoDocumentStore, BrunoIndexStore and a whole StorageContext, on all backends."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -34,37 +33,11 @@ from bruno_memory_integrations.llama_index import (
 )
 
 try:
-    from stores import STORE_KINDS, make_store_for
+    from stores import SYNC_METHODS, forbid_sync, require_capability
 except ImportError:  # tests/ imported as a package
-    from tests.stores import STORE_KINDS, make_store_for
+    from tests.stores import SYNC_METHODS, forbid_sync, require_capability
 
 DIM = 8
-SYNC_KV = ("kv_mset", "kv_mget", "kv_mdelete", "kv_keys")
-SYNC_ALL = SYNC_KV + (
-    "upsert",
-    "get",
-    "delete",
-    "count",
-    "scan",
-    "iter_records",
-    "search",
-    "collection_info",
-    "ensure_collection",
-    "drop_collection",
-)
-
-
-def forbid_sync(store: Store, monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...]) -> None:
-    """Make sync Store methods raise, to prove async adapter methods stay async."""
-
-    def refuse(name: str) -> Callable[..., Any]:
-        def _refuse(*args: Any, **kwargs: Any) -> Any:
-            raise AssertionError(f"an async method called the sync Store.{name}")
-
-        return _refuse
-
-    for name in names:
-        monkeypatch.setattr(store, name, refuse(name))
 
 
 def count_calls(store: Store, monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
@@ -80,18 +53,10 @@ def count_calls(store: Store, monkeypatch: pytest.MonkeyPatch, name: str) -> lis
     return sizes
 
 
-@pytest.fixture(params=STORE_KINDS)
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
-    return make_store_for(request.param, request, tmp_path)
-
-
 @pytest.fixture
-def store(make_store: Callable[[], Store]) -> Iterator[Store]:
-    s = make_store()
-    if not s.capabilities.kv:
-        pytest.skip(f"backend {s.backend_name!r} lacks capability 'kv'")
-    yield s
-    s.close()
+def store(store: Store) -> Store:
+    """The shared ``store`` fixture, skipping backends without key-value support."""
+    return require_capability(store, "kv")
 
 
 @pytest.fixture
@@ -138,7 +103,7 @@ def test_kv_put_all_batches(
     sizes.clear()
     kv.put_all(pairs[:10], collection="bulk", batch_size=4)
     assert sizes == [4, 4, 2]
-    assert kv.get_all(collection="bulk") == {k: v for k, v in pairs}
+    assert kv.get_all(collection="bulk") == dict(pairs)
     with pytest.raises(InvalidInputError):
         kv.put_all(pairs, collection="bulk", batch_size=0)
 
@@ -154,7 +119,7 @@ def test_kv_rejects_values_that_are_not_json_dicts(kv: BrunoKVStore) -> None:
 async def test_kv_async_is_native(
     kv: BrunoKVStore, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    forbid_sync(store, monkeypatch, SYNC_KV)
+    forbid_sync(store, monkeypatch)
     await kv.aput("a", {"x": 1})
     await kv.aput_all([(f"b{i}", {"i": i}) for i in range(5)], batch_size=2)
     assert await kv.aget("a") == {"x": 1}
@@ -220,7 +185,7 @@ async def test_docstore_async_is_native(
     store: Store, ns: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     docstore = BrunoDocumentStore(store, kv_namespace=ns)
-    forbid_sync(store, monkeypatch, SYNC_KV)
+    forbid_sync(store, monkeypatch)
     nodes = _doc_nodes()
     await docstore.async_add_documents(nodes)
     assert await docstore.aget_document("n3") == nodes[3]
@@ -278,8 +243,7 @@ def test_index_survives_reopening(
     monkeypatch.setattr(Settings, "_llm", MockLLM())
     embed = MockEmbedding(embed_dim=DIM)
     first = make_store()
-    if not first.capabilities.kv:
-        pytest.skip(f"backend {first.backend_name!r} lacks capability 'kv'")
+    require_capability(first, "kv")
     index = VectorStoreIndex.from_documents(
         _documents(),
         storage_context=_context(first, ns),
@@ -318,14 +282,13 @@ async def test_async_index_build_and_retrieve(
 ) -> None:
     monkeypatch.setattr(Settings, "_llm", MockLLM())
     store = make_store()
-    if not store.capabilities.kv:
-        pytest.skip(f"backend {store.backend_name!r} lacks capability 'kv'")
+    require_capability(store, "kv")
     embed = MockEmbedding(embed_dim=DIM)
     ctx = _context(store, ns)
     index = VectorStoreIndex(nodes=[], storage_context=ctx, embed_model=embed, use_async=True)
     # LlamaIndex's ainsert_nodes saves the index struct with the sync KVIndexStore API
     # (it has no async one), so kv_mset stays allowed here.
-    forbid_sync(store, monkeypatch, tuple(n for n in SYNC_ALL if n != "kv_mset"))
+    forbid_sync(store, monkeypatch, [n for n in SYNC_METHODS if n != "kv_mset"])
     nodes = [TextNode(id_=f"n{i}", text=f"node {i}") for i in range(4)]
     await ctx.docstore.async_add_documents(nodes)
     await index.ainsert_nodes(nodes)
@@ -355,8 +318,7 @@ def test_summary_index_keeps_nodes_in_our_docstore(
     make_store: Callable[[], Store], ns: str
 ) -> None:
     first = make_store()
-    if not first.capabilities.kv:
-        pytest.skip(f"backend {first.backend_name!r} lacks capability 'kv'")
+    require_capability(first, "kv")
     ctx = StorageContext.from_defaults(
         docstore=BrunoDocumentStore(first, kv_namespace=ns),
         index_store=BrunoIndexStore(first, kv_namespace=ns),

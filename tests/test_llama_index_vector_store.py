@@ -8,7 +8,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,49 +53,11 @@ from bruno_memory_integrations.llama_index import (
 )
 
 try:
-    from stores import STORE_KINDS, make_store_for
+    from stores import forbid_sync
 except ImportError:  # tests/ imported as a package
-    from tests.stores import STORE_KINDS, make_store_for
+    from tests.stores import forbid_sync
 
 DIM = 8
-
-#: Store methods with an async twin; async adapter methods must not call these.
-SYNC_METHODS = (
-    "upsert",
-    "get",
-    "delete",
-    "count",
-    "scan",
-    "iter_records",
-    "search",
-    "keyword_search",
-    "hybrid_search",
-    "collection_info",
-    "ensure_collection",
-    "drop_collection",
-    "list_collections",
-    "append_messages",
-    "get_messages",
-    "clear_messages",
-    "list_sessions",
-    "kv_mset",
-    "kv_mget",
-    "kv_mdelete",
-    "kv_keys",
-)
-
-
-def forbid_sync(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make every sync Store method raise, to prove async adapter methods stay async."""
-
-    def refuse(name: str) -> Callable[..., Any]:
-        def _refuse(*args: Any, **kwargs: Any) -> Any:
-            raise AssertionError(f"an async method called the sync Store.{name}")
-
-        return _refuse
-
-    for name in SYNC_METHODS:
-        monkeypatch.setattr(store, name, refuse(name))
 
 
 def _unit(v: list[float]) -> list[float]:
@@ -117,18 +78,6 @@ def _axis(i: int, tilt: float = 0.0) -> list[float]:
 
 
 # ------------------------------------------------------------------ fixtures
-@pytest.fixture(params=STORE_KINDS)
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
-    return make_store_for(request.param, request, tmp_path)
-
-
-@pytest.fixture
-def store(make_store: Callable[[], Store]) -> Iterator[Store]:
-    s = make_store()
-    yield s
-    s.close()
-
-
 @pytest.fixture
 def coll() -> str:
     return f"li_{uuid.uuid4().hex[:10]}"
@@ -377,7 +326,8 @@ def test_untranslatable_filters_raise(filters: MetadataFilters) -> None:
 def test_import_loads_no_driver() -> None:
     code = (
         "import sys, bruno_memory_integrations.llama_index\n"
-        "bad = [m for m in ('psycopg', 'psycopg_pool', 'redis', 'sqlite_vec') if m in sys.modules]\n"
+        "drivers = ('psycopg', 'psycopg_pool', 'redis', 'sqlite_vec')\n"
+        "bad = [m for m in drivers if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -453,7 +403,7 @@ def test_nodes_round_trip_through_the_store(vs: BrunoVectorStore) -> None:
     assert vs.add(zoo) == [n.node_id for n in zoo]
     got = vs.get_nodes(node_ids=[n.node_id for n in reversed(zoo)])
     assert [g.node_id for g in got] == [n.node_id for n in reversed(zoo)]
-    for want, have in zip(reversed(zoo), got):
+    for want, have in zip(reversed(zoo), got, strict=True):
         assert type(have) is type(want)
         assert have.get_content() == want.get_content()
         assert have.metadata == want.metadata
@@ -566,8 +516,8 @@ def test_query_filters_doc_ids_and_node_ids(vs: BrunoVectorStore) -> None:
     assert res.ids == ["n3", "n0"] or res.ids == ["n3", "n5"]
     assert res.ids[0] == "n3"
     full = vs.query(VectorStoreQuery(query_embedding=q, similarity_top_k=6))
-    by_id = dict(zip(full.ids or [], full.similarities or []))
-    for i, s in zip(res.ids, res.similarities or []):
+    by_id = dict(zip(full.ids or [], full.similarities or [], strict=True))
+    for i, s in zip(res.ids, res.similarities or [], strict=True):
         assert s == pytest.approx(by_id[i], abs=1e-6), "node_ids scores follow the score rule"
     res = vs.query(
         VectorStoreQuery(

@@ -178,7 +178,7 @@ class TestLiterals:
 
 
 class TestNames:
-    @pytest.mark.parametrize("name", TRICKY_STRINGS + ["x" * 600, "Ünïcode 😀", "a", "A"])
+    @pytest.mark.parametrize("name", [*TRICKY_STRINGS, "x" * 600, "Ünïcode 😀", "a", "A"])
     def test_table_names_are_safe_and_short(self, name: str) -> None:
         table = _sql.table_name(name)
         assert table.startswith("bruno_c_") and len(table) <= 55
@@ -186,7 +186,7 @@ class TestNames:
         assert len(table + "_meta") <= 63 and _sql.table_name(name) == table
 
     def test_distinct_names_give_distinct_tables(self) -> None:
-        names = TRICKY_STRINGS + ["a", "A", "a ", "a_", "x" * 600, "x" * 601]
+        names = [*TRICKY_STRINGS, "a", "A", "a ", "a_", "x" * 600, "x" * 601]
         assert len({_sql.table_name(n) for n in names}) == len(names)
 
     def test_schema_names_are_quoted_identifiers(self) -> None:

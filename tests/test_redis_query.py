@@ -61,7 +61,7 @@ def test_escape_glob() -> None:
 # ============================================================================ fields and tags
 def test_generated_field_names_are_safe_and_distinct() -> None:
     names = set()
-    for key in TRICKY_STRINGS + ["n", "N", 'weird key\'s "name"']:
+    for key in [*TRICKY_STRINGS, "n", "N", 'weird key\'s "name"']:
         t, n = q.tag_field(key), q.numeric_field(key)
         assert re.fullmatch(r"m[0-9a-f]{20}[tn]", t) and re.fullmatch(r"m[0-9a-f]{20}[tn]", n)
         names |= {t, n}
@@ -179,7 +179,7 @@ def test_constant_parts_fold_away() -> None:
 
 def test_no_user_text_reaches_the_query() -> None:
     allowed = re.compile(r"^[A-Za-z0-9@:{}\[\]()|\- +.*_]*$")
-    for s in TRICKY_STRINGS + ["@x:{y} | -z", "\\", "'", '"', "$K", "=>[KNN 1 @vec $BLOB]"]:
+    for s in [*TRICKY_STRINGS, "@x:{y} | -z", "\\", "'", '"', "$K", "=>[KNN 1 @vec $BLOB]"]:
         sc = schema(s)
         for node in (
             Comparison(s, "eq", s),
@@ -330,7 +330,7 @@ def test_keyword_query_uses_shared_words_escaped() -> None:
     assert q.keyword_query("snake_case e-mail") == "@kw:(snake case e mail)"
     assert q.keyword_query("!!! -- *") is None
     assert q.keyword_query("") is None
-    for s in TRICKY_STRINGS + ['"unbalanced', "NEAR(a b)", "-x", "x*", "@f:{y}"]:
+    for s in [*TRICKY_STRINGS, '"unbalanced', "NEAR(a b)", "-x", "x*", "@f:{y}"]:
         text = q.keyword_query(s)
         assert text is None or re.fullmatch(r"@kw:\(\w+( \w+)*\)", text), text
 
@@ -439,7 +439,7 @@ def test_sort_keys_are_exact_doubles() -> None:
 
 def test_keyspace_keeps_collections_and_sessions_apart() -> None:
     ks = codec.Keyspace("P")
-    names = TRICKY_STRINGS + ["a", "a:r", "a:r:c_x", "A", "c_a_1"]
+    names = [*TRICKY_STRINGS, "a", "a:r", "a:r:c_x", "A", "c_a_1"]
     prefixes = [ks.record_prefix(n) for n in names]
     assert len(set(prefixes)) == len(names)
     for p1 in prefixes:

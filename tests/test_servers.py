@@ -140,7 +140,7 @@ def test_redis_restart_keeps_data_with_appendonly(redis_server: RedisServer) -> 
 
 
 def test_missing_programs_raise_server_unavailable(tmp_path) -> None:
-    with pytest.raises(ServerUnavailable, match="./dev setup"):
+    with pytest.raises(ServerUnavailable, match=r"\./dev setup"):
         PostgresServer(bin_dir=tmp_path).start()
-    with pytest.raises(ServerUnavailable, match="./dev setup"):
+    with pytest.raises(ServerUnavailable, match=r"\./dev setup"):
         RedisServer(stack_dir=tmp_path).start()

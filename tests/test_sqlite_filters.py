@@ -216,7 +216,9 @@ def test_large_in_list_needs_one_parameter(db: sqlite3.Connection) -> None:
     values = list(range(0, 200_000, 2))  # far past SQLite's host-parameter limit
     _, params = _sql({"n": {"$in": values}})
     assert len(params) == 3  # the JSON path twice (type, value), the list once
-    assert _ids(db, parse_filter({"n": {"$in": values}})) == sorted(f"r{i}" for i in range(0, 100, 2))
+    assert _ids(db, parse_filter({"n": {"$in": values}})) == sorted(
+        f"r{i}" for i in range(0, 100, 2)
+    )
 
 
 # ============================================================================ randomized
@@ -242,7 +244,9 @@ def _random_filter(rng: random.Random, depth: int = 0) -> dict[str, Any]:
             return {"$not": _random_filter(rng, depth + 1)}
         return {op: [_random_filter(rng, depth + 1) for _ in range(rng.randint(2, 3))]}
     field = rng.choice(_FIELDS)
-    op = rng.choice(["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$contains"])
+    op = rng.choice(
+        ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$contains"]
+    )
     if op in ("$gt", "$gte", "$lt", "$lte"):
         return {field: {op: rng.choice([0, 1, 2, 1.5, -3])}}
     if op in ("$in", "$nin"):

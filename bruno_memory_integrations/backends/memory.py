@@ -106,7 +106,9 @@ class MemoryBackend(Backend):
             for rec in records:
                 coll.records[rec.id] = (self._copy(rec, True), exp)
 
-    def get(self, collection: str, ids: Sequence[str], include_vectors: bool = True) -> list[Record]:
+    def get(
+        self, collection: str, ids: Sequence[str], include_vectors: bool = True
+    ) -> list[Record]:
         with self._lock:
             coll = self._collections.get(collection)
             if coll is None:
@@ -205,7 +207,9 @@ class MemoryBackend(Backend):
         log = self._chat.get((namespace, session_id), [])
         return [m for m, exp in log if self._alive(exp)]
 
-    def get_messages(self, namespace: str, session_id: str, last_n: int | None = None) -> list[Message]:
+    def get_messages(
+        self, namespace: str, session_id: str, last_n: int | None = None
+    ) -> list[Message]:
         with self._lock:
             msgs = self._session(namespace, session_id)
             if last_n is not None:
@@ -221,7 +225,9 @@ class MemoryBackend(Backend):
             return sorted(s for (ns, s) in self._chat if ns == namespace and self._session(ns, s))
 
     # ------------------------------------------------------------ key-value
-    def kv_put(self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None) -> None:
+    def kv_put(
+        self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None
+    ) -> None:
         with self._lock:
             bucket = self._kv.setdefault(collection, {})
             exp = self._expiry(ttl)

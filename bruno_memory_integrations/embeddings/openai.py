@@ -265,9 +265,9 @@ class OpenAIEmbeddings(Embeddings):
 
     def _plan(self, texts: list[str]) -> _Plan:
         plan = _Plan()
-        inputs = [t if t else " " for t in texts]
+        inputs = [t or " " for t in texts]
         token_lists = self._encoding.encode_ordinary_batch(inputs)
-        for index, (text, tokens) in enumerate(zip(inputs, token_lists)):
+        for index, (text, tokens) in enumerate(zip(inputs, token_lists, strict=True)):
             if len(tokens) <= self._piece_limit:
                 pieces = [(text, max(len(tokens), 1))]
             else:
@@ -300,7 +300,7 @@ class OpenAIEmbeddings(Embeddings):
             total = [0.0] * len(vectors[members[0]])
             for m in members:
                 w = plan.weights[m]
-                total = [acc + w * x for acc, x in zip(total, vectors[m])]
+                total = [acc + w * x for acc, x in zip(total, vectors[m], strict=True)]
             norm = math.sqrt(sum(x * x for x in total)) or 1.0
             out.append([x / norm for x in total])
         if out and self.dimension is None:

@@ -1,4 +1,4 @@
-"""LangChain ``ByteStore`` (``BaseStore[str, bytes]``) over a :class:`~bruno_memory_integrations.Store`.
+"""LangChain ``ByteStore`` (``BaseStore[str, bytes]``) over a :class:`~.Store`.
 
 Use it wherever LangChain takes a ``ByteStore``: ``CacheBackedEmbeddings``
 (an embedding cache shared by processes), ``MultiVectorRetriever`` parents, ...

@@ -81,7 +81,10 @@ def _records(
         raise ValueError(
             f"the embedding model returned {len(vectors)} vectors for {len(texts)} texts"
         )
-    return [Record(i, t, list(v), dict(m)) for i, t, v, m in zip(ids, texts, vectors, metadatas)]
+    return [
+        Record(i, t, list(v), dict(m))
+        for i, t, v, m in zip(ids, texts, vectors, metadatas, strict=True)
+    ]
 
 
 def _documents_with_ids(
@@ -110,8 +113,9 @@ class BrunoVectorStore(VectorStore):
     Example:
         >>> from langchain_core.embeddings import DeterministicFakeEmbedding
         >>> vs = BrunoVectorStore(DeterministicFakeEmbedding(size=8), store="memory://")
-        >>> vs.add_texts(["apples", "pears"], [{"kind": "fruit"}, {"kind": "fruit"}])  # doctest: +SKIP
-        >>> vs.similarity_search_with_score("apples", k=1, filter={"kind": "fruit"})  # doctest: +SKIP
+        >>> fruit = {"kind": "fruit"}
+        >>> vs.add_texts(["apples", "pears"], [fruit, fruit])  # doctest: +SKIP
+        >>> vs.similarity_search_with_score("apples", k=1, filter=fruit)  # doctest: +SKIP
     """
 
     def __init__(

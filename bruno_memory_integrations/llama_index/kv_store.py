@@ -1,4 +1,4 @@
-"""LlamaIndex key-value, document and index stores over any :class:`~bruno_memory_integrations.Store`.
+"""LlamaIndex key-value, document and index stores over any :class:`~.Store`.
 
 ``BrunoKVStore`` keeps each LlamaIndex collection (``"docstore/data"``, ...) as a
 key-value collection named ``"<namespace>/<collection>"`` with values as UTF-8
@@ -112,7 +112,7 @@ class BrunoKVStore(BaseKVStore):
         out: dict[str, dict[str, Any]] = {}
         for start in range(0, len(keys), _READ_BATCH):
             chunk = keys[start : start + _READ_BATCH]
-            for k, raw in zip(chunk, self._store.kv_mget(coll, chunk)):
+            for k, raw in zip(chunk, self._store.kv_mget(coll, chunk), strict=True):
                 if raw is not None:  # deleted since listed
                     out[k] = json.loads(raw.decode("utf-8"))
         return out
@@ -156,7 +156,7 @@ class BrunoKVStore(BaseKVStore):
         out: dict[str, dict[str, Any]] = {}
         for start in range(0, len(keys), _READ_BATCH):
             chunk = keys[start : start + _READ_BATCH]
-            for k, raw in zip(chunk, await self._store.akv_mget(coll, chunk)):
+            for k, raw in zip(chunk, await self._store.akv_mget(coll, chunk), strict=True):
                 if raw is not None:
                     out[k] = json.loads(raw.decode("utf-8"))
         return out

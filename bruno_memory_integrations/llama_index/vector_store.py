@@ -1,4 +1,4 @@
-"""``BrunoVectorStore``: a LlamaIndex vector store over any :class:`~bruno_memory_integrations.Store`.
+"""``BrunoVectorStore``: a LlamaIndex vector store over any :class:`~.Store`.
 
 A node becomes a :class:`~bruno_memory_integrations.Record`: its id, its text
 (``get_content(MetadataMode.NONE)``), its embedding and its metadata as the user

@@ -19,6 +19,7 @@ that refuses a filter case it cannot express lists the case id in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
@@ -61,13 +62,19 @@ def _name(prefix: str) -> str:
 def _records(n: int, dim: int = DIM, seed: int = 1, prefix: str = "id") -> list[Record]:
     rng = random.Random(seed)
     return [
-        Record(f"{prefix}{i:04d}", f"text {i}", random_vector(rng, dim), {"i": i, "even": i % 2 == 0})
+        Record(
+            f"{prefix}{i:04d}", f"text {i}", random_vector(rng, dim), {"i": i, "even": i % 2 == 0}
+        )
         for i in range(n)
     ]
 
 
 def _close(a: list[float] | None, b: list[float], tol: float = 1e-5) -> bool:
-    return a is not None and len(a) == len(b) and all(abs(x - y) <= tol for x, y in zip(a, b))
+    return (
+        a is not None
+        and len(a) == len(b)
+        and all(abs(x - y) <= tol for x, y in zip(a, b, strict=True))
+    )
 
 
 def _require(store: Store, capability: str) -> None:
@@ -96,10 +103,8 @@ class _Base:
         name = _name("coll")
         yield name
         if not store.closed:
-            try:
+            with contextlib.suppress(errors.BrunoMemoryError):
                 store.drop_collection(name)
-            except errors.BrunoMemoryError:
-                pass
 
 
 # =============================================================================== records
@@ -112,7 +117,7 @@ class RecordTests(_Base):
         assert store.upsert(coll, recs) == [r.id for r in recs]
         got = store.get(coll, [r.id for r in reversed(recs)])
         assert [g.id for g in got] == [r.id for r in reversed(recs)]
-        for want, have in zip(reversed(recs), got):
+        for want, have in zip(reversed(recs), got, strict=True):
             assert have.text == want.text
             assert have.metadata == want.metadata
             assert _close(have.vector, want.vector or [])
@@ -329,7 +334,7 @@ class RecordTests(_Base):
             try:
                 for j in range(10):
                     store.upsert(coll, _records(5, seed=t * 100 + j, prefix=f"t{t}-{j}-"))
-            except BaseException as exc:  # pragma: no cover - reported below
+            except BaseException as exc:  # noqa: BLE001 - reported below  # pragma: no cover
                 errors_seen.append(exc)
 
         threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
@@ -354,7 +359,9 @@ class FilterTests(_Base):
         return store, coll, recs
 
     @pytest.mark.parametrize("case", _case_ids())
-    def test_filter_matches_reference(self, filtered: tuple[Store, str, list[Record]], case: str) -> None:
+    def test_filter_matches_reference(
+        self, filtered: tuple[Store, str, list[Record]], case: str
+    ) -> None:
         store, coll, recs = filtered
         spec = dict(FILTER_CASES)[case]
         want = sorted(r.id for r in recs if matches(spec, r.metadata))
@@ -380,7 +387,9 @@ class FilterTests(_Base):
             else:
                 assert 0 < n < len(recs), cid
 
-    def test_delete_by_filter_matches_reference(self, filtered: tuple[Store, str, list[Record]]) -> None:
+    def test_delete_by_filter_matches_reference(
+        self, filtered: tuple[Store, str, list[Record]]
+    ) -> None:
         store, coll, recs = filtered
         spec = {"$or": [{"color": {"$in": ["red", "it's"]}}, {"n": {"$gte": 30}}]}
         want = {r.id for r in recs if matches(spec, r.metadata)}
@@ -404,7 +413,9 @@ class FilterTests(_Base):
             {"i": float("nan")},
         ],
     )
-    def test_bad_filters_raise_filter_error(self, store: Store, coll: str, bad: dict[str, Any]) -> None:
+    def test_bad_filters_raise_filter_error(
+        self, store: Store, coll: str, bad: dict[str, Any]
+    ) -> None:
         store.upsert(coll, _records(3))
         with pytest.raises(errors.FilterError):
             store.count(coll, filter=bad)
@@ -429,7 +440,9 @@ class ScoreTests(_Base):
         q = random_vector(rng, DIM)
         hits = store.search(coll, q, k=12)
         assert len(hits) == 12
-        expected = {r.id: score_from_distance(metric, distance(metric, q, r.vector or [])) for r in recs}
+        expected = {
+            r.id: score_from_distance(metric, distance(metric, q, r.vector or [])) for r in recs
+        }
         scores = [h.score for h in hits]
         assert scores == sorted(scores, reverse=True)
         for h in hits:
@@ -462,9 +475,14 @@ class KeywordTests(_Base):
         ]
         rng = random.Random(5)
         store.upsert(
-            coll, [Record(f"k{i}", t, random_vector(rng, DIM), {"i": i}) for i, t in enumerate(texts)]
+            coll,
+            [Record(f"k{i}", t, random_vector(rng, DIM), {"i": i}) for i, t in enumerate(texts)],
         )
-        assert {h.record.id for h in store.keyword_search(coll, "brown", k=10)} == {"k0", "k1", "k4"}
+        assert {h.record.id for h in store.keyword_search(coll, "brown", k=10)} == {
+            "k0",
+            "k1",
+            "k4",
+        }
         assert {h.record.id for h in store.keyword_search(coll, "QUICK", k=10)} == {"k0", "k2"}
         assert {h.record.id for h in store.keyword_search(coll, "brown fox", k=10)} == {"k0", "k4"}
         assert store.keyword_search(coll, "zebra", k=10) == []
@@ -476,8 +494,11 @@ class KeywordTests(_Base):
     def test_keyword_query_syntax_is_inert(self, store: Store, coll: str) -> None:
         _require(store, "keyword_search")
         rng = random.Random(6)
-        store.upsert(coll, [Record(f"t{i}", s, random_vector(rng, DIM)) for i, s in enumerate(TRICKY_STRINGS)])
-        for s in TRICKY_STRINGS + ['"unbalanced', "NEAR(a b)", "a OR b", "-x", "x*", "@f:{y}"]:
+        store.upsert(
+            coll,
+            [Record(f"t{i}", s, random_vector(rng, DIM)) for i, s in enumerate(TRICKY_STRINGS)],
+        )
+        for s in [*TRICKY_STRINGS, '"unbalanced', "NEAR(a b)", "a OR b", "-x", "x*", "@f:{y}"]:
             store.keyword_search(coll, s, k=5)  # must not raise nor run as query syntax
         hits = store.keyword_search(coll, "DROP TABLE", k=5)
         assert [h.record.id for h in hits] == ["t3"]
@@ -488,7 +509,10 @@ class HybridTests(_Base):
     def test_hybrid_fuses_both_rankings(self, store: Store, coll: str) -> None:
         _require(store, "hybrid_search")
         rng = random.Random(8)
-        recs = [Record(f"h{i}", f"filler words {i}", random_vector(rng, DIM), {"i": i}) for i in range(20)]
+        recs = [
+            Record(f"h{i}", f"filler words {i}", random_vector(rng, DIM), {"i": i})
+            for i in range(20)
+        ]
         recs[3].text = "the special keyword appears here"
         store.upsert(coll, recs)
         q = recs[7].vector or []
@@ -504,7 +528,10 @@ class HybridTests(_Base):
 
 # =============================================================================== chat
 def _messages(n: int, tag: str = "") -> list[dict[str, Any]]:
-    return [{"type": "human" if i % 2 == 0 else "ai", "data": {"content": f"{tag}m{i}"}} for i in range(n)]
+    return [
+        {"type": "human" if i % 2 == 0 else "ai", "data": {"content": f"{tag}m{i}"}}
+        for i in range(n)
+    ]
 
 
 class ChatTests(_Base):
@@ -533,7 +560,9 @@ class ChatTests(_Base):
                 "response_metadata": {"tokens": 12, "ok": True, "none": None},
             },
         }
-        store.append_messages(sid, [msg, {"type": "tool", "data": {"content": "", "tool_call_id": "call_1"}}])
+        store.append_messages(
+            sid, [msg, {"type": "tool", "data": {"content": "", "tool_call_id": "call_1"}}]
+        )
         got = store.get_messages(sid)
         assert got[0] == msg
         assert got[1]["data"]["tool_call_id"] == "call_1"

@@ -108,11 +108,19 @@ FILTER_CASES: list[tuple[str, dict[str, Any]]] = [
     ("or", {"$or": [{"color": "red"}, {"flag": True}]}),
     ("not", {"$not": {"color": "red"}}),
     ("not-range", {"$not": {"i": {"$gte": 5}}}),
-    ("nested", {"$or": [{"$and": [{"color": "blue"}, {"i": {"$lt": 20}}]}, {"$not": {"n": {"$exists": True}}}]}),
+    (
+        "nested",
+        {
+            "$or": [
+                {"$and": [{"color": "blue"}, {"i": {"$lt": 20}}]},
+                {"$not": {"n": {"$exists": True}}},
+            ]
+        },
+    ),
     ("not-or", {"$not": {"$or": [{"color": "red"}, {"color": "green"}]}}),
     ("not-and", {"$not": {"$and": [{"i": {"$gt": 3}}, {"flag": {"$exists": True}}]}}),
     ("double-not", {"$not": {"$not": {"color": "blue"}}}),
-    ("weird-key", {"weird key's \"name\"": "v"}),
+    ("weird-key", {'weird key\'s "name"': "v"}),
     ("no-match", {"color": "purple"}),
     ("missing-field", {"nope": {"$ne": 1}}),
     ("sql-value", {"color": "Robert'); DROP TABLE records;--"}),

@@ -176,7 +176,7 @@ def prepare_rows(records: Sequence[Record], binary: bool) -> list[Row]:
         vectors = [_sql.vector_literal(r.vector or ()) for r in ordered]
     return [
         (r.id, r.text, v, Jsonb(r.metadata), _sql.tsvector_literal(r.text))
-        for r, v in zip(ordered, vectors)
+        for r, v in zip(ordered, vectors, strict=True)
     ]
 
 
@@ -191,7 +191,7 @@ def upsert(ctx: Context, collection: str, rows: list[Row]) -> Op[None]:
     names, table = ctx.names, _sql.table_name(collection)
     try:
         if len(rows) < ctx.options.copy_threshold:
-            yield q.upsert_values(names, table, [list(col) for col in zip(*rows)])
+            yield q.upsert_values(names, table, [list(col) for col in zip(*rows, strict=True)])
             return
         for step in q.stage_copy(rows, ctx.vector_oid):  # noqa: UP028 (replies unused)
             yield step

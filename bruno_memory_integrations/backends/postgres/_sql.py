@@ -169,7 +169,7 @@ def vector_literal(vector: Sequence[float]) -> str:
         InvalidVectorError: a component does not fit pgvector's float4.
     """
     if vector:
-        _check_range(max(max(vector), -min(vector)))
+        _check_range(max(*vector, -min(vector)))
     return "[" + ",".join(["%.9g"] * len(vector)) % tuple(vector) + "]"
 
 

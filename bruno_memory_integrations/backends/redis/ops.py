@@ -1,11 +1,12 @@
 """The Redis backend's collection and record operations, written once, with no I/O.
 
-Each operation (here and in :mod:`.chat_kv`) is a generator: it yields a :class:`Batch` of redis-py pipeline
-calls, receives the list of replies (exceptions in place of failed commands) and
-finally returns its result. :class:`~.backend.RedisBackend` drives the same
-generator with the sync client or awaits it with ``redis.asyncio``, so the sync
-and async paths share all query building and reply handling. A batch is one
-round trip; ``transaction=True`` wraps it in MULTI/EXEC.
+Each operation (here and in :mod:`.chat_kv`) is a generator: it yields a
+:class:`Batch` of redis-py pipeline calls, receives the list of replies (exceptions
+in place of failed commands) and finally returns its result.
+:class:`~.backend.RedisBackend` drives the same generator with the sync client or
+awaits it with ``redis.asyncio``, so the sync and async paths share all query
+building and reply handling. A batch is one round trip; ``transaction=True`` wraps
+it in MULTI/EXEC.
 """
 
 from __future__ import annotations
@@ -203,7 +204,7 @@ class RedisOps:
         replies = yield Batch([ft("FT.ALTER", *q.alter_args(index, k)) for k in new])
         added = [
             k
-            for k, r in zip(new, replies)
+            for k, r in zip(new, replies, strict=True)
             if not isinstance(r, BaseException) or "duplicate field" in str(r).lower()
         ]
         if added:
@@ -238,7 +239,7 @@ class RedisOps:
                 [call("smismember", self.ks.fields(name), [b(k) for k in unknown])]
             )
             flags = ok(flags, "read the indexed metadata keys")
-            self._learn(name, {k for k, f in zip(unknown, flags) if f})
+            self._learn(name, {k for k, f in zip(unknown, flags, strict=True) if f})
         return q.to_redis_query(where, q.FieldSchema.of(self._known(name) & wanted))
 
     # ------------------------------------------------------------ records
@@ -273,7 +274,9 @@ class RedisOps:
         for reply in replies:
             values = ok(reply, "read records")
             if values[0] is not None:
-                out.append(codec.decode_record(dict(zip(fields, values)), include_vectors))
+                out.append(
+                    codec.decode_record(dict(zip(fields, values, strict=True)), include_vectors)
+                )
         return out
 
     def delete(self, name: str, ids: Sequence[str]) -> Op[int]:

@@ -143,9 +143,13 @@ class VectorCache:
         ).fetchone()[0]
         if still != old.live:
             present = np.fromiter(
-                (r[0] for r in cur.execute(
-                    "SELECT rid FROM bruno_records WHERE cid = ? AND rid <= ?", (old.cid, old.max_rid)
-                )),
+                (
+                    r[0]
+                    for r in cur.execute(
+                        "SELECT rid FROM bruno_records WHERE cid = ? AND rid <= ?",
+                        (old.cid, old.max_rid),
+                    )
+                ),
                 dtype=np.int64,
             )
             alive = np.isin(old.rids, present, assume_unique=True)

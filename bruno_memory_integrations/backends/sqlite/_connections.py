@@ -23,7 +23,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, TypeVar
@@ -246,10 +246,8 @@ class ConnectionSource:
             return result
         except BaseException:
             if conn.in_transaction:
-                try:
+                with suppress(self.driver.Error):  # already rolled back
                     cur.execute("ROLLBACK")
-                except self.driver.Error:  # pragma: no cover - already rolled back
-                    pass
             raise
 
     def close(self) -> None:

@@ -234,9 +234,12 @@ class SqliteVecKnn:
             bound = kth + _REL_TOL * 10 * scale
             rows = cur.execute(f"{base} AND {dist} <= ?", [*params, blob, bound]).fetchall()
         rids = [r[0] for r in rows]
-        blobs = dict(cur.execute(
-            "SELECT rid, vector FROM bruno_record_data WHERE rid IN (SELECT value FROM json_each(?))",
-            (json.dumps(rids),),
-        ).fetchall())
+        blobs = dict(
+            cur.execute(
+                "SELECT rid, vector FROM bruno_record_data "
+                "WHERE rid IN (SELECT value FROM json_each(?))",
+                (json.dumps(rids),),
+            ).fetchall()
+        )
         vectors = matrix_from_blobs([blobs[r] for r in rids], coll.dimension)
         return np.asarray(rids, dtype=np.int64), exact_distances(coll.metric, vectors, query)

@@ -116,7 +116,9 @@ class SQLiteBackend(Backend):
 
         source = ConnectionSource(driver, connect=connect, timeout=opts.timeout)
         try:
-            mode = source.run(lambda cur: cur.execute("PRAGMA journal_mode = WAL").fetchone()[0], None)
+            mode = source.run(
+                lambda cur: cur.execute("PRAGMA journal_mode = WAL").fetchone()[0], None
+            )
             if str(mode).lower() != "wal":
                 log.warning("SQLite database %s is in %s mode, not WAL (filesystem?)", path, mode)
             return cls(source, opts, f"sqlite:///{path}")
@@ -128,7 +130,9 @@ class SQLiteBackend(Backend):
     def _open_memory(cls, driver: Any, opts: SQLiteOptions) -> SQLiteBackend:
         if opts.name is not None:
             conn, lock = _SHARED_MEMORY.acquire(opts.name, driver)
-            source = ConnectionSource(driver, shared=conn, timeout=opts.timeout, owned=False, lock=lock)
+            source = ConnectionSource(
+                driver, shared=conn, timeout=opts.timeout, owned=False, lock=lock
+            )
         else:
             conn = open_memory(driver)
             source = ConnectionSource(driver, shared=conn, timeout=opts.timeout)
@@ -161,7 +165,9 @@ class SQLiteBackend(Backend):
         opts = parse_options(options)
         if opts.knn == "sqlite-vec":
             load_sqlite_vec(client)
-        source = ConnectionSource(driver_of(client), shared=client, timeout=opts.timeout, owned=False)
+        source = ConnectionSource(
+            driver_of(client), shared=client, timeout=opts.timeout, owned=False
+        )
         files = source.run(lambda cur: [r[2] for r in cur.execute("PRAGMA database_list")], None)
         if files and files[0]:
             return cls(source, opts, f"sqlite connection {files[0]}")
@@ -266,7 +272,9 @@ class SQLiteBackend(Backend):
 
         self._write(run)
 
-    def get(self, collection: str, ids: Sequence[str], include_vectors: bool = True) -> list[Record]:
+    def get(
+        self, collection: str, ids: Sequence[str], include_vectors: bool = True
+    ) -> list[Record]:
         sql = (
             f"SELECT {q.record_columns(include_vectors)} FROM {q.RECORD_JOIN} "
             f"WHERE r.cid = {q.CID_OF} AND r.id {q.IN_JSON}"
@@ -337,7 +345,7 @@ class SQLiteBackend(Backend):
             rids, dists = self.knn.candidates(cur, coll, query, k, sql, params)
             if len(rids) == 0:
                 return []
-            by_rid = dict(zip(rids.tolist(), dists.tolist()))
+            by_rid = dict(zip(rids.tolist(), dists.tolist(), strict=True))
             rows = cur.execute(
                 f"SELECT r.rid, {cols} FROM {q.RECORD_JOIN} WHERE r.rid {q.IN_JSON}",
                 (q.json_list(list(by_rid)),),
@@ -369,7 +377,8 @@ class SQLiteBackend(Backend):
         def run(cur: Any) -> None:
             # The write lock is held from BEGIN IMMEDIATE, so max(seq) cannot race.
             last = cur.execute(
-                "SELECT IFNULL(MAX(seq), 0) FROM bruno_messages WHERE namespace = ? AND session = ?",
+                "SELECT IFNULL(MAX(seq), 0) FROM bruno_messages "
+                "WHERE namespace = ? AND session = ?",
                 (namespace, session_id),
             ).fetchone()[0]
             cur.executemany(
@@ -379,7 +388,9 @@ class SQLiteBackend(Backend):
 
         self._write(run)
 
-    def get_messages(self, namespace: str, session_id: str, last_n: int | None = None) -> list[Message]:
+    def get_messages(
+        self, namespace: str, session_id: str, last_n: int | None = None
+    ) -> list[Message]:
         sql = "SELECT seq, message FROM bruno_messages WHERE namespace = ? AND session = ?"
         args: list[Any] = [namespace, session_id]
         if last_n is not None:
@@ -401,7 +412,9 @@ class SQLiteBackend(Backend):
         )])
 
     # ------------------------------------------------------------ key-value
-    def kv_put(self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None) -> None:
+    def kv_put(
+        self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None
+    ) -> None:
         self._no_ttl(ttl)
         rows = [(collection, key, bytes(value)) for key, value in items]
         self._write(lambda cur: cur.executemany(

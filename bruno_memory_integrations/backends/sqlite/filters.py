@@ -99,7 +99,7 @@ def _bool_is(f: _Field, values: set[bool]) -> _Sql:
 def _value_test(f: _Field, kind: str, op_sql: str, params: list[Any]) -> _Sql:
     """``type is kind AND value <op> ...``: 0 when the type differs, else never NULL."""
     guard = _type_is(f, kind)
-    return _Sql(f"({guard.text} AND {f.value_sql} {op_sql})", guard.params + [f.arg] + params)
+    return _Sql(f"({guard.text} AND {f.value_sql} {op_sql})", [*guard.params, f.arg, *params])
 
 
 def _contains(f: _Field, column: str, value: Any) -> _Sql:
@@ -115,14 +115,14 @@ def _contains(f: _Field, column: str, value: Any) -> _Sql:
         return _Sql(
             f"({f.type_sql} IS 'array' AND EXISTS "
             f"(SELECT 1 FROM json_each({column}, ?) AS e WHERE {elem}))",
-            [f.arg, f.arg] + eparams,
+            [f.arg, f.arg, *eparams],
         )
     # Walk only array values: json_each of a non-JSON scalar would be an error.
     return _Sql(
         f"EXISTS (SELECT 1 FROM json_each({column}) AS f, "
         f"json_each(CASE WHEN f.type = 'array' THEN f.value ELSE '[]' END) AS e "
         f"WHERE f.key = ? AND {elem})",
-        [f.arg] + eparams,
+        [f.arg, *eparams],
     )
 
 

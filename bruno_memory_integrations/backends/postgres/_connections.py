@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
 
 import psycopg
@@ -21,6 +21,7 @@ from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
 from ...errors import BackendError, BackendUnavailableError, StoreClosedError
+from ...sansio import adrive, drive
 from ._ops import Op
 from ._options import PostgresOptions, mask_url
 from ._sql import CopyIn, Statement
@@ -38,32 +39,6 @@ def _one_line(exc: BaseException) -> str:
 
 
 # ============================================================ running ops
-class _Program:
-    """Steps an op: hands it each statement's reply or error, keeps its result."""
-
-    def __init__(self, op: Op[T]) -> None:
-        self.op = op
-        self.failed = False  # an error was handed to the op: the transaction is aborted
-        self.value: Any = None
-
-    def _advance(self, resume: Callable[[], Statement | CopyIn]) -> Statement | CopyIn | None:
-        try:
-            return resume()
-        except StopIteration as stop:
-            self.value = stop.value
-            return None
-
-    def start(self) -> Statement | CopyIn | None:
-        return self._advance(lambda: next(self.op))
-
-    def reply(self, value: Any) -> Statement | CopyIn | None:
-        return self._advance(lambda: self.op.send(value))
-
-    def error(self, exc: BaseException) -> Statement | CopyIn | None:
-        self.failed = True
-        return self._advance(lambda: self.op.throw(exc))
-
-
 def _prepare_copy(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any], step: CopyIn) -> None:
     for dumper in step.dumpers:
         cur.adapters.register_dumper(None, dumper)  # by oid only, for set_types()
@@ -105,46 +80,43 @@ async def _aexecute(cur: psycopg.AsyncCursor[Any], step: Statement | CopyIn) -> 
     return cur.rowcount if step.fetch == "rowcount" else None
 
 
+class _Recover:
+    """Hands a database error back to the op (it may handle it); remembers that it did.
+
+    A broken connection is not the op's business: it propagates.
+    """
+
+    def __init__(self, conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+        self.failed = False  # an error went to the op: the transaction is aborted
+
+    def __call__(self, exc: BaseException) -> bool:
+        if not isinstance(exc, psycopg.Error) or self.conn.broken:
+            return False
+        self.failed = True
+        return True
+
+
 def run(conn: psycopg.Connection[Any], op: Op[T]) -> T:
     """Run ``op`` in one transaction on a sync connection.
 
     A database error goes back into the op; a broken connection ends the run.
     """
-    program = _Program(op)
+    recover = _Recover(conn)
     with conn.transaction() as tx, conn.cursor(row_factory=tuple_row) as cur:
-        step = program.start()
-        while step is not None:
-            try:
-                reply = _execute(cur, step)
-            except psycopg.Error as exc:
-                if conn.broken:
-                    raise
-                step = program.error(exc)
-                continue
-            step = program.reply(reply)
-        if program.failed:  # the op handled an error: end the aborted transaction
+        result = drive(op, lambda step: _execute(cur, step), recover)
+        if recover.failed:  # the op handled an error: end the aborted transaction
             raise psycopg.Rollback(tx)
-    result: T = program.value
     return result
 
 
 async def arun(conn: psycopg.AsyncConnection[Any], op: Op[T]) -> T:
     """Run ``op`` in one transaction on an async connection (the same steps as :func:`run`)."""
-    program = _Program(op)
+    recover = _Recover(conn)
     async with conn.transaction() as tx, conn.cursor(row_factory=tuple_row) as cur:
-        step = program.start()
-        while step is not None:
-            try:
-                reply = await _aexecute(cur, step)
-            except psycopg.Error as exc:
-                if conn.broken:
-                    raise
-                step = program.error(exc)
-                continue
-            step = program.reply(reply)
-        if program.failed:
+        result = await adrive(op, lambda step: _aexecute(cur, step), recover)
+        if recover.failed:
             raise psycopg.Rollback(tx)
-    result: T = program.value
     return result
 
 

@@ -20,6 +20,7 @@ from ...backend import Backend, Hit
 from ...capabilities import Capabilities
 from ...errors import BackendError, BackendUnavailableError, ConfigurationError
 from ...filters import FilterNode
+from ...sansio import adrive, drive
 from ...types import CollectionInfo, Message, Page, Record
 from .chat_kv import ChatKVOps
 from .codec import Keyspace
@@ -146,12 +147,7 @@ class RedisBackend(Backend):
         return exc
 
     def _run(self, op: Op[T]) -> T:
-        try:
-            batch = next(op)
-            while True:
-                batch = op.send(self._execute(batch))
-        except StopIteration as stop:
-            return stop.value
+        return drive(op, self._execute)
 
     def _execute(self, batch: Batch) -> list[Any]:
         pipe = self._client.pipeline(transaction=batch.transaction)
@@ -179,21 +175,19 @@ class RedisBackend(Backend):
 
     async def _arun(self, op: Op[T]) -> T:
         client = await self._aclient()
-        try:
-            batch = next(op)
-            while True:
-                pipe = client.pipeline(transaction=batch.transaction)
-                for c in batch.calls:
-                    getattr(pipe, c.method)(*c.args, **c.kwargs)
-                try:
-                    replies = await pipe.execute(raise_on_error=False)
-                except (redis.RedisError, OSError) as exc:
-                    raise self._fail(exc) from exc
-                finally:
-                    await pipe.reset()
-                batch = op.send(replies)
-        except StopIteration as stop:
-            return stop.value
+
+        async def execute(batch: Batch) -> list[Any]:
+            pipe = client.pipeline(transaction=batch.transaction)
+            for c in batch.calls:
+                getattr(pipe, c.method)(*c.args, **c.kwargs)
+            try:
+                return await pipe.execute(raise_on_error=False)
+            except (redis.RedisError, OSError) as exc:
+                raise self._fail(exc) from exc
+            finally:
+                await pipe.reset()
+
+        return await adrive(op, execute)
 
     # ------------------------------------------------------------ lifecycle
     def close(self) -> None:

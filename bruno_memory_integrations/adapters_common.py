@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .store import Store
 
 __all__ = [
     "NODE_KEY",
     "REF_DOC_KEY",
     "RESERVED_PREFIX",
+    "StoreOwner",
     "as_langchain_message",
     "as_llama_index_message",
     "is_reserved",
@@ -28,6 +32,40 @@ RESERVED_PREFIX = "_bruno_"
 REF_DOC_KEY = "_bruno_ref_doc_id"
 #: A JSON string with what else a LlamaIndex node carries (type, relationships, ...).
 NODE_KEY = "_bruno_node"
+
+
+class StoreOwner:
+    """``store``, ``close()`` and ``aclose()`` for every adapter.
+
+    An adapter takes a :class:`Store`, a URL or a driver client; it closes the
+    store only when it opened it itself (from a URL or client), never a Store the
+    caller passed in and may still be using. (Pydantic-based adapters declare
+    ``_store`` and ``_owns_store`` as private attributes.)
+    """
+
+    def _attach_store(self, store: Any, opened: Store | None = None) -> Store:
+        """Keep ``opened`` (or ``open_store(store)``); own it unless ``store`` was a Store."""
+        from .registry import open_store
+
+        opened = opened if opened is not None else open_store(store)
+        self._store = opened
+        self._owns_store = opened is not store
+        return opened
+
+    @property
+    def store(self) -> Store:
+        """The underlying :class:`~bruno_memory_integrations.Store`."""
+        return self._store
+
+    def close(self) -> None:
+        """Close the store if this adapter opened it from a URL or client."""
+        if self._owns_store:
+            self._store.close()
+
+    async def aclose(self) -> None:
+        """Async :meth:`close`."""
+        if self._owns_store:
+            await self._store.aclose()
 
 
 def is_reserved(key: str) -> bool:

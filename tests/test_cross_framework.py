@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -241,3 +242,24 @@ def test_chat_sessions_are_readable_from_both_frameworks(make_store: Callable[[]
         assert back[:5] == history.messages[:5]
     finally:
         store.close()
+
+
+def test_adapters_close_only_stores_they_opened(tmp_path: Path) -> None:
+    from bruno_memory_integrations import StoreClosedError, open_store
+    from bruno_memory_integrations.langchain import BrunoByteStore
+    from bruno_memory_integrations.llama_index import BrunoKVStore
+
+    url = f"sqlite:///{tmp_path}/owned.db"
+    mine = open_store(url)
+    lcs = lc.BrunoVectorStore(DeterministicFakeEmbedding(size=8), store=mine)
+    li = LIVectorStore(store=mine)
+    lcs.close()
+    li.close()
+    assert not mine.closed  # a Store the caller passed in stays open
+    owned = [BrunoByteStore(store=url), BrunoKVStore(url), LIVectorStore(store=url)]
+    for adapter in owned:
+        adapter.close()
+        assert adapter.store.closed
+    with pytest.raises(StoreClosedError):
+        owned[0].mget(["k"])
+    mine.close()

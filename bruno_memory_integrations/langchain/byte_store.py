@@ -11,7 +11,7 @@ from typing import Any
 
 from langchain_core.stores import BaseStore
 
-from ..registry import open_store
+from ..adapters_common import StoreOwner
 from ..store import Store
 from ..validation import check_name
 
@@ -20,7 +20,7 @@ __all__ = ["BrunoByteStore"]
 DEFAULT_STORE = "sqlite:///bruno_memory.db"
 
 
-class BrunoByteStore(BaseStore[str, bytes]):
+class BrunoByteStore(StoreOwner, BaseStore[str, bytes]):
     """``key -> bytes`` items in one key-value collection of any backend.
 
     Args:
@@ -42,7 +42,7 @@ class BrunoByteStore(BaseStore[str, bytes]):
         collection: str = "langchain_kv",
         ttl: float | None = None,
     ) -> None:
-        self.store: Store = open_store(store)
+        self._attach_store(store)
         self.collection = check_name(collection, "key-value collection")
         self.ttl = ttl
 

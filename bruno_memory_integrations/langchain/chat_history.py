@@ -37,8 +37,7 @@ from langchain_core.messages import (
     messages_from_dict,
 )
 
-from ..adapters_common import as_langchain_message
-from ..registry import open_store
+from ..adapters_common import StoreOwner, as_langchain_message
 from ..store import Store
 from ..validation import check_name
 
@@ -71,7 +70,7 @@ def _message_text(message: BaseMessage) -> str:
     return "\n".join(p for p in parts if p)
 
 
-class BrunoChatMessageHistory(BaseChatMessageHistory):
+class BrunoChatMessageHistory(StoreOwner, BaseChatMessageHistory):
     """A chat session's messages in any backend, usable with ``RunnableWithMessageHistory``.
 
     Args:
@@ -106,7 +105,7 @@ class BrunoChatMessageHistory(BaseChatMessageHistory):
         ttl: float | None = None,
     ) -> None:
         self.session_id = check_name(session_id, "session")
-        self.store: Store = open_store(store)
+        self._attach_store(store)
         self.namespace = check_name(namespace, "namespace")
         self.max_messages = _positive(max_messages, "max_messages")
         self.max_tokens = _positive(max_tokens, "max_tokens")

@@ -17,9 +17,8 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
-from ..adapters_common import user_metadata
+from ..adapters_common import StoreOwner, user_metadata
 from ..embeddings import embedding_model_name
-from ..registry import open_store
 from ..store import Store
 from ..types import Record, SearchResult
 from ..validation import check_name, new_id
@@ -95,7 +94,7 @@ def _documents_with_ids(
     return texts, metas, list(ids) if ids is not None else [d.id for d in documents]
 
 
-class BrunoVectorStore(VectorStore):
+class BrunoVectorStore(StoreOwner, VectorStore):
     """A LangChain vector store on any backend (SQLite, PostgreSQL, Redis, memory...).
 
     Args:
@@ -126,7 +125,7 @@ class BrunoVectorStore(VectorStore):
         metric: str | None = None,
     ) -> None:
         self.embedding = embedding
-        self.store: Store = open_store(store)
+        self._attach_store(store)
         self.collection = check_name(collection)
         self.metric = metric
         self.embedding_model = embedding_model_name(embedding)

@@ -14,7 +14,7 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.llms import ChatMessage
 from llama_index.core.storage.chat_store.base import BaseChatStore
 
-from ..adapters_common import as_llama_index_message
+from ..adapters_common import StoreOwner, as_llama_index_message
 from ..registry import open_store
 from ..store import Store
 from ..types import Message
@@ -31,7 +31,7 @@ def _to_messages(dicts: Sequence[Message]) -> list[ChatMessage]:
     return [ChatMessage.model_validate(as_llama_index_message(d)) for d in dicts]
 
 
-class BrunoChatStore(BaseChatStore):
+class BrunoChatStore(StoreOwner, BaseChatStore):
     """LlamaIndex chat store backed by any ``Store``; every async method is native.
 
     Use it with LlamaIndex memory, e.g.
@@ -58,28 +58,12 @@ class BrunoChatStore(BaseChatStore):
         opened = open_store(store)
         fields: dict[str, Any] = {"namespace": namespace}
         super().__init__(**fields, **kwargs)
-        self._store = opened
-        self._owns_store = opened is not store
+        self._attach_store(store, opened)
 
     @classmethod
     def class_name(cls) -> str:
         """Name LlamaIndex uses when serializing this component."""
         return "BrunoChatStore"
-
-    @property
-    def store(self) -> Store:
-        """The underlying :class:`~bruno_memory_integrations.Store`."""
-        return self._store
-
-    def close(self) -> None:
-        """Close the store if this object opened it from a URL or client."""
-        if self._owns_store:
-            self._store.close()
-
-    async def aclose(self) -> None:
-        """Async :meth:`close`."""
-        if self._owns_store:
-            await self._store.aclose()
 
     # ------------------------------------------------------------------ sync
     def set_messages(self, key: str, messages: list[ChatMessage]) -> None:

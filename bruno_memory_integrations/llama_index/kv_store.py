@@ -16,8 +16,8 @@ from llama_index.core.storage.docstore.keyval_docstore import KVDocumentStore
 from llama_index.core.storage.index_store.keyval_index_store import KVIndexStore
 from llama_index.core.storage.kvstore.types import DEFAULT_COLLECTION, BaseKVStore
 
+from ..adapters_common import StoreOwner
 from ..errors import InvalidInputError
-from ..registry import open_store
 from ..store import Store
 from ..validation import check_name
 
@@ -48,7 +48,7 @@ def _check_batch(batch_size: int) -> int:
     return batch_size
 
 
-class BrunoKVStore(BaseKVStore):
+class BrunoKVStore(StoreOwner, BaseKVStore):
     """LlamaIndex key-value store backed by any ``Store``; every async method is native.
 
     Args:
@@ -60,24 +60,8 @@ class BrunoKVStore(BaseKVStore):
 
     def __init__(self, store: Store | str | Any, *, namespace: str = "llama_index") -> None:
         check_name(namespace, "namespace")
-        self._store = open_store(store)
-        self._owns_store = self._store is not store
+        self._attach_store(store)
         self.namespace = namespace
-
-    @property
-    def store(self) -> Store:
-        """The underlying :class:`~bruno_memory_integrations.Store`."""
-        return self._store
-
-    def close(self) -> None:
-        """Close the store if this object opened it from a URL or client."""
-        if self._owns_store:
-            self._store.close()
-
-    async def aclose(self) -> None:
-        """Async :meth:`close`."""
-        if self._owns_store:
-            await self._store.aclose()
 
     def _coll(self, collection: str) -> str:
         check_name(collection, "key-value collection")

@@ -27,7 +27,7 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryResult,
 )
 
-from ..adapters_common import NODE_KEY, REF_DOC_KEY, user_metadata
+from ..adapters_common import NODE_KEY, REF_DOC_KEY, StoreOwner, user_metadata
 from ..errors import InvalidInputError
 from ..filters import matches
 from ..registry import open_store
@@ -100,7 +100,7 @@ def _result(hits: Sequence[SearchResult]) -> VectorStoreQueryResult:
     )
 
 
-class BrunoVectorStore(BasePydanticVectorStore):
+class BrunoVectorStore(StoreOwner, BasePydanticVectorStore):
     """LlamaIndex vector store backed by any ``Store`` (SQLite, PostgreSQL, Redis, ...).
 
     Every method has a native async twin that awaits the store's async methods.
@@ -153,8 +153,7 @@ class BrunoVectorStore(BasePydanticVectorStore):
             "embedding_model": embedding_model,
         }
         super().__init__(**fields, **kwargs)
-        self._store = opened
-        self._owns_store = opened is not store
+        self._attach_store(store, opened)
 
     @classmethod
     def class_name(cls) -> str:
@@ -165,21 +164,6 @@ class BrunoVectorStore(BasePydanticVectorStore):
     def client(self) -> Store:
         """The underlying :class:`~bruno_memory_integrations.Store`."""
         return self._store
-
-    @property
-    def store(self) -> Store:
-        """The underlying :class:`~bruno_memory_integrations.Store`."""
-        return self._store
-
-    def close(self) -> None:
-        """Close the store if this object opened it from a URL or client."""
-        if self._owns_store:
-            self._store.close()
-
-    async def aclose(self) -> None:
-        """Async :meth:`close`."""
-        if self._owns_store:
-            await self._store.aclose()
 
     # ------------------------------------------------------------------ writes
     def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:

@@ -54,6 +54,14 @@ __all__ = [
 
 DIM = 8
 
+#: The Backend methods that do I/O; async calls must keep them off the loop thread.
+BACKEND_SYNC_METHODS = (
+    "create_collection", "get_collection", "list_collections", "drop_collection",
+    "upsert", "get", "delete", "delete_where", "count", "scan", "search", "keyword_search",
+    "append_messages", "get_messages", "clear_messages", "list_sessions",
+    "kv_put", "kv_get", "kv_delete", "kv_keys",
+)
+
 
 def _name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
@@ -709,6 +717,55 @@ class AsyncTests(_Base):
         q = batches[0][0].vector or []
         results = await asyncio.gather(*(store.asearch(coll, q, k=3) for _ in range(8)))
         assert all(r[0].record.id == "b0-0000" for r in results)
+
+    async def test_async_never_runs_backend_io_on_the_loop(
+        self, store: Store, coll: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """No sync backend method may run on the event loop's thread during an async call.
+
+        Thread-derived async runs them in a worker; native async does not call them.
+        """
+        loop_thread = threading.get_ident()
+        on_loop: list[str] = []
+        backend = store.backend
+
+        def spy(name: str) -> Callable[..., Any]:
+            real = getattr(backend, name)
+
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                if threading.get_ident() == loop_thread:
+                    on_loop.append(name)
+                return real(*args, **kwargs)
+
+            return wrapper
+
+        for name in BACKEND_SYNC_METHODS:
+            monkeypatch.setattr(backend, name, spy(name))
+        recs = _records(20)
+        await store.aupsert(coll, recs)
+        await store.aget(coll, ["id0001"])
+        await store.asearch(coll, recs[0].vector or [], k=3, filter={"even": True})
+        await store.acount(coll, filter={"i": {"$gte": 10}})
+        await store.ascan(coll, limit=5)
+        await store.alist_collections()
+        if store.capabilities.keyword_search:
+            await store.akeyword_search(coll, "text", k=3)
+        await store.adelete(coll, ["id0000"])
+        await store.adelete(coll, filter={"even": False})
+        if store.capabilities.chat:
+            sid = _name("s")
+            await store.aappend_messages(sid, _messages(2))
+            await store.aget_messages(sid)
+            await store.alist_sessions()
+            await store.aclear_messages(sid)
+        if store.capabilities.kv:
+            c = _name("kv")
+            await store.akv_mset(c, {"a": b"1"})
+            await store.akv_mget(c, ["a"])
+            await store.akv_keys(c)
+            await store.akv_mdelete(c, ["a"])
+        await store.adrop_collection(coll)
+        assert on_loop == []
 
     async def test_async_does_not_block_the_loop(self, store: Store, coll: str) -> None:
         """No event-loop callback may run for long: blocking I/O would show as one."""

@@ -73,13 +73,20 @@ def _scheme(url: str) -> str:
     return _ALIASES.get(scheme, scheme)
 
 
+def _installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # blocked (sys.modules[name] = None) or broken
+        return False
+
+
 def load_backend_class(scheme: str) -> type[Backend]:
     """Import and return the backend class for ``scheme``."""
     entry = _REGISTRY.get(scheme)
     if entry is None:
         known = ", ".join(sorted(set(_REGISTRY) | set(_ALIASES)))
         raise UnknownBackendError(f"no backend for URL scheme {scheme!r}; known schemes: {known}")
-    if entry.package and importlib.util.find_spec(entry.package) is None:
+    if entry.package and not _installed(entry.package):
         raise MissingDependencyError(entry.package, entry.extra or scheme, f"the {scheme} backend")
     module_name, _, cls_name = entry.target.partition(":")
     try:

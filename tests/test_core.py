@@ -107,3 +107,24 @@ def test_store_is_a_context_manager_and_errors_share_a_base() -> None:
         s.upsert("c", [Record("a", "t", [1.0, 0.0])])
     assert s.closed
     assert issubclass(MissingDependencyError, BrunoMemoryError)
+
+
+@pytest.mark.parametrize(
+    "url, blocked, extra",
+    [
+        ("postgresql://u@127.0.0.1/db", "psycopg", "postgres"),
+        ("redis://127.0.0.1:6379", "redis", "redis"),
+    ],
+)
+def test_real_backend_without_its_driver_names_the_extra(url: str, blocked: str, extra: str) -> None:
+    code = (
+        "import sys\n"
+        f"sys.modules[{blocked!r}] = None  # as if not installed\n"
+        "from bruno_memory_integrations import open_store, MissingDependencyError\n"
+        "try:\n"
+        f"    open_store({url!r})\n"
+        "except MissingDependencyError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert f"pip install 'bruno-memory-integrations[{extra}]'" in out.stdout, out.stdout + out.stderr

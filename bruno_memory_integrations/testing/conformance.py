@@ -36,7 +36,14 @@ from ..filters import matches
 from ..scores import distance, score_from_distance
 from ..store import Store
 from ..types import Record
-from .data import FILTER_CASES, TRICKY_STRINGS, filter_records, random_vector, unit
+from .data import (
+    FILTER_CASES,
+    TRICKY_STRINGS,
+    filter_records,
+    random_filter,
+    random_vector,
+    unit,
+)
 
 __all__ = [
     "AsyncTests",
@@ -382,6 +389,26 @@ class FilterTests(_Base):
         assert store.count(coll, filter=spec) == len(want), f"count with {spec}"
         hits = store.search(coll, recs[0].vector or [], k=len(recs), filter=spec)
         assert sorted(h.record.id for h in hits) == want, f"search with {spec}"
+
+    def test_random_filters_match_reference(
+        self, filtered: tuple[Store, str, list[Record]]
+    ) -> None:
+        """150 random nested filters (seeded): counts must equal the reference evaluator's."""
+        store, coll, recs = filtered
+        rng = random.Random(20261121)
+        checked = 0
+        for _ in range(150):
+            spec = random_filter(rng)
+            want = sum(matches(spec, r.metadata) for r in recs)
+            try:
+                got = store.count(coll, filter=spec)
+            except errors.FilterError:
+                if not self.refused_filters:
+                    raise
+                continue  # a backend that refuses some cases may refuse random ones too
+            assert got == want, f"count with {spec}"
+            checked += 1
+        assert checked >= 100
 
     def test_filters_are_not_vacuous(self) -> None:
         """The data set makes every case select some but not all records (or none on purpose)."""

@@ -8,7 +8,14 @@ from typing import Any
 
 from ..types import Record
 
-__all__ = ["FILTER_CASES", "TRICKY_STRINGS", "filter_records", "random_vector", "unit"]
+__all__ = [
+    "FILTER_CASES",
+    "TRICKY_STRINGS",
+    "filter_records",
+    "random_filter",
+    "random_vector",
+    "unit",
+]
 
 #: Strings that break naive escaping: quotes, SQL, query-language syntax, control chars.
 TRICKY_STRINGS = [
@@ -125,3 +132,44 @@ FILTER_CASES: list[tuple[str, dict[str, Any]]] = [
     ("missing-field", {"nope": {"$ne": 1}}),
     ("sql-value", {"color": "Robert'); DROP TABLE records;--"}),
 ]
+
+
+_FIELD_VALUES: dict[str, list[Any]] = {
+    "i": [0, 3, 7, 12.0, 20, 39, 41],
+    "n": [1, 4.5, 7, 10, 20.25, "7", "13"],
+    "color": ["red", "green", "blue", "it's", 'q"uote', "Red", "purple"],
+    "flag": [True, False],
+    "tags": ["red", "green", "it's", "purple"],
+    "nope": [1, "x"],
+}
+
+
+def random_filter(rng: random.Random, depth: int = 3) -> dict[str, Any]:
+    """A random well-formed filter over the fields of :func:`filter_records`."""
+    roll = rng.random()
+    if depth > 0 and roll < 0.3:
+        op = rng.choice(["$and", "$or"])
+        return {op: [random_filter(rng, depth - 1) for _ in range(rng.randint(2, 3))]}
+    if depth > 0 and roll < 0.4:
+        return {"$not": random_filter(rng, depth - 1)}
+    field = rng.choice(list(_FIELD_VALUES))
+    values = _FIELD_VALUES[field]
+    value = rng.choice(values)
+    if field == "tags":
+        if rng.random() < 0.8:
+            return {field: {"$contains": value}}
+        return {field: {"$exists": rng.random() < 0.5}}
+    ops = ["$eq", "$ne", "$in", "$nin", "$exists"]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        ops += ["$gt", "$gte", "$lt", "$lte"]
+    op = rng.choice(ops)
+    if op == "$exists":
+        return {field: {op: rng.random() < 0.5}}
+    if op in ("$in", "$nin"):
+        same_kind = [v for v in values if type(v) is type(value) or (
+            isinstance(v, (int, float)) and isinstance(value, (int, float))
+            and not isinstance(v, bool) and not isinstance(value, bool))]
+        return {field: {op: rng.sample(same_kind, k=min(len(same_kind), rng.randint(1, 3)))}}
+    if op == "$eq" and rng.random() < 0.3:
+        return {field: value}  # the shorthand
+    return {field: {op: value}}

@@ -36,6 +36,7 @@ __all__ = [
     "matches",
     "parse_filter",
     "to_negation_normal_form",
+    "value_kind",
 ]
 
 Scalar = str | int | float | bool
@@ -77,7 +78,8 @@ class Not:
 FilterNode = Comparison | And | Or | Not
 
 
-def _kind(value: Any) -> str:
+def value_kind(value: Any) -> str:
+    """The filter kind of a value: "bool", "number", "string" (or its type name)."""
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, (int, float)):
@@ -136,7 +138,7 @@ def _comparison(field: str, op: str, value: Any) -> FilterNode:
         if not isinstance(value, (list, tuple)) or not value:
             raise FilterError(f"{op} on {field!r} takes a non-empty list, got {value!r}")
         items = tuple(_scalar(v, op, field) for v in value)
-        kinds = {_kind(v) for v in items}
+        kinds = {value_kind(v) for v in items}
         if len(kinds) > 1:
             raise FilterError(
                 f"{op} on {field!r} mixes {sorted(kinds)}; use values of one kind "
@@ -228,7 +230,7 @@ def field_value(metadata: Mapping[str, Any], field: str) -> Any:
 
 
 def _equal(a: Any, b: Any) -> bool:
-    ka, kb = _kind(a), _kind(b)
+    ka, kb = value_kind(a), value_kind(b)
     return ka == kb and ka in ("bool", "number", "string") and a == b
 
 
@@ -244,7 +246,7 @@ def _compare(node: Comparison, value: Any) -> bool:
         return any(_equal(value, v) for v in node.value)
     if op == "contains":
         return isinstance(value, list) and any(_equal(v, node.value) for v in value)
-    if _kind(value) != "number":
+    if value_kind(value) != "number":
         return False
     if op == "gt":
         return bool(value > node.value)

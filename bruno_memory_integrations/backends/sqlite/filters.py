@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import FilterError
-from ...filters import Comparison, FilterNode, fold
+from ...filters import Comparison, FilterNode, fold, value_kind
 
 __all__ = ["to_sqlite_where"]
 
@@ -71,16 +71,6 @@ def _field(column: str, name: str) -> _Field:
     )
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    raise FilterError(f"cannot compare with {type(value).__name__} {value!r}")
-
-
 def _type_is(f: _Field, kind: str) -> _Sql:
     """A 0/1 test that the field holds a JSON value of ``kind`` (never NULL)."""
     if kind == "string":
@@ -103,7 +93,7 @@ def _value_test(f: _Field, kind: str, op_sql: str, params: list[Any]) -> _Sql:
 
 
 def _contains(f: _Field, column: str, value: Any) -> _Sql:
-    kind = _kind(value)
+    kind = value_kind(value)
     if kind == "bool":
         elem, eparams = ("e.type = 'true'" if value else "e.type = 'false'"), []
     elif kind == "number":
@@ -134,7 +124,7 @@ def _comparison(node: Comparison, column: str) -> _Sql:
     if op == "contains":
         return _contains(f, column, node.value)
     if op == "eq":
-        kind = _kind(node.value)
+        kind = value_kind(node.value)
         if kind == "bool":
             return _bool_is(f, {node.value})
         return _value_test(f, kind, "= ?", [node.value])
@@ -142,7 +132,7 @@ def _comparison(node: Comparison, column: str) -> _Sql:
         values = tuple(node.value)
         if not values:
             raise FilterError(f"$in on {node.field!r} needs at least one value")
-        kinds = {_kind(v) for v in values}
+        kinds = {value_kind(v) for v in values}
         if len(kinds) != 1:
             raise FilterError(f"$in on {node.field!r} mixes {sorted(kinds)}")
         (kind,) = kinds
@@ -151,7 +141,7 @@ def _comparison(node: Comparison, column: str) -> _Sql:
         # One JSON-array parameter: no limit on the number of values.
         return _value_test(f, kind, "IN (SELECT value FROM json_each(?))", [json.dumps(values)])
     if op in ("gt", "gte", "lt", "lte"):
-        if _kind(node.value) != "number":
+        if value_kind(node.value) != "number":
             raise FilterError(f"${op} on {node.field!r} takes a number, got {node.value!r}")
         sym = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
         return _value_test(f, "number", f"{sym} ?", [node.value])

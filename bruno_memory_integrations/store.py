@@ -4,14 +4,18 @@ The store checks input (so bad input never reaches a backend and stored data is
 unchanged), keeps each collection's dimension / metric / embedding model
 honest, turns distances into the one score rule, fuses hybrid search, and gives
 every operation a sync and an async form. Backends only store and fetch.
+
+Each public operation is written once, as a *flow* (``_get``, ``_search``, …): a
+generator that checks its input and yields the backend calls it needs (see
+:mod:`.sansio`). ``get`` drives the flow with the backend's blocking client and
+``aget`` awaits it on the async one, so the two forms cannot drift apart.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any
+import functools
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from .backend import Backend, Hit
 from .capabilities import Capabilities
@@ -23,11 +27,17 @@ from .errors import (
     StoreClosedError,
 )
 from .filters import FilterNode, evaluate, parse_filter
+from .sansio import Offload, adrive, drive
 from .scores import canonical_metric, distance, score_from_distance
 from .types import CollectionInfo, Message, Page, Record, SearchResult
 from .validation import check_id, check_ids, check_name, check_records, check_vector
 
 __all__ = ["DEFAULT_NAMESPACE", "Store"]
+
+T = TypeVar("T")
+Flow = Generator[Any, Any, T]
+"""A Store operation: yields backend calls (``functools.partial`` of a backend
+operation) or :class:`~.sansio.Offload` steps, returns the result."""
 
 DEFAULT_NAMESPACE = "default"
 #: Async upserts larger than this are checked in a worker thread, not on the loop.
@@ -102,7 +112,6 @@ class Store:
         if self.default_ttl is not None and not backend.capabilities.ttl:
             raise NotSupportedError(backend.name, "TTL (expiry)", "leave default_ttl unset")
         self._infos: dict[str, CollectionInfo] = {}
-        self._lock = threading.Lock()
         self._closed = False
 
     @classmethod
@@ -111,6 +120,22 @@ class Store:
         from .registry import open_store
 
         return open_store(url, **options)
+
+    # ------------------------------------------------------------------ running flows
+    def _backend_call(self, method: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+        return functools.partial(method, *args)
+
+    def _step(self, step: Any) -> Any:
+        return self._open().run(step)
+
+    async def _astep(self, step: Any) -> Any:
+        return await self._open().arun(step)
+
+    def _sync(self, flow: Flow[T]) -> T:
+        return drive(flow, self._step)
+
+    async def _async(self, flow: Flow[T]) -> T:
+        return await adrive(flow, self._astep)
 
     # ------------------------------------------------------------------ basics
     @property
@@ -193,23 +218,33 @@ class Store:
                 f"results: use the same model or another collection"
             )
 
-    def collection_info(self, name: str) -> CollectionInfo | None:
-        """What a collection was created with, or ``None`` if it does not exist."""
+    def _info(self, name: str) -> Flow[CollectionInfo | None]:
+        """A collection's info, from the cache or the backend (the name is checked)."""
         check_name(name)
         info = self._infos.get(name)
         if info is None:
-            info = self._open().get_collection(name)
+            info = yield self._backend_call(self.backend.get_collection, name)
             if info is not None:
                 self._infos[name] = info
         return info
 
+    def collection_info(self, name: str) -> CollectionInfo | None:
+        """What a collection was created with, or ``None`` if it does not exist."""
+        return self._sync(self._info(name))
+
     async def acollection_info(self, name: str) -> CollectionInfo | None:
-        check_name(name)
-        info = self._infos.get(name)
+        return await self._async(self._info(name))
+
+    def _ensure(
+        self, name: str, dimension: int, metric: str | None, model: str | None
+    ) -> Flow[CollectionInfo]:
+        info = yield from self._info(name)
         if info is None:
-            info = await self._open().aget_collection(name)
-            if info is not None:
-                self._infos[name] = info
+            new = self._new_info(name, dimension, metric, model)
+            yield self._backend_call(self.backend.create_collection, new)
+            self._infos.pop(name, None)
+            info = (yield from self._info(name)) or new
+        self._check_match(info, dimension, metric, model)
         return info
 
     def ensure_collection(
@@ -225,15 +260,7 @@ class Store:
             DimensionMismatchError: it exists with another dimension.
             CollectionMismatchError: it exists with another metric or embedding model.
         """
-        info = self.collection_info(name)
-        if info is None:
-            new = self._new_info(name, dimension, metric, embedding_model)
-            with self._lock:
-                self._open().create_collection(new)
-            self._infos.pop(name, None)
-            info = self.collection_info(name) or new
-        self._check_match(info, dimension, metric, embedding_model)
-        return info
+        return self._sync(self._ensure(name, dimension, metric, embedding_model))
 
     async def aensure_collection(
         self,
@@ -242,40 +269,60 @@ class Store:
         metric: str | None = None,
         embedding_model: str | None = None,
     ) -> CollectionInfo:
-        info = await self.acollection_info(name)
-        if info is None:
-            new = self._new_info(name, dimension, metric, embedding_model)
-            await self._open().acreate_collection(new)
-            self._infos.pop(name, None)
-            info = await self.acollection_info(name) or new
-        self._check_match(info, dimension, metric, embedding_model)
-        return info
+        return await self._async(self._ensure(name, dimension, metric, embedding_model))
+
+    def _list_collections(self) -> Flow[list[str]]:
+        return (yield self._backend_call(self.backend.list_collections))
 
     def list_collections(self) -> list[str]:
-        return self._open().list_collections()
+        """Names of the vector collections, sorted."""
+        return self._sync(self._list_collections())
 
     async def alist_collections(self) -> list[str]:
-        return await self._open().alist_collections()
+        return await self._async(self._list_collections())
+
+    def _drop(self, name: str) -> Flow[None]:
+        check_name(name)
+        yield self._backend_call(self.backend.drop_collection, name)
+        self._infos.pop(name, None)
 
     def drop_collection(self, name: str) -> None:
         """Delete a collection with all its records."""
-        check_name(name)
-        self._open().drop_collection(name)
-        self._infos.pop(name, None)
+        self._sync(self._drop(name))
 
     async def adrop_collection(self, name: str) -> None:
-        check_name(name)
-        await self._open().adrop_collection(name)
-        self._infos.pop(name, None)
+        await self._async(self._drop(name))
 
     # ------------------------------------------------------------------ records
-    def _prepare_upsert(
-        self, collection: str, records: Sequence[Record], info: CollectionInfo | None
-    ) -> list[Record]:
+    def _upsert(
+        self,
+        collection: str,
+        records: Sequence[Record],
+        embedding_model: str | None,
+        metric: str | None,
+        ttl: float | None,
+    ) -> Flow[list[str]]:
+        check_name(collection)
+        info = yield from self._info(collection)
         if isinstance(records, Record):
             records = [records]
         dim = info.dimension if info is not None else None
-        return check_records(records, self.capabilities.nested_metadata, collection, dim)
+        nested = self.capabilities.nested_metadata
+
+        def check() -> list[Record]:
+            return check_records(records, nested, collection, dim)
+
+        if isinstance(records, Sequence) and len(records) > _CHECK_INLINE_MAX:
+            # Checking thousands of vectors takes long enough to stall an event loop.
+            batch = yield Offload(check)
+        else:
+            batch = check()
+        ttl = self._ttl(ttl)
+        if not batch:
+            return []
+        yield from self._ensure(collection, len(batch[0].vector or ()), metric, embedding_model)
+        yield self._backend_call(self.backend.upsert, collection, batch, ttl)
+        return [r.id for r in batch]
 
     def upsert(
         self,
@@ -291,14 +338,7 @@ class Store:
         Returns:
             The ids written, in order (a repeated id is written once, last one wins).
         """
-        check_name(collection)
-        batch = self._prepare_upsert(collection, records, self.collection_info(collection))
-        ttl = self._ttl(ttl)
-        if not batch:
-            return []
-        self.ensure_collection(collection, len(batch[0].vector or ()), metric, embedding_model)
-        self._open().upsert(collection, batch, ttl)
-        return [r.id for r in batch]
+        return self._sync(self._upsert(collection, records, embedding_model, metric, ttl))
 
     async def aupsert(
         self,
@@ -309,93 +349,93 @@ class Store:
         metric: str | None = None,
         ttl: float | None = None,
     ) -> list[str]:
-        check_name(collection)
-        info = await self.acollection_info(collection)
-        if isinstance(records, Sequence) and len(records) > _CHECK_INLINE_MAX:
-            # Checking thousands of vectors takes long enough to stall the event loop.
-            batch = await asyncio.to_thread(self._prepare_upsert, collection, records, info)
-        else:
-            batch = self._prepare_upsert(collection, records, info)
-        ttl = self._ttl(ttl)
-        if not batch:
-            return []
-        await self.aensure_collection(
-            collection, len(batch[0].vector or ()), metric, embedding_model
-        )
-        await self._open().aupsert(collection, batch, ttl)
-        return [r.id for r in batch]
+        return await self._async(self._upsert(collection, records, embedding_model, metric, ttl))
 
     @staticmethod
     def _order(ids: list[str], records: list[Record]) -> list[Record]:
         by_id = {r.id: r for r in records}
         return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
 
+    def _get(
+        self, collection: str, ids: Sequence[str], include_vectors: bool
+    ) -> Flow[list[Record]]:
+        check_name(collection)
+        wanted = check_ids(ids)
+        if not wanted or (yield from self._info(collection)) is None:
+            return []
+        found = yield self._backend_call(self.backend.get, collection, wanted, include_vectors)
+        return self._order(wanted, found)
+
     def get(
         self, collection: str, ids: Sequence[str], *, include_vectors: bool = True
     ) -> list[Record]:
         """Records with these ids, in the order asked; missing ids are left out."""
-        check_name(collection)
-        wanted = check_ids(ids)
-        if not wanted or self.collection_info(collection) is None:
-            return []
-        return self._order(wanted, self._open().get(collection, wanted, include_vectors))
+        return self._sync(self._get(collection, ids, include_vectors))
 
     async def aget(
         self, collection: str, ids: Sequence[str], *, include_vectors: bool = True
     ) -> list[Record]:
-        check_name(collection)
-        wanted = check_ids(ids)
-        if not wanted or await self.acollection_info(collection) is None:
-            return []
-        return self._order(wanted, await self._open().aget(collection, wanted, include_vectors))
+        return await self._async(self._get(collection, ids, include_vectors))
 
-    def _prepare_delete(
+    def _delete(
         self, collection: str, ids: Sequence[str] | None, filter: FilterLike
-    ) -> tuple[list[str] | None, FilterNode | None]:
+    ) -> Flow[int]:
         check_name(collection)
         if (ids is None) == (filter is None):
             raise InvalidInputError(
                 "delete takes ids or a filter (exactly one); pass filter={} to delete everything"
             )
-        if ids is not None:
-            return check_ids(ids), None
-        return None, parse_filter(filter)
+        wanted = list(dict.fromkeys(check_ids(ids))) if ids is not None else None
+        where = parse_filter(filter) if ids is None else None
+        if (yield from self._info(collection)) is None or wanted == []:
+            return 0
+        if wanted is not None:
+            return (yield self._backend_call(self.backend.delete, collection, wanted))
+        return (yield self._backend_call(self.backend.delete_where, collection, where))
 
     def delete(
         self, collection: str, ids: Sequence[str] | None = None, *, filter: FilterLike = None
     ) -> int:
         """Delete by ids, or every record matching ``filter`` (``{}`` = all). Returns the count."""
-        wanted, where = self._prepare_delete(collection, ids, filter)
-        if self.collection_info(collection) is None or wanted == []:
-            return 0
-        if wanted is not None:
-            return self._open().delete(collection, list(dict.fromkeys(wanted)))
-        return self._open().delete_where(collection, where)
+        return self._sync(self._delete(collection, ids, filter))
 
     async def adelete(
         self, collection: str, ids: Sequence[str] | None = None, *, filter: FilterLike = None
     ) -> int:
-        wanted, where = self._prepare_delete(collection, ids, filter)
-        if await self.acollection_info(collection) is None or wanted == []:
+        return await self._async(self._delete(collection, ids, filter))
+
+    def _count(self, collection: str, filter: FilterLike) -> Flow[int]:
+        check_name(collection)
+        where = parse_filter(filter)
+        if (yield from self._info(collection)) is None:
             return 0
-        if wanted is not None:
-            return await self._open().adelete(collection, list(dict.fromkeys(wanted)))
-        return await self._open().adelete_where(collection, where)
+        return (yield self._backend_call(self.backend.count, collection, where))
 
     def count(self, collection: str, *, filter: FilterLike = None) -> int:
         """How many records match ``filter`` (all when ``None``)."""
-        check_name(collection)
-        where = parse_filter(filter)
-        if self.collection_info(collection) is None:
-            return 0
-        return self._open().count(collection, where)
+        return self._sync(self._count(collection, filter))
 
     async def acount(self, collection: str, *, filter: FilterLike = None) -> int:
+        return await self._async(self._count(collection, filter))
+
+    def _scan(
+        self,
+        collection: str,
+        filter: FilterLike,
+        limit: int,
+        cursor: str | None,
+        include_vectors: bool,
+    ) -> Flow[Page]:
         check_name(collection)
         where = parse_filter(filter)
-        if await self.acollection_info(collection) is None:
-            return 0
-        return await self._open().acount(collection, where)
+        _check_k(limit, "limit")
+        if (yield from self._info(collection)) is None:
+            return Page([], None)
+        return (
+            yield self._backend_call(
+                self.backend.scan, collection, where, limit, cursor, include_vectors
+            )
+        )
 
     def scan(
         self,
@@ -407,12 +447,7 @@ class Store:
         include_vectors: bool = False,
     ) -> Page:
         """One page of records matching ``filter``; see :meth:`iter_records` for all."""
-        check_name(collection)
-        where = parse_filter(filter)
-        _check_k(limit, "limit")
-        if self.collection_info(collection) is None:
-            return Page([], None)
-        return self._open().scan(collection, where, limit, cursor, include_vectors)
+        return self._sync(self._scan(collection, filter, limit, cursor, include_vectors))
 
     async def ascan(
         self,
@@ -423,12 +458,7 @@ class Store:
         cursor: str | None = None,
         include_vectors: bool = False,
     ) -> Page:
-        check_name(collection)
-        where = parse_filter(filter)
-        _check_k(limit, "limit")
-        if await self.acollection_info(collection) is None:
-            return Page([], None)
-        return await self._open().ascan(collection, where, limit, cursor, include_vectors)
+        return await self._async(self._scan(collection, filter, limit, cursor, include_vectors))
 
     def iter_records(
         self,
@@ -471,17 +501,6 @@ class Store:
             cursor = page.cursor
 
     # ------------------------------------------------------------------ search
-    def _prepare_search(
-        self, info: CollectionInfo | None, vector: Any, k: int, filter: FilterLike,
-        embedding_model: str | None,
-    ) -> tuple[list[float], FilterNode | None]:
-        _check_k(k)
-        vec = check_vector(vector)
-        where = parse_filter(filter)
-        if info is not None:
-            self._check_match(info, len(vec), None, embedding_model)
-        return vec, where
-
     @staticmethod
     def _rank_fetched(
         info: CollectionInfo,
@@ -514,6 +533,36 @@ class Store:
                 out.append(SearchResult(rec, score, dist))
         return out
 
+    def _search(
+        self,
+        collection: str,
+        vector: Sequence[float],
+        k: int,
+        filter: FilterLike,
+        score_threshold: float | None,
+        include_vectors: bool,
+        embedding_model: str | None,
+        ids: Sequence[str] | None,
+    ) -> Flow[list[SearchResult]]:
+        check_name(collection)
+        info = yield from self._info(collection)
+        _check_k(k)
+        vec = check_vector(vector)
+        where = parse_filter(filter)
+        if info is not None:
+            self._check_match(info, len(vec), None, embedding_model)
+        wanted = list(dict.fromkeys(check_ids(ids))) if ids is not None else None
+        if info is None or wanted == []:
+            return []
+        if wanted is not None:
+            found = yield self._backend_call(self.backend.get, collection, wanted, True)
+            hits = self._rank_fetched(info, found, vec, k, where, include_vectors)
+        else:
+            hits = yield self._backend_call(
+                self.backend.search, collection, vec, k, where, include_vectors
+            )
+        return self._scored(info, hits, score_threshold)
+
     def search(
         self,
         collection: str,
@@ -533,18 +582,12 @@ class Store:
         scoring below it. ``ids`` restricts the search to those records (fetched
         and ranked here, so keep the list short).
         """
-        check_name(collection)
-        info = self.collection_info(collection)
-        vec, where = self._prepare_search(info, vector, k, filter, embedding_model)
-        wanted = list(dict.fromkeys(check_ids(ids))) if ids is not None else None
-        if info is None or wanted == []:
-            return []
-        if wanted is not None:
-            found = self._open().get(collection, wanted, True)
-            hits = self._rank_fetched(info, found, vec, k, where, include_vectors)
-        else:
-            hits = self._open().search(collection, vec, k, where, include_vectors)
-        return self._scored(info, hits, score_threshold)
+        return self._sync(
+            self._search(
+                collection, vector, k, filter, score_threshold, include_vectors,
+                embedding_model, ids,
+            )
+        )
 
     async def asearch(
         self,
@@ -558,29 +601,26 @@ class Store:
         embedding_model: str | None = None,
         ids: Sequence[str] | None = None,
     ) -> list[SearchResult]:
-        check_name(collection)
-        info = await self.acollection_info(collection)
-        vec, where = self._prepare_search(info, vector, k, filter, embedding_model)
-        wanted = list(dict.fromkeys(check_ids(ids))) if ids is not None else None
-        if info is None or wanted == []:
-            return []
-        if wanted is not None:
-            found = await self._open().aget(collection, wanted, True)
-            hits = self._rank_fetched(info, found, vec, k, where, include_vectors)
-        else:
-            hits = await self._open().asearch(collection, vec, k, where, include_vectors)
-        return self._scored(info, hits, score_threshold)
+        return await self._async(
+            self._search(
+                collection, vector, k, filter, score_threshold, include_vectors,
+                embedding_model, ids,
+            )
+        )
 
-    def _prepare_keyword(self, query: Any, k: int, filter: FilterLike) -> FilterNode | None:
+    def _keyword(
+        self, collection: str, query: str, k: int, filter: FilterLike
+    ) -> Flow[list[SearchResult]]:
+        check_name(collection)
         if not self.capabilities.keyword_search:
             raise NotSupportedError(self.backend_name, "keyword search")
         if not isinstance(query, str):
             raise InvalidInputError(f"a keyword query is a string, got {type(query).__name__}")
         _check_k(k)
-        return parse_filter(filter)
-
-    @staticmethod
-    def _keyword_results(hits: list[Hit]) -> list[SearchResult]:
+        where = parse_filter(filter)
+        if not query.strip() or (yield from self._info(collection)) is None:
+            return []
+        hits = yield self._backend_call(self.backend.keyword_search, collection, query, k, where)
         # Text relevance is positive and unbounded; x / (1 + x) keeps its order in [0, 1).
         return [SearchResult(r, max(s, 0.0) / (1.0 + max(s, 0.0)), None) for r, s in hits]
 
@@ -588,21 +628,12 @@ class Store:
         self, collection: str, query: str, *, k: int = 4, filter: FilterLike = None
     ) -> list[SearchResult]:
         """Records whose text contains every word of ``query``, most relevant first."""
-        check_name(collection)
-        where = self._prepare_keyword(query, k, filter)
-        if not query.strip() or self.collection_info(collection) is None:
-            return []
-        return self._keyword_results(self._open().keyword_search(collection, query, k, where))
+        return self._sync(self._keyword(collection, query, k, filter))
 
     async def akeyword_search(
         self, collection: str, query: str, *, k: int = 4, filter: FilterLike = None
     ) -> list[SearchResult]:
-        check_name(collection)
-        where = self._prepare_keyword(query, k, filter)
-        if not query.strip() or await self.acollection_info(collection) is None:
-            return []
-        hits = await self._open().akeyword_search(collection, query, k, where)
-        return self._keyword_results(hits)
+        return await self._async(self._keyword(collection, query, k, filter))
 
     @staticmethod
     def _fuse(
@@ -618,6 +649,26 @@ class Store:
         best = 2.0 / (rrf_k + 1)
         order = sorted(fused, key=lambda i: (-fused[i], i))[:k]
         return [SearchResult(found[i].record, fused[i] / best, found[i].distance) for i in order]
+
+    def _hybrid(
+        self,
+        collection: str,
+        query: str,
+        vector: Sequence[float],
+        k: int,
+        filter: FilterLike,
+        fetch_k: int | None,
+        rrf_k: int,
+        embedding_model: str | None,
+    ) -> Flow[list[SearchResult]]:
+        if not self.capabilities.hybrid_search:
+            raise NotSupportedError(self.backend_name, "hybrid search")
+        n = _check_k(fetch_k, "fetch_k") if fetch_k is not None else 4 * _check_k(k)
+        vec = yield from self._search(
+            collection, vector, n, filter, None, False, embedding_model, None
+        )
+        kw = yield from self._keyword(collection, query, n, filter)
+        return self._fuse(vec, kw, k, rrf_k)
 
     def hybrid_search(
         self,
@@ -637,14 +688,9 @@ class Store:
         score is the sum of ``1 / (rrf_k + rank)`` over both lists, divided by its
         largest possible value so it lies in [0, 1].
         """
-        if not self.capabilities.hybrid_search:
-            raise NotSupportedError(self.backend_name, "hybrid search")
-        n = _check_k(fetch_k, "fetch_k") if fetch_k is not None else 4 * _check_k(k)
-        vec = self.search(
-            collection, vector, k=n, filter=filter, embedding_model=embedding_model
+        return self._sync(
+            self._hybrid(collection, query, vector, k, filter, fetch_k, rrf_k, embedding_model)
         )
-        kw = self.keyword_search(collection, query, k=n, filter=filter)
-        return self._fuse(vec, kw, k, rrf_k)
 
     async def ahybrid_search(
         self,
@@ -658,14 +704,9 @@ class Store:
         rrf_k: int = 60,
         embedding_model: str | None = None,
     ) -> list[SearchResult]:
-        if not self.capabilities.hybrid_search:
-            raise NotSupportedError(self.backend_name, "hybrid search")
-        n = _check_k(fetch_k, "fetch_k") if fetch_k is not None else 4 * _check_k(k)
-        vec = await self.asearch(
-            collection, vector, k=n, filter=filter, embedding_model=embedding_model
+        return await self._async(
+            self._hybrid(collection, query, vector, k, filter, fetch_k, rrf_k, embedding_model)
         )
-        kw = await self.akeyword_search(collection, query, k=n, filter=filter)
-        return self._fuse(vec, kw, k, rrf_k)
 
     # ------------------------------------------------------------------ chat
     def _prepare_chat(self, session_id: str, namespace: str) -> None:
@@ -673,6 +714,17 @@ class Store:
             raise NotSupportedError(self.backend_name, "chat messages")
         check_name(namespace, "namespace")
         check_name(session_id, "session")
+
+    def _append(
+        self, session_id: str, messages: Sequence[Message], namespace: str, ttl: float | None
+    ) -> Flow[None]:
+        self._prepare_chat(session_id, namespace)
+        batch = [_check_message(m) for m in messages]
+        ttl = self._ttl(ttl)
+        if batch:
+            yield self._backend_call(
+                self.backend.append_messages, namespace, session_id, batch, ttl
+            )
 
     def append_messages(
         self,
@@ -683,11 +735,7 @@ class Store:
         ttl: float | None = None,
     ) -> None:
         """Append JSON-object messages to a session, in order, in one batch."""
-        self._prepare_chat(session_id, namespace)
-        batch = [_check_message(m) for m in messages]
-        ttl = self._ttl(ttl)
-        if batch:
-            self._open().append_messages(namespace, session_id, batch, ttl)
+        self._sync(self._append(session_id, messages, namespace, ttl))
 
     async def aappend_messages(
         self,
@@ -697,50 +745,68 @@ class Store:
         namespace: str = DEFAULT_NAMESPACE,
         ttl: float | None = None,
     ) -> None:
+        await self._async(self._append(session_id, messages, namespace, ttl))
+
+    def _messages(
+        self, session_id: str, namespace: str, last_n: int | None
+    ) -> Flow[list[Message]]:
         self._prepare_chat(session_id, namespace)
-        batch = [_check_message(m) for m in messages]
-        ttl = self._ttl(ttl)
-        if batch:
-            await self._open().aappend_messages(namespace, session_id, batch, ttl)
+        if last_n is not None:
+            _check_k(last_n, "last_n")
+        return (
+            yield self._backend_call(self.backend.get_messages, namespace, session_id, last_n)
+        )
 
     def get_messages(
         self, session_id: str, *, namespace: str = DEFAULT_NAMESPACE, last_n: int | None = None
     ) -> list[Message]:
         """A session's messages, oldest first; only the last ``last_n`` when given."""
-        self._prepare_chat(session_id, namespace)
-        if last_n is not None:
-            _check_k(last_n, "last_n")
-        return self._open().get_messages(namespace, session_id, last_n)
+        return self._sync(self._messages(session_id, namespace, last_n))
 
     async def aget_messages(
         self, session_id: str, *, namespace: str = DEFAULT_NAMESPACE, last_n: int | None = None
     ) -> list[Message]:
+        return await self._async(self._messages(session_id, namespace, last_n))
+
+    def _clear(self, session_id: str, namespace: str) -> Flow[None]:
         self._prepare_chat(session_id, namespace)
-        if last_n is not None:
-            _check_k(last_n, "last_n")
-        return await self._open().aget_messages(namespace, session_id, last_n)
+        yield self._backend_call(self.backend.clear_messages, namespace, session_id)
 
     def clear_messages(self, session_id: str, *, namespace: str = DEFAULT_NAMESPACE) -> None:
-        self._prepare_chat(session_id, namespace)
-        self._open().clear_messages(namespace, session_id)
+        """Forget a session's messages."""
+        self._sync(self._clear(session_id, namespace))
 
     async def aclear_messages(self, session_id: str, *, namespace: str = DEFAULT_NAMESPACE) -> None:
-        self._prepare_chat(session_id, namespace)
-        await self._open().aclear_messages(namespace, session_id)
+        await self._async(self._clear(session_id, namespace))
+
+    def _sessions(self, namespace: str) -> Flow[list[str]]:
+        check_name(namespace, "namespace")
+        return (yield self._backend_call(self.backend.list_sessions, namespace))
 
     def list_sessions(self, *, namespace: str = DEFAULT_NAMESPACE) -> list[str]:
-        check_name(namespace, "namespace")
-        return self._open().list_sessions(namespace)
+        """Sessions of a namespace that hold messages, sorted."""
+        return self._sync(self._sessions(namespace))
 
     async def alist_sessions(self, *, namespace: str = DEFAULT_NAMESPACE) -> list[str]:
-        check_name(namespace, "namespace")
-        return await self._open().alist_sessions(namespace)
+        return await self._async(self._sessions(namespace))
 
     # ------------------------------------------------------------------ key-value
     def _prepare_kv(self, collection: str) -> None:
         if not self.capabilities.kv:
             raise NotSupportedError(self.backend_name, "key-value items")
         check_name(collection, "key-value collection")
+
+    def _mset(
+        self,
+        collection: str,
+        items: Mapping[str, bytes] | Sequence[tuple[str, bytes]],
+        ttl: float | None,
+    ) -> Flow[None]:
+        self._prepare_kv(collection)
+        pairs = _check_items(items)
+        ttl = self._ttl(ttl)
+        if pairs:
+            yield self._backend_call(self.backend.kv_put, collection, pairs, ttl)
 
     def kv_mset(
         self,
@@ -750,11 +816,7 @@ class Store:
         ttl: float | None = None,
     ) -> None:
         """Set many ``key -> bytes`` items in one batch."""
-        self._prepare_kv(collection)
-        pairs = _check_items(items)
-        ttl = self._ttl(ttl)
-        if pairs:
-            self._open().kv_put(collection, pairs, ttl)
+        self._sync(self._mset(collection, items, ttl))
 
     async def akv_mset(
         self,
@@ -763,44 +825,44 @@ class Store:
         *,
         ttl: float | None = None,
     ) -> None:
+        await self._async(self._mset(collection, items, ttl))
+
+    def _mget(self, collection: str, keys: Sequence[str]) -> Flow[list[bytes | None]]:
         self._prepare_kv(collection)
-        pairs = _check_items(items)
-        ttl = self._ttl(ttl)
-        if pairs:
-            await self._open().akv_put(collection, pairs, ttl)
+        wanted = check_ids(keys, "key")
+        if not wanted:
+            return []
+        return (yield self._backend_call(self.backend.kv_get, collection, wanted))
 
     def kv_mget(self, collection: str, keys: Sequence[str]) -> list[bytes | None]:
         """Values for ``keys`` in order, ``None`` where a key is missing."""
-        self._prepare_kv(collection)
-        wanted = check_ids(keys, "key")
-        return self._open().kv_get(collection, wanted) if wanted else []
+        return self._sync(self._mget(collection, keys))
 
     async def akv_mget(self, collection: str, keys: Sequence[str]) -> list[bytes | None]:
+        return await self._async(self._mget(collection, keys))
+
+    def _mdelete(self, collection: str, keys: Sequence[str]) -> Flow[None]:
         self._prepare_kv(collection)
-        wanted = check_ids(keys, "key")
-        return await self._open().akv_get(collection, wanted) if wanted else []
+        wanted = list(dict.fromkeys(check_ids(keys, "key")))
+        if wanted:
+            yield self._backend_call(self.backend.kv_delete, collection, wanted)
 
     def kv_mdelete(self, collection: str, keys: Sequence[str]) -> None:
-        self._prepare_kv(collection)
-        wanted = list(dict.fromkeys(check_ids(keys, "key")))
-        if wanted:
-            self._open().kv_delete(collection, wanted)
+        """Delete keys (missing ones are ignored)."""
+        self._sync(self._mdelete(collection, keys))
 
     async def akv_mdelete(self, collection: str, keys: Sequence[str]) -> None:
+        await self._async(self._mdelete(collection, keys))
+
+    def _keys(self, collection: str, prefix: str | None) -> Flow[list[str]]:
         self._prepare_kv(collection)
-        wanted = list(dict.fromkeys(check_ids(keys, "key")))
-        if wanted:
-            await self._open().akv_delete(collection, wanted)
+        if prefix is not None and not isinstance(prefix, str):
+            raise InvalidInputError(f"prefix must be a string, got {prefix!r}")
+        return (yield self._backend_call(self.backend.kv_keys, collection, prefix or None))
 
     def kv_keys(self, collection: str, *, prefix: str | None = None) -> list[str]:
         """Keys of a collection, sorted; only those starting with ``prefix`` when given."""
-        self._prepare_kv(collection)
-        if prefix is not None and not isinstance(prefix, str):
-            raise InvalidInputError(f"prefix must be a string, got {prefix!r}")
-        return self._open().kv_keys(collection, prefix or None)
+        return self._sync(self._keys(collection, prefix))
 
     async def akv_keys(self, collection: str, *, prefix: str | None = None) -> list[str]:
-        self._prepare_kv(collection)
-        if prefix is not None and not isinstance(prefix, str):
-            raise InvalidInputError(f"prefix must be a string, got {prefix!r}")
-        return await self._open().akv_keys(collection, prefix or None)
+        return await self._async(self._keys(collection, prefix))

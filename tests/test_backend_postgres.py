@@ -27,7 +27,7 @@ psycopg_pool = pytest.importorskip(
 
 from bruno_memory_integrations import Store, open_store
 from bruno_memory_integrations.backends.postgres import PostgresBackend
-from bruno_memory_integrations.backends.postgres._sql import table_name
+from bruno_memory_integrations.backends.postgres.schema import table_name
 from bruno_memory_integrations.errors import (
     BackendUnavailableError,
     ConfigurationError,

@@ -22,9 +22,9 @@ import pytest
 
 from bruno_memory_integrations import Record, Store, errors, open_store
 from bruno_memory_integrations.backends.sqlite import SQLiteBackend, sqlite_vec_available
-from bruno_memory_integrations.backends.sqlite import _config as sqlite_config
-from bruno_memory_integrations.backends.sqlite._connections import parse_sqlite_url
-from bruno_memory_integrations.backends.sqlite._schema import SCHEMA_VERSION
+from bruno_memory_integrations.backends.sqlite import options as sqlite_config
+from bruno_memory_integrations.backends.sqlite.connection import parse_sqlite_url
+from bruno_memory_integrations.backends.sqlite.schema import SCHEMA_VERSION
 from bruno_memory_integrations.testing import ConformanceTests
 from bruno_memory_integrations.testing.data import random_vector, unit
 
@@ -311,7 +311,7 @@ def _close_during_reads(path: Path, pause: float) -> list[str]:
         try:
             while True:
                 store.count("c", filter={"i": {"$gte": 10}})
-                store.backend.scan("c", None, 300, None, True)  # the backend, past the Store
+                store.backend.call(store.backend.scan, "c", None, 300, None, True)  # past the Store
         except errors.StoreClosedError:
             outcomes.append("closed")
         except BaseException as exc:  # noqa: BLE001 - any other error fails the test below

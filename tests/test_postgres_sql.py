@@ -1,6 +1,6 @@
-"""PostgreSQL backend without a server: SQL builders, filter translation, literals, options, ops.
+"""PostgreSQL backend without a server: SQL, filter translation, literals, options, operations.
 
-The ops are generators of statements, so their control flow (exact-scan fallback,
+The operations are generators of statements, so their control flow (exact-scan fallback,
 missing tables, bulk-load index rebuild, schema version checks) is tested here by
 feeding them replies, the way the sync and async drivers do.
 """
@@ -21,13 +21,15 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from bruno_memory_integrations.backends.postgres import _ops, _queries, _sql
-from bruno_memory_integrations.backends.postgres._options import (
+from bruno_memory_integrations.backends.postgres import query as _queries
+from bruno_memory_integrations.backends.postgres import schema as _sql
+from bruno_memory_integrations.backends.postgres.backend import PostgresBackend, prepare_rows
+from bruno_memory_integrations.backends.postgres.filters import to_postgres_where
+from bruno_memory_integrations.backends.postgres.options import (
     PostgresOptions,
     mask_url,
     split_url_options,
 )
-from bruno_memory_integrations.backends.postgres.filters import to_postgres_where
 from bruno_memory_integrations.errors import (
     BackendError,
     ConfigurationError,
@@ -265,10 +267,10 @@ def drive(op: Generator[Any, Any, Any], reply: Reply) -> tuple[list[Any], Any]:
             answer, error = None, answer
 
 
-def ctx(**options: Any) -> _ops.Context:
-    opts = PostgresOptions.build({"schema": "s", **options})
-    c = _ops.Context(_sql.Names(opts.schema), opts)
-    c.vector_version, c.vector_oid = (0, 8, 5), 12345
+def ctx(**options: Any) -> PostgresBackend:
+    """A backend that never connects (pools open lazily), as the schema set up left it."""
+    c = PostgresBackend.from_url("postgresql://u@127.0.0.1:1/db", **{"schema": "s", **options})
+    c._ctx.vector_version, c._ctx.vector_oid = (0, 8, 5), 12345
     return c
 
 
@@ -279,10 +281,10 @@ def spec(index: str = "hnsw", metric: str = "cosine") -> _sql.CollectionSpec:
 class TestOps:
     def test_search_falls_back_to_an_exact_scan_when_short(self) -> None:
         c = ctx()
-        c.specs["c"] = spec()
+        c._ctx.specs["c"] = spec()
         rows: list[tuple[Any, ...]] = [("a", "", {}, 0.1), ("b", "", {}, 0.2)]
         steps, hits = drive(
-            _ops.search(c, "c", [1.0, 0.0], 5, None, False),
+            c.search("c", [1.0, 0.0], 5, None, False),
             lambda s: rows if s.fetch == "all" else None,
         )
         texts = [text_of(s.query) for s in steps]
@@ -293,12 +295,12 @@ class TestOps:
 
     def test_search_with_enough_rows_or_no_index_runs_once(self) -> None:
         c = ctx()
-        c.specs["c"] = spec()
+        c._ctx.specs["c"] = spec()
         full: list[tuple[Any, ...]] = [(str(i), "", {}, float(i)) for i in range(3)]
-        steps, _ = drive(_ops.search(c, "c", [1.0, 0.0], 3, None, False), lambda s: full)
+        steps, _ = drive(c.search("c", [1.0, 0.0], 3, None, False), lambda s: full)
         assert len(steps) == 2
-        c.specs["c"] = spec(index="none")
-        steps, _ = drive(_ops.search(c, "c", [1.0, 0.0], 9, None, False), lambda s: full)
+        c._ctx.specs["c"] = spec(index="none")
+        steps, _ = drive(c.search("c", [1.0, 0.0], 9, None, False), lambda s: full)
         assert len(steps) == 1  # exact already: no settings, no rerun
 
     def test_search_settings(self) -> None:
@@ -322,39 +324,39 @@ class TestOps:
     def test_missing_collection_reads_as_empty(self) -> None:
         c = ctx()
         missing = pg_errors.UndefinedTable("no table")
-        assert drive(_ops.get(c, "c", ["a"], True), lambda s: missing)[1] == []
-        assert drive(_ops.count(c, "c", None), lambda s: missing)[1] == 0
-        assert drive(_ops.delete(c, "c", ["a"]), lambda s: missing)[1] == 0
-        assert drive(_ops.scan(c, "c", None, 5, None, False), lambda s: missing)[1].records == []
-        assert drive(_ops.keyword_search(c, "c", "a b", 5, None), lambda s: missing)[1] == []
+        assert drive(c.get("c", ["a"], True), lambda s: missing)[1] == []
+        assert drive(c.count("c", None), lambda s: missing)[1] == 0
+        assert drive(c.delete("c", ["a"]), lambda s: missing)[1] == 0
+        assert drive(c.scan("c", None, 5, None, False), lambda s: missing)[1].records == []
+        assert drive(c.keyword_search("c", "a b", 5, None), lambda s: missing)[1] == []
         # search looks the collection up first
-        assert drive(_ops.search(c, "c", [1.0, 0.0], 3, None, False), lambda s: None)[1] == []
+        assert drive(c.search("c", [1.0, 0.0], 3, None, False), lambda s: None)[1] == []
 
     def test_upsert_into_a_dropped_collection_raises(self) -> None:
-        rows = _ops.prepare_rows([Record("a", "t", [1.0, 0.0], {})], binary=False)
+        recs = [Record("a", "t", [1.0, 0.0], {})]
         with pytest.raises(BackendError, match="does not exist"):
-            drive(_ops.upsert(ctx(), "c", rows), lambda s: pg_errors.UndefinedTable("x"))
+            drive(ctx().upsert("c", recs), lambda s: pg_errors.UndefinedTable("x"))
 
     def test_small_upsert_is_one_statement(self) -> None:
         recs = [Record("b", "two words", [0.0, 1.0], {"x": 1}), Record("a", "", [1.0, 0.0], {})]
-        rows = _ops.prepare_rows(recs, binary=False)
+        rows = prepare_rows(recs, binary=False)
         assert [r[0] for r in rows] == ["a", "b"]  # sorted: one lock order
-        steps, _ = drive(_ops.upsert(ctx(), "c", rows), lambda s: None)
+        steps, _ = drive(ctx().upsert("c", recs), lambda s: None)
         (st,) = steps
         assert "unnest" in text_of(st.query) and "ON CONFLICT (id) DO UPDATE" in text_of(st.query)
         assert st.params[0] == ["a", "b"] and st.params[4] == ["", "'two':1 'words':2"]
 
     def test_big_first_load_rebuilds_the_vector_index(self) -> None:
         c = ctx(copy_threshold=2)
-        c.specs["c"] = spec()
-        rows = _ops.prepare_rows([Record(f"r{i}", "", [1.0, float(i)], {}) for i in range(3)], True)
+        c._ctx.specs["c"] = spec()
+        rows = [Record(f"r{i}", "", [1.0, float(i)], {}) for i in range(3)]
         answers = {"count": (0,), "pg_get_indexdef": ("CREATE INDEX x ON s.t USING hnsw (e)",)}
 
         def reply(step: Any) -> Any:
             text = text_of(step.query)
             return next((v for k, v in answers.items() if k in text), None)
 
-        steps, _ = drive(_ops.upsert(c, "c", rows), reply)
+        steps, _ = drive(c.upsert("c", rows), reply)
         kinds = [type(s).__name__ for s in steps]
         texts = [text_of(s.query) for s in steps]
         assert kinds[1] == "CopyIn" and steps[1].types[2] == 12345
@@ -364,14 +366,14 @@ class TestOps:
         assert texts[7] == "CREATE INDEX x ON s.t USING hnsw (e)"
         # A table already twice the batch's size keeps its index.
         answers["count"] = (6,)
-        steps, _ = drive(_ops.upsert(c, "c", rows), reply)
+        steps, _ = drive(c.upsert("c", rows), reply)
         assert not any(text_of(s.query).startswith("DROP INDEX") for s in steps)
 
     def test_init_schema_fast_path_takes_no_lock(self) -> None:
         c = ctx()
         answers = iter([("0.8.5", 777, True), ("1",)])
-        steps, _ = drive(_ops.init_schema(c), lambda s: next(answers))
-        assert len(steps) == 2 and (c.vector_version, c.vector_oid) == ((0, 8, 5), 777)
+        steps, _ = drive(c.init_schema(), lambda s: next(answers))
+        assert len(steps) == 2 and (c._ctx.vector_version, c._ctx.vector_oid) == ((0, 8, 5), 777)
 
     def test_init_schema_creates_and_refuses_newer_versions(self) -> None:
         def reply(stored: str) -> Reply:
@@ -386,24 +388,23 @@ class TestOps:
             return answer
 
         c = ctx(schema="app")
-        steps, _ = drive(_ops.init_schema(c), reply("1"))
+        steps, _ = drive(c.init_schema(), reply("1"))
         texts = [text_of(s.query) for s in steps]
         assert any("pg_advisory_xact_lock" in t for t in texts)
         assert any(t.startswith('CREATE SCHEMA IF NOT EXISTS "app"') for t in texts)
-        assert not c.iterative_scans  # pgvector 0.7: no iterative index scans
+        assert not c._ctx.iterative_scans  # pgvector 0.7: no iterative index scans
         with pytest.raises(ConfigurationError, match="newer release"):
-            drive(_ops.init_schema(ctx()), reply("99"))
+            drive(ctx().init_schema(), reply("99"))
 
     def test_create_collection_limits(self) -> None:
         with pytest.raises(NotSupportedError, match="16000"):
-            drive(_ops.create_collection(ctx(), CollectionInfo("c", 16001)), lambda s: None)
-        steps, made = drive(
-            _ops.create_collection(ctx(), CollectionInfo("c", 3000)), lambda s: None
-        )
-        assert made.index == "none"
+            drive(ctx().create_collection(CollectionInfo("c", 16001)), lambda s: None)
+        c = ctx()
+        steps, _ = drive(c.create_collection(CollectionInfo("c", 3000)), lambda s: None)
+        assert c._ctx.specs["c"].index == "none"
         assert not any("USING hnsw" in text_of(s.query) for s in steps)
-        steps, made = drive(
-            _ops.create_collection(ctx(hnsw_m=8), CollectionInfo("c", 8, "dot")), lambda s: None
+        steps, _ = drive(
+            ctx(hnsw_m=8).create_collection(CollectionInfo("c", 8, "dot")), lambda s: None
         )
         ddl = " ".join(text_of(s.query) for s in steps)
         assert "USING hnsw (embedding vector_ip_ops) WITH (m = 8, ef_construction = 64)" in ddl

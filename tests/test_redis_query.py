@@ -19,6 +19,7 @@ import pytest
 pytest.importorskip("redis", reason="the redis extra (redis-py) is not installed")
 
 from bruno_memory_integrations.backends.redis import codec
+from bruno_memory_integrations.backends.redis import filters as f
 from bruno_memory_integrations.backends.redis import query as q
 from bruno_memory_integrations.backends.redis.backend import mask_url
 from bruno_memory_integrations.errors import BackendError, FilterError, InvalidMetadataError
@@ -39,17 +40,17 @@ from bruno_memory_integrations.testing.data import (
 from bruno_memory_integrations.types import Record
 
 
-def schema(*keys: str) -> q.FieldSchema:
-    return q.FieldSchema.of(keys)
+def schema(*keys: str) -> f.FieldSchema:
+    return f.FieldSchema.of(keys)
 
 
 # ============================================================================ escaping
 def test_escape_tag_escapes_every_ascii_punctuation_and_space() -> None:
     for ch in string.punctuation + " \t\n\x07\x1b":
-        assert q.escape_tag(ch) == "\\" + ch
-    assert q.escape_tag("abcXYZ019") == "abcXYZ019"
-    assert q.escape_tag("ümlaut日本") == "ümlaut日本"  # never query syntax
-    assert q.escape_tag("@f:{x} | -y") == "\\@f\\:\\{x\\}\\ \\|\\ \\-y"
+        assert f.escape_tag(ch) == "\\" + ch
+    assert f.escape_tag("abcXYZ019") == "abcXYZ019"
+    assert f.escape_tag("ümlaut日本") == "ümlaut日本"  # never query syntax
+    assert f.escape_tag("@f:{x} | -y") == "\\@f\\:\\{x\\}\\ \\|\\ \\-y"
     assert q.escape_query_term("a-b") == "a\\-b"
 
 
@@ -62,7 +63,7 @@ def test_escape_glob() -> None:
 def test_generated_field_names_are_safe_and_distinct() -> None:
     names = set()
     for key in [*TRICKY_STRINGS, "n", "N", 'weird key\'s "name"']:
-        t, n = q.tag_field(key), q.numeric_field(key)
+        t, n = f.tag_field(key), f.numeric_field(key)
         assert re.fullmatch(r"m[0-9a-f]{20}[tn]", t) and re.fullmatch(r"m[0-9a-f]{20}[tn]", n)
         names |= {t, n}
     assert len(names) == 2 * (len(TRICKY_STRINGS) + 3)
@@ -72,17 +73,17 @@ def test_generated_field_names_are_safe_and_distinct() -> None:
 
 def test_tags_are_hex_and_keep_kinds_apart() -> None:
     tags = {
-        q.tag_value("s", "true"),
-        q.tag_value("b", "true"),
-        q.tag_value("l", "true"),
-        q.tag_value("s", ""),
-        q.tag_value("e"),
-        q.tag_value("s", "True"),
-        q.tag_value("s", " true"),
+        f.tag_value("s", "true"),
+        f.tag_value("b", "true"),
+        f.tag_value("l", "true"),
+        f.tag_value("s", ""),
+        f.tag_value("e"),
+        f.tag_value("s", "True"),
+        f.tag_value("s", " true"),
     }
     assert len(tags) == 7
     assert all(re.fullmatch(r"[0-9a-f]{32}", t) for t in tags)
-    assert q.tag_value("s", "x") == q.tag_value("s", "x")
+    assert f.tag_value("s", "x") == f.tag_value("s", "x")
 
 
 def test_metadata_fields_index_each_kind() -> None:
@@ -96,28 +97,28 @@ def test_metadata_fields_index_each_kind() -> None:
         "num": "5",
         "e": [],
     }
-    fields = q.metadata_fields(md)
-    tags = {k: set(fields[q.tag_field(k)].split(",")) for k in md if q.tag_field(k) in fields}
-    assert q.tag_field("z") not in fields and q.numeric_field("z") not in fields  # null = missing
-    assert tags["s"] == {q.EXISTS_TAG, q.tag_value("s", "v")}
-    assert tags["b"] == {q.EXISTS_TAG, q.tag_value("b", "true")}
-    assert q.numeric_field("b") not in fields  # booleans are not numbers
-    assert fields[q.numeric_field("i")] == "3" and tags["i"] == {q.EXISTS_TAG}
-    assert float(fields[q.numeric_field("f")]) == -0.5
-    assert tags["l"] == {q.EXISTS_TAG, q.tag_value("l", "a"), q.tag_value("l", "b")}
-    assert q.numeric_field("num") not in fields  # a number-looking string stays a string
-    assert tags["e"] == {q.EXISTS_TAG}  # an empty list exists
+    fields = f.metadata_fields(md)
+    tags = {k: set(fields[f.tag_field(k)].split(",")) for k in md if f.tag_field(k) in fields}
+    assert f.tag_field("z") not in fields and f.numeric_field("z") not in fields  # null = missing
+    assert tags["s"] == {f.EXISTS_TAG, f.tag_value("s", "v")}
+    assert tags["b"] == {f.EXISTS_TAG, f.tag_value("b", "true")}
+    assert f.numeric_field("b") not in fields  # booleans are not numbers
+    assert fields[f.numeric_field("i")] == "3" and tags["i"] == {f.EXISTS_TAG}
+    assert float(fields[f.numeric_field("f")]) == -0.5
+    assert tags["l"] == {f.EXISTS_TAG, f.tag_value("l", "a"), f.tag_value("l", "b")}
+    assert f.numeric_field("num") not in fields  # a number-looking string stays a string
+    assert tags["e"] == {f.EXISTS_TAG}  # an empty list exists
     assert "v" not in ",".join(fields.values()).split(",")  # values never appear raw
     for nested in ({"a": {"b": 1}}, {"a": [1, 2]}):
         with pytest.raises(InvalidMetadataError):
-            q.metadata_fields(nested)
+            f.metadata_fields(nested)
 
 
 @pytest.mark.parametrize(
     "value", [0, -1, 2**53 - 1, 1e-05, 1e16, 1e300, -0.0, 4.5, 0.1 + 0.2, 5e-324]
 )
 def test_format_number_round_trips_exactly(value: float) -> None:
-    text = q.format_number(value)
+    text = f.format_number(value)
     assert float(text) == value and re.fullmatch(r"[-+0-9.e]+", text)
     if isinstance(value, int):
         assert int(text) == value
@@ -126,54 +127,54 @@ def test_format_number_round_trips_exactly(value: float) -> None:
 def test_numbers_beyond_two_to_53_are_refused_in_filters() -> None:
     for bad in (2**53, -(2**53), 2**63 - 1, 1e20):
         with pytest.raises(FilterError, match="2\\*\\*53"):
-            q.to_redis_query(Comparison("n", "gt", bad), schema("n"))
+            f.to_redis_query(Comparison("n", "gt", bad), schema("n"))
         with pytest.raises(FilterError):
-            q.to_redis_query(Comparison("n", "in", (1, bad)), schema("n"))
-    assert q.to_redis_query(Comparison("n", "eq", 2**53 - 1), schema("n")).endswith(
+            f.to_redis_query(Comparison("n", "in", (1, bad)), schema("n"))
+    assert f.to_redis_query(Comparison("n", "eq", 2**53 - 1), schema("n")).endswith(
         f"[{2**53 - 1} {2**53 - 1}]"
     )
 
 
 # ============================================================================ translation text
 def test_each_comparison_translates_to_its_clause() -> None:
-    t, n = q.tag_field("k"), q.numeric_field("k")
+    t, n = f.tag_field("k"), f.numeric_field("k")
     sc = schema("k")
-    assert q.to_redis_query(None, sc) == q.MATCH_ALL
-    assert q.to_redis_query(Comparison("k", "eq", "x"), sc) == f"@{t}:{{{q.tag_value('s', 'x')}}}"
+    assert f.to_redis_query(None, sc) == f.MATCH_ALL
+    assert f.to_redis_query(Comparison("k", "eq", "x"), sc) == f"@{t}:{{{f.tag_value('s', 'x')}}}"
     assert (
-        q.to_redis_query(Comparison("k", "eq", False), sc)
-        == f"@{t}:{{{q.tag_value('b', 'false')}}}"
+        f.to_redis_query(Comparison("k", "eq", False), sc)
+        == f"@{t}:{{{f.tag_value('b', 'false')}}}"
     )
-    assert q.to_redis_query(Comparison("k", "eq", 3), sc) == f"@{n}:[3 3]"
-    assert q.to_redis_query(Comparison("k", "gt", 1.5), sc) == f"@{n}:[(1.5 +inf]"
-    assert q.to_redis_query(Comparison("k", "gte", -2), sc) == f"@{n}:[-2 +inf]"
-    assert q.to_redis_query(Comparison("k", "lt", 0), sc) == f"@{n}:[-inf (0]"
-    assert q.to_redis_query(Comparison("k", "lte", 1e-05), sc) == f"@{n}:[-inf 1e-05]"
-    assert q.to_redis_query(Comparison("k", "exists", True), sc) == f"@{t}:{{{q.EXISTS_TAG}}}"
+    assert f.to_redis_query(Comparison("k", "eq", 3), sc) == f"@{n}:[3 3]"
+    assert f.to_redis_query(Comparison("k", "gt", 1.5), sc) == f"@{n}:[(1.5 +inf]"
+    assert f.to_redis_query(Comparison("k", "gte", -2), sc) == f"@{n}:[-2 +inf]"
+    assert f.to_redis_query(Comparison("k", "lt", 0), sc) == f"@{n}:[-inf (0]"
+    assert f.to_redis_query(Comparison("k", "lte", 1e-05), sc) == f"@{n}:[-inf 1e-05]"
+    assert f.to_redis_query(Comparison("k", "exists", True), sc) == f"@{t}:{{{f.EXISTS_TAG}}}"
     assert (
-        q.to_redis_query(Comparison("k", "contains", "a"), sc)
-        == f"@{t}:{{{q.tag_value('l', 'a')}}}"
+        f.to_redis_query(Comparison("k", "contains", "a"), sc)
+        == f"@{t}:{{{f.tag_value('l', 'a')}}}"
     )
-    assert q.to_redis_query(Comparison("k", "in", ("a", "b")), sc) == (
-        f"@{t}:{{{q.tag_value('s', 'a')} | {q.tag_value('s', 'b')}}}"
+    assert f.to_redis_query(Comparison("k", "in", ("a", "b")), sc) == (
+        f"@{t}:{{{f.tag_value('s', 'a')} | {f.tag_value('s', 'b')}}}"
     )
-    assert q.to_redis_query(Comparison("k", "in", (1, 2)), sc) == f"(@{n}:[1 1] | @{n}:[2 2])"
-    assert q.to_redis_query(Not(Comparison("k", "eq", 3)), sc) == f"-(@{n}:[3 3])"
+    assert f.to_redis_query(Comparison("k", "in", (1, 2)), sc) == f"(@{n}:[1 1] | @{n}:[2 2])"
+    assert f.to_redis_query(Not(Comparison("k", "eq", 3)), sc) == f"-(@{n}:[3 3])"
 
 
 def test_constant_parts_fold_away() -> None:
     sc = schema("k")
     known = Comparison("k", "eq", 1)
     ghost = Comparison("ghost", "eq", 1)
-    text = q.to_redis_query(known, sc)
-    assert q.to_redis_query(ghost, sc) == q.MATCH_NOTHING
-    assert q.to_redis_query(Not(ghost), sc) == q.MATCH_ALL
-    assert q.to_redis_query(Or((ghost, known)), sc) == text
-    assert q.to_redis_query(And((ghost, known)), sc) == q.MATCH_NOTHING
-    assert q.to_redis_query(And((Not(ghost), known)), sc) == text
-    assert q.to_redis_query(Or((Not(ghost), known)), sc) == q.MATCH_ALL
+    text = f.to_redis_query(known, sc)
+    assert f.to_redis_query(ghost, sc) == f.MATCH_NOTHING
+    assert f.to_redis_query(Not(ghost), sc) == f.MATCH_ALL
+    assert f.to_redis_query(Or((ghost, known)), sc) == text
+    assert f.to_redis_query(And((ghost, known)), sc) == f.MATCH_NOTHING
+    assert f.to_redis_query(And((Not(ghost), known)), sc) == text
+    assert f.to_redis_query(Or((Not(ghost), known)), sc) == f.MATCH_ALL
     assert (
-        q.to_redis_query(Comparison("k", "contains", 5), sc) == q.MATCH_NOTHING
+        f.to_redis_query(Comparison("k", "contains", 5), sc) == f.MATCH_NOTHING
     )  # lists hold strings
 
 
@@ -188,7 +189,7 @@ def test_no_user_text_reaches_the_query() -> None:
             Not(Comparison(s, "exists", True)),
             Comparison(s, "gt", 1),
         ):
-            text = q.to_redis_query(node, sc)
+            text = f.to_redis_query(node, sc)
             assert allowed.match(text), (s, text)
             assert "$" not in text and "=>" not in text
 
@@ -200,7 +201,7 @@ def test_nested_queries_are_balanced() -> None:
             {"$not": {"$or": [{"a": 2}, {"c": True}]}},
         ]
     }
-    text = q.to_redis_query(parse_filter(spec), schema("a", "b", "c"))
+    text = f.to_redis_query(parse_filter(spec), schema("a", "b", "c"))
     depth = 0
     for ch in text:
         depth += {"(": 1, ")": -1}.get(ch, 0)
@@ -276,14 +277,14 @@ class _Eval:
 
 
 def _matches(text: str, metadata: dict[str, Any]) -> bool:
-    if text == q.MATCH_NOTHING:
+    if text == f.MATCH_NOTHING:
         return False
-    return _Eval(text, q.metadata_fields(metadata)).run()
+    return _Eval(text, f.metadata_fields(metadata)).run()
 
 
 def _check(node: Any, recs: list[Record]) -> None:
     keys = {k for r in recs for k in r.metadata}
-    text = q.to_redis_query(node, schema(*keys))
+    text = f.to_redis_query(node, schema(*keys))
     for r in recs:
         assert _matches(text, r.metadata) == evaluate(node, r.metadata), (node, r.metadata, text)
 
@@ -336,11 +337,11 @@ def test_keyword_query_uses_shared_words_escaped() -> None:
 
 
 def test_knn_and_combined_queries() -> None:
-    assert q.knn_query(q.MATCH_ALL) == "*=>[KNN $K @vec $BLOB AS __dist]"
+    assert q.knn_query(f.MATCH_ALL) == "*=>[KNN $K @vec $BLOB AS __dist]"
     assert q.knn_query("@a:{b}", 64) == "(@a:{b})=>[KNN $K @vec $BLOB EF_RUNTIME $EF AS __dist]"
-    assert q.combine(q.MATCH_ALL, "@a:{b}") == "@a:{b}"
+    assert q.combine(f.MATCH_ALL, "@a:{b}") == "@a:{b}"
     assert q.combine("@kw:(x)", "@a:{b}") == "(@kw:(x)) (@a:{b})"
-    assert q.combine(q.MATCH_ALL) == q.MATCH_ALL
+    assert q.combine(f.MATCH_ALL) == f.MATCH_ALL
     assert q.words_of("Hello, WORLD_wide 42!") == "hello world wide 42"
 
 
@@ -367,8 +368,8 @@ def test_create_index_args(metric: str, redis_metric: str, algorithm: str) -> No
 def test_alter_args_add_both_fields() -> None:
     args = q.alter_args("P:idx:c", "any key")
     assert args[:3] == ["P:idx:c", "SCHEMA", "ADD"]
-    assert args[3:8] == [q.tag_field("any key"), "TAG", "SEPARATOR", ",", "CASESENSITIVE"]
-    assert args[8:] == [q.numeric_field("any key"), "NUMERIC"]
+    assert args[3:8] == [f.tag_field("any key"), "TAG", "SEPARATOR", ",", "CASESENSITIVE"]
+    assert args[8:] == [f.numeric_field("any key"), "NUMERIC"]
 
 
 # ============================================================================ codec
@@ -468,7 +469,7 @@ def test_mask_url(url: str, masked: str) -> None:
 
 
 def test_ttl_milliseconds_round_up() -> None:
-    from bruno_memory_integrations.backends.redis.ops import ms
+    from bruno_memory_integrations.backends.redis.query import ms
 
     assert ms(0.0001) == 1 and ms(1.5) == 1500 and ms(2) == 2000
     assert math.isclose(ms(0.3), 300)

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from ..backend import Backend, Hit
 from ..capabilities import Capabilities
 from ..filters import FilterNode, evaluate
+from ..sansio import blocking
 from ..scores import distance
 from ..text import keyword_relevance
 from ..types import CollectionInfo, Message, Page, Record
@@ -83,22 +84,27 @@ class MemoryBackend(Backend):
         )
 
     # ------------------------------------------------------------ collections
+    @blocking
     def create_collection(self, info: CollectionInfo) -> None:
         with self._lock:
             self._collections.setdefault(info.name, _Collection(info))
 
+    @blocking
     def get_collection(self, name: str) -> CollectionInfo | None:
         coll = self._collections.get(name)
         return coll.info if coll else None
 
+    @blocking
     def list_collections(self) -> list[str]:
         return sorted(self._collections)
 
+    @blocking
     def drop_collection(self, name: str) -> None:
         with self._lock:
             self._collections.pop(name, None)
 
     # ------------------------------------------------------------ records
+    @blocking
     def upsert(self, collection: str, records: Sequence[Record], ttl: float | None = None) -> None:
         with self._lock:
             coll = self._collections[collection]
@@ -106,6 +112,7 @@ class MemoryBackend(Backend):
             for rec in records:
                 coll.records[rec.id] = (self._copy(rec, True), exp)
 
+    @blocking
     def get(
         self, collection: str, ids: Sequence[str], include_vectors: bool = True
     ) -> list[Record]:
@@ -120,7 +127,11 @@ class MemoryBackend(Backend):
                     out.append(self._copy(item[0], include_vectors))
             return out
 
+    @blocking
     def delete(self, collection: str, ids: Sequence[str]) -> int:
+        return self._delete(collection, ids)
+
+    def _delete(self, collection: str, ids: Sequence[str]) -> int:
         with self._lock:
             coll = self._collections.get(collection)
             if coll is None:
@@ -131,15 +142,18 @@ class MemoryBackend(Backend):
                 n += item is not None and self._alive(item[1])
             return n
 
+    @blocking
     def delete_where(self, collection: str, where: FilterNode | None) -> int:
         with self._lock:
             doomed = [r.id for r in self._live_records(collection) if evaluate(where, r.metadata)]
-            return self.delete(collection, doomed)
+            return self._delete(collection, doomed)
 
+    @blocking
     def count(self, collection: str, where: FilterNode | None = None) -> int:
         with self._lock:
             return sum(evaluate(where, r.metadata) for r in self._live_records(collection))
 
+    @blocking
     def scan(
         self,
         collection: str,
@@ -159,6 +173,7 @@ class MemoryBackend(Backend):
         more = len(rows) > limit
         return Page([self._copy(r, include_vectors) for r in page], page[-1].id if more else None)
 
+    @blocking
     def search(
         self,
         collection: str,
@@ -180,6 +195,7 @@ class MemoryBackend(Backend):
         scored.sort(key=lambda t: (t[0], t[1]))
         return [(self._copy(r, include_vectors), d) for d, _, r in scored[:k]]
 
+    @blocking
     def keyword_search(
         self, collection: str, query: str, k: int, where: FilterNode | None
     ) -> list[Hit]:
@@ -193,6 +209,7 @@ class MemoryBackend(Backend):
         return [(self._copy(r, False), rel) for rel, _, r in scored[:k]]
 
     # ------------------------------------------------------------ chat
+    @blocking
     def append_messages(
         self, namespace: str, session_id: str, messages: Sequence[Message], ttl: float | None = None
     ) -> None:
@@ -207,6 +224,7 @@ class MemoryBackend(Backend):
         log = self._chat.get((namespace, session_id), [])
         return [m for m, exp in log if self._alive(exp)]
 
+    @blocking
     def get_messages(
         self, namespace: str, session_id: str, last_n: int | None = None
     ) -> list[Message]:
@@ -216,15 +234,18 @@ class MemoryBackend(Backend):
                 msgs = msgs[-last_n:]
             return copy.deepcopy(msgs)
 
+    @blocking
     def clear_messages(self, namespace: str, session_id: str) -> None:
         with self._lock:
             self._chat.pop((namespace, session_id), None)
 
+    @blocking
     def list_sessions(self, namespace: str) -> list[str]:
         with self._lock:
             return sorted(s for (ns, s) in self._chat if ns == namespace and self._session(ns, s))
 
     # ------------------------------------------------------------ key-value
+    @blocking
     def kv_put(
         self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None
     ) -> None:
@@ -234,6 +255,7 @@ class MemoryBackend(Backend):
             for key, value in items:
                 bucket[key] = (bytes(value), exp)
 
+    @blocking
     def kv_get(self, collection: str, keys: Sequence[str]) -> list[bytes | None]:
         with self._lock:
             bucket = self._kv.get(collection, {})
@@ -243,12 +265,14 @@ class MemoryBackend(Backend):
                 out.append(item[0] if item is not None and self._alive(item[1]) else None)
             return out
 
+    @blocking
     def kv_delete(self, collection: str, keys: Sequence[str]) -> None:
         with self._lock:
             bucket = self._kv.get(collection, {})
             for key in keys:
                 bucket.pop(key, None)
 
+    @blocking
     def kv_keys(self, collection: str, prefix: str | None = None) -> list[str]:
         with self._lock:
             bucket = self._kv.get(collection, {})

@@ -61,13 +61,9 @@ __all__ = [
 
 DIM = 8
 
-#: The Backend methods that do I/O; async calls must keep them off the loop thread.
-BACKEND_SYNC_METHODS = (
-    "create_collection", "get_collection", "list_collections", "drop_collection",
-    "upsert", "get", "delete", "delete_where", "count", "scan", "search", "keyword_search",
-    "append_messages", "get_messages", "clear_messages", "list_sessions",
-    "kv_put", "kv_get", "kv_delete", "kv_keys",
-)
+#: The Backend methods that do blocking I/O (every operation's sync form runs through
+#: them); async calls must keep them off the loop thread.
+BACKEND_SYNC_METHODS = ("run", "execute")
 
 
 def _name(prefix: str) -> str:
@@ -748,9 +744,10 @@ class AsyncTests(_Base):
     async def test_async_never_runs_backend_io_on_the_loop(
         self, store: Store, coll: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """No sync backend method may run on the event loop's thread during an async call.
+        """No blocking backend path may run on the event loop's thread during an async call.
 
-        Thread-derived async runs them in a worker; native async does not call them.
+        A blocking-only backend runs its operations in a worker thread; a native
+        async one awaits its async client and never calls them.
         """
         loop_thread = threading.get_ident()
         on_loop: list[str] = []

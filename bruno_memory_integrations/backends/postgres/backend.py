@@ -1,47 +1,101 @@
-"""`PostgresBackend`: the I/O side of the PostgreSQL + pgvector backend.
+"""`PostgresBackend`: vector records, chat and key-value data in PostgreSQL + pgvector.
 
-Each method builds an op (``_ops.py``: SQL from ``_sql.py``/``_queries.py``) and
-runs it in one transaction on a pooled connection, sync or async; the SQL is
-the same for both. Idempotent operations are retried once on a fresh connection
-when the old one died (a server restart), so callers see no error.
+Each operation is written once, as a generator of SQL statements (``query.py`` and
+``schema.py`` build their text; ``filters.py`` the ``WHERE`` clauses). ``run`` and
+``arun`` hand it to ``connection.py``, which runs it in one transaction on a pooled
+sync or async connection; idempotent operations are retried once on a fresh
+connection when the old one died (a server restart), so callers see no error.
+
+A driver throws a statement's database error into the operation at its ``yield``.
+The transaction is then aborted, so an operation that catches the error must return
+(or raise) without running another statement; the driver rolls back. Lists of
+statements are yielded in a ``for`` loop: ``yield from`` a list would pass the
+driver's replies to the list iterator, which cannot take them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from ...backend import Backend, Hit
+from ...backend import Backend, Hit, MakeOp
 from ...capabilities import Capabilities
-from ...errors import (
-    BackendError,
-    BackendUnavailableError,
-    ConfigurationError,
-    InvalidInputError,
-    NotSupportedError,
-)
+from ...errors import BackendError, ConfigurationError, NotSupportedError
 from ...filters import FilterNode
+from ...sansio import Offload, Op, is_idempotent, non_idempotent
 from ...types import CollectionInfo, Message, Page, Record
-from . import _ops
-from ._connections import ClientSource, OwnedPools, arun, run
-from ._options import PostgresOptions, mask_url, split_url_options
-from ._sql import Names
+from . import query as q
+from . import schema as _sql
+from .connection import ClientSource, OwnedPools, Source, arun_op, run_op
+from .filters import to_postgres_where
+from .options import PostgresOptions, mask_url, split_url_options
+from .schema import CollectionSpec, Names
 
-__all__ = ["PostgresBackend"]
+__all__ = ["Context", "PostgresBackend", "prepare_rows"]
 
 T = TypeVar("T")
-MakeOp = Callable[[], "_ops.Op[T]"]
+Row = tuple[str, str, Any, Jsonb, str]
 
-#: Records per batch above which async upserts format their rows in a worker thread.
-_FORMAT_IN_THREAD = 2000
+#: Records per batch above which rows are formatted as an Offload step (in a
+#: worker thread for async callers): formatting big batches is CPU work.
+_FORMAT_OFFLOAD = 2000
+
+
+@dataclass
+class Context:
+    """What operations need to know: names, options, pgvector facts, collection cache."""
+
+    names: Names
+    options: PostgresOptions
+    #: pgvector's version as a tuple and its type's oid, known after :meth:`init_schema`.
+    vector_version: tuple[int, ...] = (0,)
+    vector_oid: int = 0
+    #: Collections seen so far (name -> spec); refreshed by get_collection.
+    specs: dict[str, CollectionSpec] = field(default_factory=dict)
+
+    @property
+    def iterative_scans(self) -> bool:
+        return self.vector_version >= (0, 8)
+
+
+def _version(text: str | None) -> tuple[int, ...]:
+    out = []
+    for part in (text or "0").split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        out.append(int(digits or 0))
+    return tuple(out)
+
+
+def prepare_rows(records: Sequence[Record], binary: bool) -> list[Row]:
+    """Rows in COPY / unnest column order, sorted by id.
+
+    ``binary`` rows carry pgvector's binary vectors (for binary COPY), the others
+    its text form. Sorting gives concurrent upserts of overlapping batches one lock
+    order, so they cannot deadlock each other.
+    """
+    ordered = sorted(records, key=lambda r: r.id.encode("utf-8"))
+    if binary:
+        vectors: list[Any] = _sql.vector_binaries([r.vector or () for r in ordered])
+    else:
+        vectors = [_sql.vector_literal(r.vector or ()) for r in ordered]
+    return [
+        (r.id, r.text, v, Jsonb(r.metadata), _sql.tsvector_literal(r.text))
+        for r, v in zip(ordered, vectors, strict=True)
+    ]
+
+
+def _record(row: Sequence[Any], include_vectors: bool) -> Record:
+    vector = _sql.parse_vector(row[3]) if include_vectors else None
+    return Record(row[0], row[1], vector, row[2])
 
 
 class PostgresBackend(Backend):
@@ -58,10 +112,10 @@ class PostgresBackend(Backend):
         keyword_search=True, hybrid_search=True, ttl=False, native_async=True
     )
 
-    def __init__(self, source: OwnedPools | ClientSource, options: PostgresOptions) -> None:
+    def __init__(self, source: Source, options: PostgresOptions) -> None:
         self._source = source
         self.options = options
-        self._ctx = _ops.Context(Names(options.schema), options)
+        self._ctx = Context(Names(options.schema), options)
         self._ready = False
         self._ready_lock = threading.Lock()
         if not source.has_async:  # per instance: a sync client's async runs in threads
@@ -115,60 +169,8 @@ class PostgresBackend(Backend):
         return f"PostgresBackend({self._source.display}, schema={self.options.schema!r})"
 
     # ------------------------------------------------------------ running
-    def _error(self, exc: psycopg.Error, lost: bool, idempotent: bool) -> BackendError:
-        text = " ".join(str(exc).split())
-        if lost:
-            tail = "" if idempotent else "; the write may or may not have been applied"
-            return BackendUnavailableError(
-                f"lost the connection to PostgreSQL at {self._source.display}: {text}{tail}"
-            )
-        return BackendError(f"PostgreSQL failed ({exc.sqlstate or type(exc).__name__}): {text}")
-
-    @staticmethod
-    def _retryable(exc: psycopg.Error, lost: bool) -> bool:
-        # Deadlocks and serialization failures leave nothing behind: run it again.
-        return lost or isinstance(
-            exc,
-            (
-                pg_errors.TransactionRollback,
-                pg_errors.DeadlockDetected,
-                pg_errors.SerializationFailure,
-            ),
-        )
-
-    def _execute(self, make: MakeOp[T], idempotent: bool) -> T:
-        attempts = 2 if idempotent else 1
-        for attempt in range(attempts):
-            conn = None
-            try:
-                with self._source.connection() as conn:
-                    return run(conn, make())
-            except psycopg.Error as exc:
-                lost = conn is None or conn.broken
-                if attempt + 1 < attempts and self._retryable(exc, lost):
-                    continue
-                raise self._error(exc, lost, idempotent) from exc
-            except UnicodeEncodeError as exc:
-                raise InvalidInputError(f"text that cannot be encoded as UTF-8: {exc}") from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _aexecute(self, make: MakeOp[T], idempotent: bool) -> T:
-        attempts = 2 if idempotent else 1
-        for attempt in range(attempts):
-            conn = None
-            try:
-                async with self._source.aconnection() as conn:
-                    return await arun(conn, make())
-            except psycopg.Error as exc:
-                lost = conn is None or conn.broken
-                if attempt + 1 < attempts and self._retryable(exc, lost):
-                    continue
-                raise self._error(exc, lost, idempotent) from exc
-            except UnicodeEncodeError as exc:
-                raise InvalidInputError(f"text that cannot be encoded as UTF-8: {exc}") from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _run(self, make: MakeOp[T], idempotent: bool = True) -> T:
+    def run(self, make: MakeOp[T]) -> T:
+        """Run an operation in one transaction on a pooled connection (see ``connection.py``)."""
         if not self._source.has_sync:
             raise NotSupportedError(
                 self.name,
@@ -178,91 +180,195 @@ class PostgresBackend(Backend):
         if not self._ready:
             with self._ready_lock:
                 if not self._ready:
-                    self._execute(lambda: _ops.init_schema(self._ctx), True)
+                    run_op(self._source, self.init_schema, True)
                     self._ready = True
-        return self._execute(make, idempotent)
+        return run_op(self._source, make, is_idempotent(make))
 
-    async def _arun(self, make: MakeOp[T], idempotent: bool = True) -> T:
+    async def arun(self, make: MakeOp[T]) -> T:
         if not self._source.has_async:  # a sync client: run the sync path in a thread
-            return await self._in_thread(self._run, make, idempotent)
-        if not self._ready:
-            await self._aexecute(lambda: _ops.init_schema(self._ctx), True)
+            return await self._in_thread(self.run, make)
+        if not self._ready:  # concurrent first callers may all run it: it is idempotent
+            await arun_op(self._source, self.init_schema, True)
             self._ready = True
-        return await self._aexecute(make, idempotent)
+        return await arun_op(self._source, make, is_idempotent(make))
+
+    # ------------------------------------------------------------ schema
+    def init_schema(self) -> Op[None]:
+        """Create what is missing, check the schema version, learn pgvector's version and oid."""
+        ctx = self._ctx
+        names = ctx.names
+        ext, oid, meta = yield _sql.schema_exists(names)
+        if ext and meta:
+            row = yield _sql.read_version(names)
+            if row is not None and row[0] == str(_sql.SCHEMA_VERSION):
+                ctx.vector_version, ctx.vector_oid = _version(ext), oid
+                return  # the common case: nothing to create, no lock taken
+        yield _sql.ddl_lock()  # concurrent first starters queue here
+        ext, oid, _ = yield _sql.schema_exists(names)
+        if not ext:
+            try:
+                yield _sql.create_extension()
+            except psycopg.Error as exc:
+                raise BackendError(
+                    "the pgvector extension is not installed in this database and could not be "
+                    f"created ({exc.diag.message_primary or exc}); install pgvector on the server "
+                    "and run CREATE EXTENSION vector as a superuser"
+                ) from exc
+        if names.schema != "public":
+            (exists,) = yield _sql.namespace_exists(names)
+            if not exists:
+                yield _sql.create_schema(names)
+        for step in _sql.schema_ddl(names):  # noqa: UP028 (replies unused)
+            yield step
+        (stored,) = yield _sql.read_version(names)
+        if int(stored) > _sql.SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"schema {names.schema!r} was written by a newer release (schema version "
+                f"{stored}, this release knows {_sql.SCHEMA_VERSION}); upgrade "
+                f"bruno-memory-integrations"
+            )
+        # Migrations from older schema versions go here, keyed on `stored`.
+        ext, oid, _ = yield _sql.schema_exists(names)
+        ctx.vector_version, ctx.vector_oid = _version(ext), oid
 
     # ------------------------------------------------------------ collections
-    def create_collection(self, info: CollectionInfo) -> None:
-        self._ctx.specs[info.name] = self._run(lambda: _ops.create_collection(self._ctx, info))
+    def get_collection(self, name: str) -> Op[CollectionInfo | None]:
+        ctx = self._ctx
+        row = yield _sql.select_collection(ctx.names, name)
+        if row is None:
+            ctx.specs.pop(name, None)
+            return None
+        spec = _sql.spec_from_row(row)
+        ctx.specs[name] = spec
+        return spec.info
 
-    async def acreate_collection(self, info: CollectionInfo) -> None:
-        self._ctx.specs[info.name] = await self._arun(
-            lambda: _ops.create_collection(self._ctx, info)
-        )
+    def _spec(self, name: str) -> Op[CollectionSpec | None]:
+        ctx = self._ctx
+        spec = ctx.specs.get(name)
+        if spec is None:
+            row = yield _sql.select_collection(ctx.names, name)
+            if row is None:
+                return None
+            spec = ctx.specs[name] = _sql.spec_from_row(row)
+        return spec
 
-    def get_collection(self, name: str) -> CollectionInfo | None:
-        return self._run(lambda: _ops.get_collection(self._ctx, name))
+    def create_collection(self, info: CollectionInfo) -> Op[None]:
+        ctx = self._ctx
+        if info.dimension > _sql.MAX_DIMENSION:
+            raise NotSupportedError(
+                "postgresql",
+                f"vectors of {info.dimension} dimensions",
+                f"pgvector stores at most {_sql.MAX_DIMENSION}",
+            )
+        yield _sql.ddl_lock()
+        row = yield _sql.select_collection(ctx.names, info.name)
+        if row is not None:
+            ctx.specs[info.name] = _sql.spec_from_row(row)
+            return
+        opts = ctx.options
+        # pgvector indexes `vector` columns of up to 2000 dimensions; above, search is exact.
+        index = opts.index if info.dimension <= _sql.MAX_INDEXED_DIMENSION else "none"
+        spec = CollectionSpec(info, _sql.table_name(info.name), index)
+        params = {
+            "m": opts.hnsw_m,
+            "ef_construction": opts.hnsw_ef_construction,
+            "lists": opts.ivfflat_lists,
+        }
+        for step in _sql.collection_ddl(ctx.names, spec, params):  # noqa: UP028 (replies unused)
+            yield step
+        ctx.specs[info.name] = spec
 
-    async def aget_collection(self, name: str) -> CollectionInfo | None:
-        return await self._arun(lambda: _ops.get_collection(self._ctx, name))
+    def list_collections(self) -> Op[list[str]]:
+        rows = yield _sql.list_collections(self._ctx.names)
+        return [r[0] for r in rows]
 
-    def list_collections(self) -> list[str]:
-        return self._run(lambda: _ops.list_collections(self._ctx))
-
-    async def alist_collections(self) -> list[str]:
-        return await self._arun(lambda: _ops.list_collections(self._ctx))
-
-    def drop_collection(self, name: str) -> None:
-        self._run(lambda: _ops.drop_collection(self._ctx, name))
-        self._ctx.specs.pop(name, None)
-
-    async def adrop_collection(self, name: str) -> None:
-        await self._arun(lambda: _ops.drop_collection(self._ctx, name))
+    def drop_collection(self, name: str) -> Op[None]:
+        yield _sql.ddl_lock()
+        for step in _sql.drop_collection(self._ctx.names, name):  # noqa: UP028 (replies unused)
+            yield step
         self._ctx.specs.pop(name, None)
 
     # ------------------------------------------------------------ records
-    def upsert(self, collection: str, records: Sequence[Record], ttl: float | None = None) -> None:
-        self._no_ttl(ttl)
-        rows = _ops.prepare_rows(records, self._binary(records))
-        self._run(lambda: _ops.upsert(self._ctx, collection, rows))
-
-    async def aupsert(
+    def upsert(
         self, collection: str, records: Sequence[Record], ttl: float | None = None
-    ) -> None:
+    ) -> Op[None]:
+        """Small batches: one INSERT from arrays. Big ones: binary COPY, then one INSERT.
+
+        When a big batch is at least half as large as the collection (a first load, a
+        re-import), the vector index is dropped and built again after the insert:
+        pgvector builds an index over many rows about five times faster than it
+        inserts them one by one.
+        """
         self._no_ttl(ttl)
-        binary = self._binary(records)
-        if len(records) >= _FORMAT_IN_THREAD:  # formatting big batches is CPU work
-            rows = await asyncio.to_thread(_ops.prepare_rows, records, binary)
+        ctx = self._ctx
+        binary = len(records) >= ctx.options.copy_threshold
+        if len(records) >= _FORMAT_OFFLOAD:
+            rows = yield Offload(lambda: prepare_rows(records, binary))
         else:
-            rows = _ops.prepare_rows(records, binary)
-        await self._arun(lambda: _ops.upsert(self._ctx, collection, rows))
+            rows = prepare_rows(records, binary)
+        names, table = ctx.names, _sql.table_name(collection)
+        try:
+            if not binary:
+                yield q.upsert_values(names, table, [list(col) for col in zip(*rows, strict=True)])
+                return
+            for step in q.stage_copy(rows, ctx.vector_oid):  # noqa: UP028 (replies unused)
+                yield step
+            rebuild = None
+            spec = yield from self._spec(collection)
+            if spec is not None and spec.index != "none":
+                # Another load may be rebuilding this index: decide after it commits.
+                yield q.load_lock(names, table)
+                (existing,) = yield q.count_upto(names, table, 2 * len(rows))
+                if existing < 2 * len(rows):
+                    row = yield q.index_definition(names, spec.table + "_vec")
+                    if row is not None:
+                        rebuild = row[0]
+                        yield q.drop_index(names, spec.table + "_vec")
+            yield q.upsert_from_stage(names, table)
+            if rebuild is not None:
+                yield q.run_definition(rebuild)
+        except pg_errors.UndefinedTable:
+            ctx.specs.pop(collection, None)
+            raise BackendError(
+                f"collection {collection!r} does not exist any more (dropped by another store?); "
+                f"open a new store to create it again"
+            ) from None
 
     def get(
         self, collection: str, ids: Sequence[str], include_vectors: bool = True
-    ) -> list[Record]:
-        return self._run(lambda: _ops.get(self._ctx, collection, ids, include_vectors))
+    ) -> Op[list[Record]]:
+        ctx = self._ctx
+        try:
+            rows = yield q.get_records(ctx.names, _sql.table_name(collection), ids, include_vectors)
+        except pg_errors.UndefinedTable:
+            return []
+        return [_record(r, include_vectors) for r in rows]
 
-    async def aget(
-        self, collection: str, ids: Sequence[str], include_vectors: bool = True
-    ) -> list[Record]:
-        return await self._arun(lambda: _ops.get(self._ctx, collection, ids, include_vectors))
+    def delete(self, collection: str, ids: Sequence[str]) -> Op[int]:
+        ctx = self._ctx
+        try:
+            deleted: int = yield q.delete_ids(ctx.names, _sql.table_name(collection), ids)
+        except pg_errors.UndefinedTable:
+            return 0
+        return deleted
 
-    def delete(self, collection: str, ids: Sequence[str]) -> int:
-        return self._run(lambda: _ops.delete(self._ctx, collection, ids))
+    def delete_where(self, collection: str, where: FilterNode | None) -> Op[int]:
+        ctx = self._ctx
+        clause = to_postgres_where(where)
+        try:
+            deleted: int = yield q.delete_where(ctx.names, _sql.table_name(collection), clause)
+        except pg_errors.UndefinedTable:
+            return 0
+        return deleted
 
-    async def adelete(self, collection: str, ids: Sequence[str]) -> int:
-        return await self._arun(lambda: _ops.delete(self._ctx, collection, ids))
-
-    def delete_where(self, collection: str, where: FilterNode | None) -> int:
-        return self._run(lambda: _ops.delete_where(self._ctx, collection, where))
-
-    async def adelete_where(self, collection: str, where: FilterNode | None) -> int:
-        return await self._arun(lambda: _ops.delete_where(self._ctx, collection, where))
-
-    def count(self, collection: str, where: FilterNode | None = None) -> int:
-        return self._run(lambda: _ops.count(self._ctx, collection, where))
-
-    async def acount(self, collection: str, where: FilterNode | None = None) -> int:
-        return await self._arun(lambda: _ops.count(self._ctx, collection, where))
+    def count(self, collection: str, where: FilterNode | None = None) -> Op[int]:
+        ctx = self._ctx
+        clause = to_postgres_where(where)
+        try:
+            (n,) = yield q.count(ctx.names, _sql.table_name(collection), clause)
+        except pg_errors.UndefinedTable:
+            return 0
+        return int(n)
 
     def scan(
         self,
@@ -271,22 +377,16 @@ class PostgresBackend(Backend):
         limit: int,
         cursor: str | None,
         include_vectors: bool = False,
-    ) -> Page:
-        return self._run(
-            lambda: _ops.scan(self._ctx, collection, where, limit, cursor, include_vectors)
-        )
-
-    async def ascan(
-        self,
-        collection: str,
-        where: FilterNode | None,
-        limit: int,
-        cursor: str | None,
-        include_vectors: bool = False,
-    ) -> Page:
-        return await self._arun(
-            lambda: _ops.scan(self._ctx, collection, where, limit, cursor, include_vectors)
-        )
+    ) -> Op[Page]:
+        ctx = self._ctx
+        clause = to_postgres_where(where)
+        table = _sql.table_name(collection)
+        try:
+            rows = yield q.scan(ctx.names, table, clause, limit, cursor, include_vectors)
+        except pg_errors.UndefinedTable:
+            return Page([], None)
+        page = [_record(r, include_vectors) for r in rows[:limit]]
+        return Page(page, page[-1].id if len(rows) > limit else None)
 
     def search(
         self,
@@ -295,107 +395,95 @@ class PostgresBackend(Backend):
         k: int,
         where: FilterNode | None,
         include_vectors: bool = False,
-    ) -> list[Hit]:
-        return self._run(
-            lambda: _ops.search(self._ctx, collection, vector, k, where, include_vectors)
-        )
+    ) -> Op[list[Hit]]:
+        """ANN search; when it yields fewer than ``k`` rows, the same query run exactly.
 
-    async def asearch(
-        self,
-        collection: str,
-        vector: Sequence[float],
-        k: int,
-        where: FilterNode | None,
-        include_vectors: bool = False,
-    ) -> list[Hit]:
-        return await self._arun(
-            lambda: _ops.search(self._ctx, collection, vector, k, where, include_vectors)
-        )
+        An index scan with a filter can stop before ``k`` rows pass it (even iterative
+        scans stop at ``hnsw.max_scan_tuples``); the exact rerun makes sure every
+        matching row is found whenever fewer than ``k`` match.
+        """
+        ctx = self._ctx
+        clause = to_postgres_where(where)
+        literal = _sql.vector_literal(vector)
+        spec = yield from self._spec(collection)
+        if spec is None:
+            return []
+        opts = ctx.options
+        query = q.search(ctx.names, spec, literal, k, clause, include_vectors)
+        try:
+            settings = q.search_settings(
+                spec, k, opts.ef_search, opts.ivfflat_probes, ctx.iterative_scans
+            )
+            if settings is not None:
+                yield settings
+            rows = yield query
+            if len(rows) < k and spec.index != "none":
+                yield q.exact_scan_setting()
+                rows = yield query
+        except pg_errors.UndefinedTable:
+            ctx.specs.pop(collection, None)
+            return []
+        # pgvector's cosine distance to a zero vector is NaN; scores.py's is 1.
+        return [(_record(r, include_vectors), _sql.finite_or(float(r[-1]), 1.0)) for r in rows]
 
     def keyword_search(
         self, collection: str, query: str, k: int, where: FilterNode | None
-    ) -> list[Hit]:
-        return self._run(lambda: _ops.keyword_search(self._ctx, collection, query, k, where))
-
-    async def akeyword_search(
-        self, collection: str, query: str, k: int, where: FilterNode | None
-    ) -> list[Hit]:
-        return await self._arun(lambda: _ops.keyword_search(self._ctx, collection, query, k, where))
+    ) -> Op[list[Hit]]:
+        ctx = self._ctx
+        clause = to_postgres_where(where)
+        tsquery = _sql.tsquery_literal(query)
+        if tsquery is None:
+            return []
+        try:
+            table = _sql.table_name(collection)
+            rows = yield q.keyword_search(ctx.names, table, tsquery, k, clause)
+        except pg_errors.UndefinedTable:
+            return []
+        return [(_record(r, False), float(r[-1])) for r in rows]
 
     # ------------------------------------------------------------ chat
-    # Appends are not retried after a lost connection: the first try may have committed.
+    @non_idempotent  # the first try may have committed before the connection dropped
     def append_messages(
         self, namespace: str, session_id: str, messages: Sequence[Message], ttl: float | None = None
-    ) -> None:
+    ) -> Op[None]:
         self._no_ttl(ttl)
-        self._run(lambda: _ops.append_messages(self._ctx, namespace, session_id, messages), False)
-
-    async def aappend_messages(
-        self, namespace: str, session_id: str, messages: Sequence[Message], ttl: float | None = None
-    ) -> None:
-        self._no_ttl(ttl)
-        await self._arun(
-            lambda: _ops.append_messages(self._ctx, namespace, session_id, messages), False
-        )
+        rows = [Jsonb(m) for m in messages]
+        yield q.append_messages(self._ctx.names, namespace, session_id, rows)
 
     def get_messages(
         self, namespace: str, session_id: str, last_n: int | None = None
-    ) -> list[Message]:
-        return self._run(lambda: _ops.get_messages(self._ctx, namespace, session_id, last_n))
+    ) -> Op[list[Message]]:
+        rows = yield q.get_messages(self._ctx.names, namespace, session_id, last_n)
+        return [r[0] for r in rows]
 
-    async def aget_messages(
-        self, namespace: str, session_id: str, last_n: int | None = None
-    ) -> list[Message]:
-        return await self._arun(lambda: _ops.get_messages(self._ctx, namespace, session_id, last_n))
+    def clear_messages(self, namespace: str, session_id: str) -> Op[None]:
+        yield q.clear_messages(self._ctx.names, namespace, session_id)
 
-    def clear_messages(self, namespace: str, session_id: str) -> None:
-        self._run(lambda: _ops.clear_messages(self._ctx, namespace, session_id))
-
-    async def aclear_messages(self, namespace: str, session_id: str) -> None:
-        await self._arun(lambda: _ops.clear_messages(self._ctx, namespace, session_id))
-
-    def list_sessions(self, namespace: str) -> list[str]:
-        return self._run(lambda: _ops.list_sessions(self._ctx, namespace))
-
-    async def alist_sessions(self, namespace: str) -> list[str]:
-        return await self._arun(lambda: _ops.list_sessions(self._ctx, namespace))
+    def list_sessions(self, namespace: str) -> Op[list[str]]:
+        rows = yield q.list_sessions(self._ctx.names, namespace)
+        return [r[0] for r in rows]
 
     # ------------------------------------------------------------ key-value
     def kv_put(
         self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None
-    ) -> None:
+    ) -> Op[None]:
         self._no_ttl(ttl)
-        self._run(lambda: _ops.kv_put(self._ctx, collection, items))
+        ordered = sorted(items, key=lambda kv: kv[0].encode("utf-8"))  # one lock order
+        yield q.kv_put(self._ctx.names, collection, ordered)
 
-    async def akv_put(
-        self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None
-    ) -> None:
-        self._no_ttl(ttl)
-        await self._arun(lambda: _ops.kv_put(self._ctx, collection, items))
+    def kv_get(self, collection: str, keys: Sequence[str]) -> Op[list[bytes | None]]:
+        rows = yield q.kv_get(self._ctx.names, collection, keys)
+        found = {k: bytes(v) for k, v in rows}
+        return [found.get(k) for k in keys]
 
-    def kv_get(self, collection: str, keys: Sequence[str]) -> list[bytes | None]:
-        return self._run(lambda: _ops.kv_get(self._ctx, collection, keys))
+    def kv_delete(self, collection: str, keys: Sequence[str]) -> Op[None]:
+        yield q.kv_delete(self._ctx.names, collection, keys)
 
-    async def akv_get(self, collection: str, keys: Sequence[str]) -> list[bytes | None]:
-        return await self._arun(lambda: _ops.kv_get(self._ctx, collection, keys))
-
-    def kv_delete(self, collection: str, keys: Sequence[str]) -> None:
-        self._run(lambda: _ops.kv_delete(self._ctx, collection, keys))
-
-    async def akv_delete(self, collection: str, keys: Sequence[str]) -> None:
-        await self._arun(lambda: _ops.kv_delete(self._ctx, collection, keys))
-
-    def kv_keys(self, collection: str, prefix: str | None = None) -> list[str]:
-        return self._run(lambda: _ops.kv_keys(self._ctx, collection, prefix))
-
-    async def akv_keys(self, collection: str, prefix: str | None = None) -> list[str]:
-        return await self._arun(lambda: _ops.kv_keys(self._ctx, collection, prefix))
+    def kv_keys(self, collection: str, prefix: str | None = None) -> Op[list[str]]:
+        rows = yield q.kv_keys(self._ctx.names, collection, prefix)
+        return [r[0] for r in rows]
 
     # ------------------------------------------------------------ lifecycle
-    def _binary(self, records: Sequence[Record]) -> bool:
-        """Whether a batch goes by binary COPY (see ``_ops.upsert``)."""
-        return len(records) >= self.options.copy_threshold
-
     def _no_ttl(self, ttl: float | None) -> None:
         if ttl is not None:  # the Store refuses ttl= already; direct callers get the same answer
             raise NotSupportedError(self.name, "TTL (expiry)", "call without ttl=")

@@ -1,37 +1,62 @@
-"""The Redis backend's I/O: the backend class and the two drivers.
+"""`RedisBackend`: vectors, chat and key-value items in Redis with the search module.
 
-All logic lives in :mod:`.ops` as generators that yield batches of pipeline
-calls. :meth:`RedisBackend._run` executes them with the sync ``redis.Redis``
-client; :meth:`RedisBackend._arun` with a ``redis.asyncio.Redis`` client (one
-per event loop, since asyncio connections belong to the loop that made them).
+Each operation is written once, as a generator that yields :class:`~.query.Batch`
+objects (redis-py pipeline calls sent in one round trip) and receives their
+replies, exceptions in place of failed commands. ``connection.py`` runs a batch on
+the sync client (``execute``) or on the event loop's ``redis.asyncio`` client
+(``aexecute``); the base class derives every sync and async method from that.
+``filters.py`` translates filters and says how metadata is indexed, ``query.py``
+builds command text, ``codec.py`` names keys and encodes records and replies.
 """
 
 from __future__ import annotations
 
-import asyncio
-import weakref
-from collections.abc import AsyncGenerator, Sequence
-from typing import Any, ClassVar, NamedTuple, TypeVar
-
-import redis
-import redis.asyncio as aioredis
+import json
+import threading
+from collections.abc import Sequence
+from typing import Any, ClassVar, TypeVar
 
 from ...backend import Backend, Hit
 from ...capabilities import Capabilities
-from ...errors import BackendError, BackendUnavailableError, ConfigurationError
-from ...filters import FilterNode
-from ...sansio import adrive, drive
+from ...errors import BackendError, ConfigurationError, FilterError, InvalidMetadataError
+from ...filters import FilterNode, fields_of
+from ...sansio import Op
 from ...types import CollectionInfo, Message, Page, Record
-from .chat_kv import ChatKVOps
-from .codec import Keyspace
-from .connection import Clients, clients_for_client, clients_for_url, mask_url
-from .ops import Batch, Op, RedisOps
+from . import codec
+from . import filters as f
+from . import query as q
+from .codec import Keyspace, b, s
+from .connection import Connection, clients_for_client, clients_for_url, mask_url
+from .options import check_options, split_options
 
 __all__ = ["RedisBackend", "mask_url"]
 
 T = TypeVar("T")
 
-_OUR_OPTIONS = ("prefix", "algorithm", "hnsw_m", "ef_construction", "ef_runtime", "batch_size")
+#: Most records one scan page returns (a Redis reply is built in server memory).
+MAX_PAGE = 5000
+#: Records deleted per round of delete_where.
+DELETE_PAGE = 100
+
+# Lists live sessions in one step and forgets the ones whose list expired or was
+# deleted, atomically, so a session written concurrently is never dropped.
+_LIVE_SESSIONS = """
+local alive = {}
+for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', ARGV[1] .. sid) == 1 then
+    alive[#alive + 1] = sid
+  else
+    redis.call('SREM', KEYS[1], sid)
+  end
+end
+return alive
+"""
+
+
+
+
+def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 class RedisBackend(Backend):
@@ -56,7 +81,7 @@ class RedisBackend(Backend):
 
     def __init__(
         self,
-        clients: Clients,
+        connection: Connection,
         *,
         prefix: str = "bruno",
         algorithm: str = "hnsw",
@@ -66,7 +91,7 @@ class RedisBackend(Backend):
         batch_size: int = 100,
     ) -> None:
         algorithm = str(algorithm).lower()
-        self._check_options(
+        check_options(
             prefix=prefix,
             algorithm=algorithm,
             hnsw_m=hnsw_m,
@@ -74,42 +99,22 @@ class RedisBackend(Backend):
             ef_runtime=ef_runtime,
             batch_size=batch_size,
         )
-        self._clients = clients
-        self._client = clients.sync
-        # One async client per event loop (asyncio connections belong to the loop that
-        # made them), with the guard that closes it when the loop shuts down.
-        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._description = clients.description
-        keyspace = Keyspace(prefix)
-        self._ops = RedisOps(keyspace, algorithm, hnsw_m, ef_construction, ef_runtime, batch_size)
-        self._chat = ChatKVOps(keyspace)
+        self._conn = connection
+        self.ks = Keyspace(prefix)
+        self.algorithm = algorithm
+        self.hnsw_m = hnsw_m
+        self.ef_construction = ef_construction
+        self.ef_runtime = ef_runtime
+        self.batch_size = batch_size
+        # Small caches shared by threads (and tasks): collection infos, the metadata
+        # keys known to have index fields, and the algorithm each collection uses.
+        self._lock = threading.Lock()
+        self._infos: dict[str, CollectionInfo] = {}
+        self._indexed: dict[str, set[str]] = {}
+        self._algorithms: dict[str, str] = {}
 
     def __repr__(self) -> str:
-        return f"RedisBackend({self._description!r})"
-
-    @staticmethod
-    def _check_options(**options: Any) -> None:
-        """Refuse bad options before any connection is made."""
-        algorithm = str(options.get("algorithm", "hnsw")).lower()
-        if algorithm not in ("hnsw", "flat"):
-            raise ConfigurationError(f"algorithm must be 'hnsw' or 'flat', got {algorithm!r}")
-        prefix = options.get("prefix", "bruno")
-        if not isinstance(prefix, str) or not prefix:
-            raise ConfigurationError(f"prefix must be a non-empty string, got {prefix!r}")
-        for name in ("batch_size", "hnsw_m", "ef_construction", "ef_runtime"):
-            value = options.get(name)
-            if value is None and name != "batch_size":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
-
-    @classmethod
-    def _split(cls, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        ours = {k: options.pop(k) for k in _OUR_OPTIONS if k in options}
-        cls._check_options(**{"batch_size": 100, **ours})
-        return ours, options
+        return f"RedisBackend({self._conn.description!r})"
 
     @classmethod
     def from_url(cls, url: str, *, retries: int = 6, **options: Any) -> RedisBackend:
@@ -119,8 +124,8 @@ class RedisBackend(Backend):
             BackendUnavailableError: the server does not answer (URL shown masked).
             ConfigurationError: a bad option, or the server has no search module.
         """
-        ours, rest = cls._split(dict(options))
-        return cls(clients_for_url(url, retries, rest), **ours)
+        ours, rest = split_options(dict(options))
+        return cls(Connection(clients_for_url(url, retries, rest)), **ours)
 
     @classmethod
     def from_client(cls, client: Any, *, retries: int = 6, **options: Any) -> RedisBackend:
@@ -130,278 +135,475 @@ class RedisBackend(Backend):
         ``decode_responses=True`` is not used directly (the backend reads binary
         vectors): a sibling with the same connection settings is made instead.
         """
-        ours, rest = cls._split(dict(options))
+        ours, rest = split_options(dict(options))
         if rest:
             raise ConfigurationError(
                 f"unknown options for a Redis client: {sorted(rest)} (connection settings "
                 f"come from the client)"
             )
-        return cls(clients_for_client(client, retries), **ours)
+        return cls(Connection(clients_for_client(client, retries)), **ours)
 
-    # ------------------------------------------------------------ drivers
-    def _fail(self, exc: BaseException) -> BaseException:
-        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
-            return BackendUnavailableError(f"Redis at {self._description} is unreachable: {exc}")
-        if isinstance(exc, redis.RedisError):
-            return BackendError(f"Redis at {self._description} failed: {exc}")
-        return exc
+    # ------------------------------------------------------------ running
+    def execute(self, step: q.Batch) -> list[Any]:
+        return self._conn.execute(step)
 
-    def _run(self, op: Op[T]) -> T:
-        return drive(op, self._execute)
+    async def aexecute(self, step: q.Batch) -> list[Any]:
+        return await self._conn.aexecute(step)
 
-    def _execute(self, batch: Batch) -> list[Any]:
-        pipe = self._client.pipeline(transaction=batch.transaction)
-        for c in batch.calls:
-            getattr(pipe, c.method)(*c.args, **c.kwargs)
-        try:
-            return pipe.execute(raise_on_error=False)
-        except (redis.RedisError, OSError) as exc:
-            raise self._fail(exc) from exc
-        finally:
-            pipe.reset()
-
-    async def _aclient(self) -> aioredis.Redis:
-        if self._clients.shared_async is not None:
-            return self._clients.shared_async
-        loop = asyncio.get_running_loop()
-        entry = self._aclients.get(loop)
-        if entry is None:
-            # No await between the lookup and the insert: no other task can interleave.
-            client = self._clients.make_async()
-            guard = _loop_guard(client)
-            entry = self._aclients[loop] = _LoopClient(client, guard)
-            await guard.__anext__()
-        return entry.client
-
-    async def _arun(self, op: Op[T]) -> T:
-        client = await self._aclient()
-
-        async def execute(batch: Batch) -> list[Any]:
-            pipe = client.pipeline(transaction=batch.transaction)
-            for c in batch.calls:
-                getattr(pipe, c.method)(*c.args, **c.kwargs)
-            try:
-                return await pipe.execute(raise_on_error=False)
-            except (redis.RedisError, OSError) as exc:
-                raise self._fail(exc) from exc
-            finally:
-                await pipe.reset()
-
-        return await adrive(op, execute)
-
-    # ------------------------------------------------------------ lifecycle
     def close(self) -> None:
-        if self._clients.owns_sync:
-            self._client.close()
-            self._client.connection_pool.disconnect()
-        entries, self._aclients = list(self._aclients.items()), weakref.WeakKeyDictionary()
-        for loop, entry in entries:
-            # An asyncio client can only be closed on its own loop; a loop that has
-            # already shut down closed it through the guard.
-            if loop.is_closed():
-                continue
-            coro = entry.guard.aclose()
-            try:
-                if loop.is_running():
-                    asyncio.run_coroutine_threadsafe(coro, loop)
-                else:
-                    loop.run_until_complete(coro)
-            except RuntimeError:  # pragma: no cover - the loop closed meanwhile
-                coro.close()
+        self._conn.close()
         super().close()
 
     async def aclose(self) -> None:
-        entry = self._aclients.pop(asyncio.get_running_loop(), None)
-        if entry is not None:
-            await entry.guard.aclose()
-        await asyncio.to_thread(self.close)
+        await self._conn.aclose()
+        self._shutdown_executor()
 
-    # ------------------------------------------------------------ sync API
-    def create_collection(self, info: CollectionInfo) -> None:
-        self._run(self._ops.create_collection(info))
+    def _forget(self, name: str) -> None:
+        with self._lock:
+            self._infos.pop(name, None)
+            self._indexed.pop(name, None)
 
-    def get_collection(self, name: str) -> CollectionInfo | None:
-        return self._run(self._ops.get_collection(name))
+    def _known(self, name: str) -> set[str]:
+        with self._lock:
+            return set(self._indexed.get(name, ()))
 
-    def list_collections(self) -> list[str]:
-        return self._run(self._ops.list_collections())
+    def _learn(self, name: str, keys: set[str]) -> None:
+        with self._lock:
+            self._indexed.setdefault(name, set()).update(keys)
 
-    def drop_collection(self, name: str) -> None:
-        self._run(self._ops.drop_collection(name))
+    # ------------------------------------------------------------ collections
+    def create_collection(self, info: CollectionInfo) -> Op[None]:
+        args = q.create_index_args(
+            self.ks.index(info.name),
+            self.ks.record_prefix(info.name),
+            info.dimension,
+            info.metric,
+            self.algorithm,
+            self.hnsw_m,
+            self.ef_construction,
+        )
+        self._forget(info.name)
+        created, _ = yield q.Batch(
+            [
+                q.ft("FT.CREATE", *args),
+                q.call(
+                    "hsetnx",
+                    self.ks.collections,
+                    b(info.name),
+                    codec.encode_info(info, self.algorithm),
+                ),
+            ]
+        )
+        if isinstance(created, BaseException) and "already exists" not in str(created):
+            codec.ok(created, f"create the index of collection {info.name!r}")
 
-    def upsert(self, collection: str, records: Sequence[Record], ttl: float | None = None) -> None:
-        self._run(self._ops.upsert(collection, records, ttl))
+    def get_collection(self, name: str) -> Op[CollectionInfo | None]:
+        with self._lock:
+            info = self._infos.get(name)
+        if info is not None:
+            return info
+        (raw,) = yield q.Batch([q.call("hget", self.ks.collections, b(name))])
+        if codec.ok(raw, "read the collection registry") is None:
+            return None
+        info, algorithm = codec.decode_info(name, raw)
+        with self._lock:
+            self._infos[name] = info
+            self._algorithms[name] = algorithm
+        return info
+
+    def list_collections(self) -> Op[list[str]]:
+        (names,) = yield q.Batch([q.call("hkeys", self.ks.collections)])
+        return sorted(s(n) for n in codec.ok(names, "read the collection registry"))
+
+    def drop_collection(self, name: str) -> Op[None]:
+        self._forget(name)
+        dropped, _, _ = yield q.Batch(
+            [
+                q.ft("FT.DROPINDEX", self.ks.index(name), "DD"),
+                q.call("delete", self.ks.fields(name)),
+                q.call("hdel", self.ks.collections, b(name)),
+            ]
+        )
+        self._forget(name)
+        if isinstance(dropped, BaseException) and not codec.is_missing_index(dropped):
+            codec.ok(dropped, f"drop collection {name!r}")
+
+    # ------------------------------------------------------------ metadata fields
+    def _ensure_fields(self, name: str, keys: set[str], force: bool = False) -> Op[None]:
+        """Add index fields for metadata keys the index may not have yet.
+
+        FT.ALTER indexes a new field for documents already stored too; adding a
+        field that exists fails with "Duplicate field", which is fine (another
+        writer was first). The key registry is written after the fields exist.
+        """
+        new = sorted(keys if force else keys - self._known(name))
+        if not new:
+            return
+        index = self.ks.index(name)
+        replies = yield q.Batch([q.ft("FT.ALTER", *q.alter_args(index, k)) for k in new])
+        added = [
+            k
+            for k, r in zip(new, replies, strict=True)
+            if not isinstance(r, BaseException) or "duplicate field" in str(r).lower()
+        ]
+        if added:
+            # Only keys whose fields exist enter the registry, even when others failed.
+            (reply,) = yield q.Batch([q.call("sadd", self.ks.fields(name), *[b(k) for k in added])])
+            codec.ok(reply, "record the indexed metadata keys")
+            self._learn(name, set(added))
+        for reply in replies:
+            if not isinstance(reply, BaseException) or "duplicate field" in str(reply).lower():
+                continue
+            if codec.is_missing_index(reply):
+                raise BackendError(
+                    f"collection {name!r} has no search index (was it dropped by another "
+                    f"client?); open a new store"
+                ) from reply
+            if "limited to" in str(reply).lower():
+                raise InvalidMetadataError(
+                    f"collection {name!r} cannot index more metadata keys ({reply}); each key "
+                    f"takes 2 of the 1024 index fields, so about 500 distinct keys fit: nothing "
+                    f"of this batch was written"
+                ) from reply
+            codec.ok(reply, f"add metadata fields to collection {name!r}")
+
+    def _filter(self, name: str, where: FilterNode | None) -> Op[str]:
+        """The query for ``where``, after learning which of its keys are indexed."""
+        if where is None:
+            return f.MATCH_ALL
+        wanted = fields_of(where)
+        unknown = sorted(wanted - self._known(name))
+        if unknown:
+            (flags,) = yield q.Batch(
+                [q.call("smismember", self.ks.fields(name), [b(k) for k in unknown])]
+            )
+            flags = codec.ok(flags, "read the indexed metadata keys")
+            self._learn(name, {k for k, f in zip(unknown, flags, strict=True) if f})
+        return f.to_redis_query(where, f.FieldSchema.of(self._known(name) & wanted))
+
+    # ------------------------------------------------------------ records
+    def upsert(
+        self, name: str, records: Sequence[Record], ttl: float | None = None
+    ) -> Op[None]:
+        yield from self._ensure_fields(name, {k for r in records for k in r.metadata})
+        for chunk in _chunks(records, self.batch_size):
+            calls: list[q.Call] = []
+            for rec in chunk:
+                key = self.ks.record(name, rec.id)
+                # DEL first: a replaced record must not keep fields of old metadata keys.
+                fields = codec.encode_record(rec)
+                calls += [q.call("delete", key), q.call("hset", key, mapping=fields)]
+                if ttl is not None:
+                    calls.append(q.call("pexpire", key, q.ms(ttl)))
+            keys = {k for r in chunk for k in r.metadata}
+            if keys:
+                calls.append(q.call("sadd", self.ks.fields(name), *[b(k) for k in sorted(keys)]))
+            replies = yield q.Batch(calls, transaction=True)
+            for reply in replies:
+                codec.ok(reply, f"write records to collection {name!r}")
+            if keys and replies[-1]:
+                # The registry lacked keys this process thought indexed: the collection
+                # was re-created elsewhere. Add the fields and write the chunk again so
+                # it is indexed at once rather than by the background scan.
+                yield from self._ensure_fields(name, keys, force=True)
+                for reply in (yield q.Batch(calls, transaction=True)):
+                    codec.ok(reply, f"write records to collection {name!r}")
 
     def get(
-        self, collection: str, ids: Sequence[str], include_vectors: bool = True
-    ) -> list[Record]:
-        return self._run(self._ops.get(collection, ids, include_vectors))
+        self, name: str, ids: Sequence[str], include_vectors: bool = True
+    ) -> Op[list[Record]]:
+        fields = codec.RECORD_FIELDS + ((q.VECTOR_FIELD,) if include_vectors else ())
+        replies = yield q.Batch(
+            [q.call("hmget", self.ks.record(name, i), list(fields)) for i in ids]
+        )
+        out = []
+        for reply in replies:
+            values = codec.ok(reply, "read records")
+            if values[0] is not None:
+                out.append(
+                    codec.decode_record(dict(zip(fields, values, strict=True)), include_vectors)
+                )
+        return out
 
-    def delete(self, collection: str, ids: Sequence[str]) -> int:
-        return self._run(self._ops.delete(collection, ids))
+    def delete(self, name: str, ids: Sequence[str]) -> Op[int]:
+        if not ids:
+            return 0
+        (n,) = yield q.Batch([q.call("delete", *[self.ks.record(name, i) for i in ids])])
+        return int(codec.ok(n, "delete records"))
 
-    def delete_where(self, collection: str, where: FilterNode | None) -> int:
-        return self._run(self._ops.delete_where(collection, where))
+    def count(self, name: str, where: FilterNode | None = None) -> Op[int]:
+        query = yield from self._filter(name, where)
+        if query == f.MATCH_NOTHING:
+            return 0
+        (reply,) = yield q.Batch(
+            [q.ft("FT.SEARCH", self.ks.index(name), query, *q.search_tail("LIMIT", 0, 0))]
+        )
+        if isinstance(reply, BaseException) and codec.is_missing_index(reply):
+            return 0
+        return codec.parse_search(codec.ok(reply, "count records")).total
 
-    def count(self, collection: str, where: FilterNode | None = None) -> int:
-        return self._run(self._ops.count(collection, where))
+    def _rows(
+        self, name: str, query: str, limit: int, cursor: str | None, fields: Sequence[str]
+    ) -> Op[tuple[list[tuple[int, str, dict[str, Any]]], bool]]:
+        """Up to ``limit`` matching rows after ``cursor`` in (sort key, id) order.
+
+        Keyset pagination on the numeric sort key (a hash of the id): a record
+        present for the whole scan is seen exactly once whatever else changes.
+        Sort keys can collide, so rows are ordered by (sort key, id) here and a
+        group of equal keys is never split between two fetches.
+        """
+        after: tuple[int, str] | None = None
+        if cursor is not None:
+            sk, sep, rid = cursor.partition(":")
+            if not sep or not sk.isdigit():
+                raise FilterError(f"not a cursor of this backend: {cursor!r}")
+            after = (int(sk), rid)
+        fetch = limit + 8
+        ret = [q.ID_FIELD, q.SORT_FIELD, *fields]
+        while True:
+            lower = f.MATCH_ALL if after is None else f"@{q.SORT_FIELD}:[{after[0]} +inf]"
+            (reply,) = yield q.Batch(
+                [
+                    q.ft(
+                        "FT.SEARCH",
+                        self.ks.index(name),
+                        q.combine(lower, query),
+                        "RETURN",
+                        len(ret),
+                        *ret,
+                        "SORTBY",
+                        q.SORT_FIELD,
+                        "ASC",
+                        *q.search_tail("LIMIT", 0, fetch),
+                    )
+                ]
+            )
+            if isinstance(reply, BaseException) and codec.is_missing_index(reply):
+                return [], False
+            parsed = codec.parse_search(codec.ok(reply, "scan records"))
+            rows = sorted(
+                (
+                    (int(d.fields[q.SORT_FIELD]), s(d.fields[q.ID_FIELD]), d.fields)
+                    for d in parsed.docs
+                ),
+                key=lambda r: (r[0], r[1]),
+            )
+            complete = parsed.total <= len(parsed.docs)
+            if not complete and rows:
+                rows = [r for r in rows if r[0] != rows[-1][0]]  # maybe a partial group
+            if after is not None:
+                rows = [r for r in rows if (r[0], r[1]) > after]
+            if complete or len(rows) >= limit:
+                return rows[:limit], (not complete) or len(rows) > limit
+            fetch *= 2
 
     def scan(
         self,
-        collection: str,
+        name: str,
         where: FilterNode | None,
         limit: int,
         cursor: str | None,
         include_vectors: bool = False,
-    ) -> Page:
-        return self._run(self._ops.scan(collection, where, limit, cursor, include_vectors))
+    ) -> Op[Page]:
+        query = yield from self._filter(name, where)
+        if query == f.MATCH_NOTHING:
+            return Page([], None)
+        fields = [q.TEXT_FIELD, q.META_FIELD] + ([q.VECTOR_FIELD] if include_vectors else [])
+        rows, more = yield from self._rows(name, query, min(limit, MAX_PAGE), cursor, fields)
+        records = [codec.decode_record(f, include_vectors) for _, _, f in rows]
+        last = rows[-1] if rows else None
+        return Page(records, f"{last[0]}:{last[1]}" if more and last else None)
+
+    def delete_where(self, name: str, where: FilterNode | None) -> Op[int]:
+        query = yield from self._filter(name, where)
+        if query == f.MATCH_NOTHING:
+            return 0
+        total, cursor = 0, None
+        while True:
+            rows, more = yield from self._rows(name, query, DELETE_PAGE, cursor, [])
+            if rows:
+                keys = [self.ks.record(name, r[1]) for r in rows]
+                (n,) = yield q.Batch([q.call("delete", *keys)])
+                total += int(codec.ok(n, "delete records"))
+            if not more or not rows:
+                return total
+            cursor = f"{rows[-1][0]}:{rows[-1][1]}"
 
     def search(
         self,
-        collection: str,
+        name: str,
         vector: Sequence[float],
         k: int,
         where: FilterNode | None,
         include_vectors: bool = False,
-    ) -> list[Hit]:
-        return self._run(self._ops.search(collection, vector, k, where, include_vectors))
+    ) -> Op[list[Hit]]:
+        info = yield from self.get_collection(name)
+        if info is None:
+            return []
+        query = yield from self._filter(name, where)
+        if query == f.MATCH_NOTHING:
+            return []
+        params: list[Any] = ["K", k, "BLOB", codec.vector_bytes(list(vector))]
+        with self._lock:
+            hnsw = self._algorithms.get(name, "hnsw") == "hnsw"
+        ef = self.ef_runtime if hnsw else None  # a FLAT index refuses EF_RUNTIME
+        if ef is not None:
+            params += ["EF", ef]
+        ret = [*codec.RECORD_FIELDS, q.DISTANCE_ALIAS] + (
+            [q.VECTOR_FIELD] if include_vectors else []
+        )
+        (reply,) = yield q.Batch(
+            [
+                q.ft(
+                    "FT.SEARCH",
+                    self.ks.index(name),
+                    q.knn_query(query, ef),
+                    "PARAMS",
+                    len(params),
+                    *params,
+                    "SORTBY",
+                    q.DISTANCE_ALIAS,
+                    "ASC",
+                    "RETURN",
+                    len(ret),
+                    *ret,
+                    *q.search_tail("LIMIT", 0, k),
+                )
+            ]
+        )
+        if isinstance(reply, BaseException) and codec.is_missing_index(reply):
+            return []
+        hits = [
+            (
+                codec.decode_record(d.fields, include_vectors),
+                codec.canonical_distance(info.metric, float(d.fields[q.DISTANCE_ALIAS])),
+            )
+            for d in codec.parse_search(codec.ok(reply, "search vectors")).docs
+        ]
+        hits.sort(key=lambda h: (h[1], h[0].id))
+        return hits
 
     def keyword_search(
-        self, collection: str, query: str, k: int, where: FilterNode | None
-    ) -> list[Hit]:
-        return self._run(self._ops.keyword_search(collection, query, k, where))
+        self, name: str, text: str, k: int, where: FilterNode | None
+    ) -> Op[list[Hit]]:
+        words = q.keyword_query(text)
+        if words is None:
+            return []
+        query = yield from self._filter(name, where)
+        if query == f.MATCH_NOTHING:
+            return []
+        ret = codec.RECORD_FIELDS
+        (reply,) = yield q.Batch(
+            [
+                q.ft(
+                    "FT.SEARCH",
+                    self.ks.index(name),
+                    q.combine(words, query),
+                    "WITHSCORES",
+                    "SCORER",
+                    "BM25",
+                    "RETURN",
+                    len(ret),
+                    *ret,
+                    *q.search_tail("LIMIT", 0, k),
+                )
+            ]
+        )
+        if isinstance(reply, BaseException) and codec.is_missing_index(reply):
+            return []
+        parsed = codec.parse_search(codec.ok(reply, "search text"), with_scores=True)
+        hits = [(codec.decode_record(d.fields, False), d.score or 0.0) for d in parsed.docs]
+        hits.sort(key=lambda h: (-h[1], h[0].id))
+        return hits
 
+    # ------------------------------------------------------------ chat
     def append_messages(
         self, namespace: str, session_id: str, messages: Sequence[Message], ttl: float | None = None
-    ) -> None:
-        self._run(self._chat.append_messages(namespace, session_id, messages, ttl))
+    ) -> Op[None]:
+        key = self.ks.chat(namespace, session_id)
+        calls = [q.call("rpush", key, *[b(json.dumps(m, ensure_ascii=False)) for m in messages])]
+        if ttl is not None:
+            calls.append(
+                q.call("pexpire", key, q.ms(ttl))
+            )  # the session expires ttl after its last write
+        calls.append(q.call("sadd", self.ks.sessions(namespace), b(session_id)))
+        for reply in (yield q.Batch(calls, transaction=True)):
+            codec.ok(reply, "append chat messages")
 
     def get_messages(
         self, namespace: str, session_id: str, last_n: int | None = None
-    ) -> list[Message]:
-        return self._run(self._chat.get_messages(namespace, session_id, last_n))
+    ) -> Op[list[Message]]:
+        start = -last_n if last_n is not None else 0
+        (items,) = yield q.Batch([q.call("lrange", self.ks.chat(namespace, session_id), start, -1)])
+        return [json.loads(s(m)) for m in codec.ok(items, "read chat messages")]
 
-    def clear_messages(self, namespace: str, session_id: str) -> None:
-        self._run(self._chat.clear_messages(namespace, session_id))
+    def clear_messages(self, namespace: str, session_id: str) -> Op[None]:
+        for reply in (
+            yield q.Batch(
+                [
+                    q.call("delete", self.ks.chat(namespace, session_id)),
+                    q.call("srem", self.ks.sessions(namespace), b(session_id)),
+                ],
+                transaction=True,
+            )
+        ):
+            codec.ok(reply, "clear chat messages")
 
-    def list_sessions(self, namespace: str) -> list[str]:
-        return self._run(self._chat.list_sessions(namespace))
+    def list_sessions(self, namespace: str) -> Op[list[str]]:
+        (ids,) = yield q.Batch(
+            [
+                q.call(
+                    "eval",
+                    _LIVE_SESSIONS,
+                    1,
+                    self.ks.sessions(namespace),
+                    self.ks.chat_prefix(namespace),
+                )
+            ]
+        )
+        return sorted(s(i) for i in codec.ok(ids, "list chat sessions"))
 
+    # ------------------------------------------------------------ key-value
     def kv_put(
-        self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None
-    ) -> None:
-        self._run(self._chat.kv_put(collection, items, ttl))
+        self, name: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None
+    ) -> Op[None]:
+        key = self.ks.kv(name)
+        calls = [q.call("hset", key, mapping={b(k): v for k, v in items})]
+        if ttl is not None:
+            calls.append(q.call("hpexpire", key, q.ms(ttl), *[b(k) for k, _ in items]))
+        for reply in (yield q.Batch(calls, transaction=True)):
+            codec.ok(reply, "write key-value items")
 
-    def kv_get(self, collection: str, keys: Sequence[str]) -> list[bytes | None]:
-        return self._run(self._chat.kv_get(collection, keys))
+    def kv_get(self, name: str, keys: Sequence[str]) -> Op[list[bytes | None]]:
+        (values,) = yield q.Batch([q.call("hmget", self.ks.kv(name), [b(k) for k in keys])])
+        values = codec.ok(values, "read key-value items")
+        return [bytes(v) if v is not None else None for v in values]
 
-    def kv_delete(self, collection: str, keys: Sequence[str]) -> None:
-        self._run(self._chat.kv_delete(collection, keys))
+    def kv_delete(self, name: str, keys: Sequence[str]) -> Op[None]:
+        (reply,) = yield q.Batch([q.call("hdel", self.ks.kv(name), *[b(k) for k in keys])])
+        codec.ok(reply, "delete key-value items")
 
-    def kv_keys(self, collection: str, prefix: str | None = None) -> list[str]:
-        return self._run(self._chat.kv_keys(collection, prefix))
-
-    # ------------------------------------------------------------ async API (native)
-    async def acreate_collection(self, info: CollectionInfo) -> None:
-        await self._arun(self._ops.create_collection(info))
-
-    async def aget_collection(self, name: str) -> CollectionInfo | None:
-        return await self._arun(self._ops.get_collection(name))
-
-    async def alist_collections(self) -> list[str]:
-        return await self._arun(self._ops.list_collections())
-
-    async def adrop_collection(self, name: str) -> None:
-        await self._arun(self._ops.drop_collection(name))
-
-    async def aupsert(
-        self, collection: str, records: Sequence[Record], ttl: float | None = None
-    ) -> None:
-        await self._arun(self._ops.upsert(collection, records, ttl))
-
-    async def aget(
-        self, collection: str, ids: Sequence[str], include_vectors: bool = True
-    ) -> list[Record]:
-        return await self._arun(self._ops.get(collection, ids, include_vectors))
-
-    async def adelete(self, collection: str, ids: Sequence[str]) -> int:
-        return await self._arun(self._ops.delete(collection, ids))
-
-    async def adelete_where(self, collection: str, where: FilterNode | None) -> int:
-        return await self._arun(self._ops.delete_where(collection, where))
-
-    async def acount(self, collection: str, where: FilterNode | None = None) -> int:
-        return await self._arun(self._ops.count(collection, where))
-
-    async def ascan(
-        self,
-        collection: str,
-        where: FilterNode | None,
-        limit: int,
-        cursor: str | None,
-        include_vectors: bool = False,
-    ) -> Page:
-        return await self._arun(self._ops.scan(collection, where, limit, cursor, include_vectors))
-
-    async def asearch(
-        self,
-        collection: str,
-        vector: Sequence[float],
-        k: int,
-        where: FilterNode | None,
-        include_vectors: bool = False,
-    ) -> list[Hit]:
-        return await self._arun(self._ops.search(collection, vector, k, where, include_vectors))
-
-    async def akeyword_search(
-        self, collection: str, query: str, k: int, where: FilterNode | None
-    ) -> list[Hit]:
-        return await self._arun(self._ops.keyword_search(collection, query, k, where))
-
-    async def aappend_messages(
-        self, namespace: str, session_id: str, messages: Sequence[Message], ttl: float | None = None
-    ) -> None:
-        await self._arun(self._chat.append_messages(namespace, session_id, messages, ttl))
-
-    async def aget_messages(
-        self, namespace: str, session_id: str, last_n: int | None = None
-    ) -> list[Message]:
-        return await self._arun(self._chat.get_messages(namespace, session_id, last_n))
-
-    async def aclear_messages(self, namespace: str, session_id: str) -> None:
-        await self._arun(self._chat.clear_messages(namespace, session_id))
-
-    async def alist_sessions(self, namespace: str) -> list[str]:
-        return await self._arun(self._chat.list_sessions(namespace))
-
-    async def akv_put(
-        self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None
-    ) -> None:
-        await self._arun(self._chat.kv_put(collection, items, ttl))
-
-    async def akv_get(self, collection: str, keys: Sequence[str]) -> list[bytes | None]:
-        return await self._arun(self._chat.kv_get(collection, keys))
-
-    async def akv_delete(self, collection: str, keys: Sequence[str]) -> None:
-        await self._arun(self._chat.kv_delete(collection, keys))
-
-    async def akv_keys(self, collection: str, prefix: str | None = None) -> list[str]:
-        return await self._arun(self._chat.kv_keys(collection, prefix))
-
-
-class _LoopClient(NamedTuple):
-    client: aioredis.Redis
-    guard: AsyncGenerator[None, None]
-
-
-async def _loop_guard(client: aioredis.Redis) -> AsyncGenerator[None, None]:
-    """Closes ``client`` when its event loop shuts down.
-
-    ``asyncio.run`` and ``asyncio.Runner`` close every open async generator of a
-    loop before closing it (``shutdown_asyncgens``), so a client that nobody
-    closed still releases its connections on the loop that owns them.
-    """
-    try:
-        yield
-    finally:
-        await client.aclose(close_connection_pool=True)
+    def kv_keys(self, name: str, prefix: str | None = None) -> Op[list[str]]:
+        # MATCH narrows the scan on the server; the glob characters of the prefix are
+        # escaped, and the Python check below is what decides.
+        match = q.escape_glob(prefix) + "*" if prefix else None
+        found: set[str] = set()
+        cursor = 0
+        while True:
+            (reply,) = yield q.Batch(
+                [
+                    q.call(
+                        "hscan",
+                        self.ks.kv(name),
+                        cursor,
+                        match=b(match) if match else None,
+                        count=1000,
+                        no_values=True,
+                    )
+                ]
+            )
+            cursor, keys = codec.ok(reply, "list key-value keys")
+            found.update(s(k) for k in keys)
+            if int(cursor) == 0:
+                break
+        return sorted(k for k in found if prefix is None or k.startswith(prefix))

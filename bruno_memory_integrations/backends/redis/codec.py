@@ -30,9 +30,29 @@ import numpy as np
 from ...errors import BackendError
 from ...types import CollectionInfo, Record
 from ...validation import safe_identifier
+from . import filters as f
 from . import query as q
 
-__all__ = ["Keyspace", "SearchReply", "canonical_distance", "parse_search"]
+__all__ = [
+    "Keyspace",
+    "SearchReply",
+    "canonical_distance",
+    "is_missing_index",
+    "ok",
+    "parse_search",
+]
+
+
+def ok(reply: Any, what: str) -> Any:
+    """The reply, or a :class:`BackendError` when Redis refused the command."""
+    if isinstance(reply, BaseException):
+        raise BackendError(f"Redis refused to {what}: {reply}") from reply
+    return reply
+
+
+def is_missing_index(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "no such index" in text or "unknown index name" in text
 
 
 def b(text: str) -> bytes:
@@ -135,7 +155,7 @@ def encode_record(rec: Record) -> dict[bytes | str, bytes | str]:
     words = q.words_of(rec.text)
     if words:
         out[q.WORDS_FIELD] = b(words)
-    out.update(q.metadata_fields(rec.metadata))
+    out.update(f.metadata_fields(rec.metadata))
     return out
 
 

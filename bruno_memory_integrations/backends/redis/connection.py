@@ -1,16 +1,19 @@
-"""Making redis-py clients for the Redis backend: options, retries, the start-up probe.
+"""redis-py clients for the Redis backend: making them, running command batches, closing.
 
 The backend needs a sync client and, per event loop, an async one with the same
 settings. :class:`Clients` says how to make both, from a URL or from a client the
-caller already has.
+caller already has (options, retries, the start-up probe); :class:`Connection`
+runs a :class:`~.query.Batch` on either and maps driver errors to ours.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-from collections.abc import Callable
+import weakref
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -19,9 +22,10 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
-from ...errors import BackendUnavailableError, ConfigurationError
+from ...errors import BackendError, BackendUnavailableError, ConfigurationError
+from .query import Batch
 
-__all__ = ["Clients", "clients_for_client", "clients_for_url", "mask_url"]
+__all__ = ["Clients", "Connection", "clients_for_client", "clients_for_url", "mask_url"]
 
 RETRY_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
@@ -210,3 +214,104 @@ def clients_for_client(client: Any, retries: int) -> Clients:
     if decodes:
         return Clients(make(False), lambda: make(True), description)
     return Clients(client, lambda: make(True), description, owns_sync=False)
+
+
+# ------------------------------------------------------------------ running batches
+class _LoopClient(NamedTuple):
+    client: aioredis.Redis
+    guard: AsyncGenerator[None, None]
+
+
+async def _loop_guard(client: aioredis.Redis) -> AsyncGenerator[None, None]:
+    """Closes ``client`` when its event loop shuts down.
+
+    ``asyncio.run`` and ``asyncio.Runner`` close every open async generator of a
+    loop before closing it (``shutdown_asyncgens``), so a client that nobody
+    closed still releases its connections on the loop that owns them.
+    """
+    try:
+        yield
+    finally:
+        await client.aclose(close_connection_pool=True)
+
+
+class Connection:
+    """Runs command batches on the sync client or on this event loop's async client."""
+
+    def __init__(self, clients: Clients) -> None:
+        self._clients = clients
+        self.client = clients.sync
+        self.description = clients.description
+        # One async client per event loop (asyncio connections belong to the loop that
+        # made them), with the guard that closes it when the loop shuts down.
+        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _fail(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+            return BackendUnavailableError(f"Redis at {self.description} is unreachable: {exc}")
+        if isinstance(exc, redis.RedisError):
+            return BackendError(f"Redis at {self.description} failed: {exc}")
+        return exc
+
+    def execute(self, batch: Batch) -> list[Any]:
+        pipe = self.client.pipeline(transaction=batch.transaction)
+        for c in batch.calls:
+            getattr(pipe, c.method)(*c.args, **c.kwargs)
+        try:
+            return pipe.execute(raise_on_error=False)
+        except (redis.RedisError, OSError) as exc:
+            raise self._fail(exc) from exc
+        finally:
+            pipe.reset()
+
+    async def _aclient(self) -> aioredis.Redis:
+        if self._clients.shared_async is not None:
+            return self._clients.shared_async
+        loop = asyncio.get_running_loop()
+        entry = self._aclients.get(loop)
+        if entry is None:
+            # No await between the lookup and the insert: no other task can interleave.
+            client = self._clients.make_async()
+            guard = _loop_guard(client)
+            entry = self._aclients[loop] = _LoopClient(client, guard)
+            await guard.__anext__()
+        return entry.client
+
+    async def aexecute(self, batch: Batch) -> list[Any]:
+        client = await self._aclient()
+        pipe = client.pipeline(transaction=batch.transaction)
+        for c in batch.calls:
+            getattr(pipe, c.method)(*c.args, **c.kwargs)
+        try:
+            return await pipe.execute(raise_on_error=False)
+        except (redis.RedisError, OSError) as exc:
+            raise self._fail(exc) from exc
+        finally:
+            await pipe.reset()
+
+    def close(self) -> None:
+        if self._clients.owns_sync:
+            self.client.close()
+            self.client.connection_pool.disconnect()
+        entries, self._aclients = list(self._aclients.items()), weakref.WeakKeyDictionary()
+        for loop, entry in entries:
+            # An asyncio client can only be closed on its own loop; a loop that has
+            # already shut down closed it through the guard.
+            if loop.is_closed():
+                continue
+            coro = entry.guard.aclose()
+            try:
+                if loop.is_running():
+                    asyncio.run_coroutine_threadsafe(coro, loop)
+                else:
+                    loop.run_until_complete(coro)
+            except RuntimeError:  # pragma: no cover - the loop closed meanwhile
+                coro.close()
+
+    async def aclose(self) -> None:
+        entry = self._aclients.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry.guard.aclose()
+        await asyncio.to_thread(self.close)

@@ -1,67 +1,37 @@
-"""Redis search query building: pure functions, no I/O.
+"""Redis search command text: pure functions, no I/O.
 
-How metadata is indexed (see docs/backends/redis.md):
-
-* Every metadata key gets two schema fields with generated names that depend only
-  on the key (a hash), so no user key ever appears in a query or schema:
-  ``m<hash>t`` (TAG) and ``m<hash>n`` (NUMERIC).
-* The TAG field holds one tag per fact about the value, each tag a hex digest of
-  ``kind + NUL + value``: ``s`` for a string, ``b`` for a boolean, ``l`` for each
-  element of a list and ``e`` ("exists") for any non-null value. Digests keep
-  TAG matching exact: Redis TAGs otherwise trim spaces, fold case, split on the
-  separator and ignore empty strings. A digest is plain hex, so it needs no
-  escaping and cannot change the query.
-* The NUMERIC field holds int and float values (never booleans or strings).
-
-Filters are translated from the parsed tree (:mod:`..filters`) so that the result
-is exactly the reference semantics: a comparison on a key that no record has
-ever been written with matches nothing, ``Not`` is Redis' ``-(...)``, which is the
-full complement (it matches records without the field).
+Index schemas (``FT.CREATE`` / ``FT.ALTER``), the KNN and full-text query parts,
+and escaping for full-text words and ``MATCH`` globs. How metadata is indexed and
+filters translated is in ``filters.py``; the reserved hash fields of a record are
+named here.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from ...errors import FilterError, InvalidMetadataError
-from ...filters import Comparison, FilterNode, fold
 from ...text import tokenize
+from .filters import MATCH_ALL, TAG_SEPARATOR, escape, numeric_field, tag_field
 
 __all__ = [
-    "MATCH_ALL",
-    "MATCH_NOTHING",
-    "FieldSchema",
+    "Batch",
+    "Call",
     "alter_args",
+    "call",
     "combine",
     "create_index_args",
     "escape_glob",
     "escape_query_term",
-    "escape_tag",
-    "format_number",
+    "ft",
     "keyword_query",
     "knn_query",
-    "metadata_fields",
-    "numeric_field",
-    "tag_field",
-    "tag_value",
-    "to_redis_query",
+    "ms",
+    "search_tail",
     "words_of",
 ]
-
-#: Query matching every record of an index.
-MATCH_ALL = "*"
-#: Query matching no record: sort keys are never negative. Backends skip such queries.
-MATCH_NOTHING = "@sk:[-1 -1]"
-
-#: Largest magnitude a filter number may have: the NUMERIC index stores doubles,
-#: which hold every integer only up to 2**53, so beyond it a comparison with a
-#: stored integer could be wrong. Such filters are refused, never loosened.
-MAX_EXACT_NUMBER = 2**53
 
 # Reserved hash fields of a record; metadata fields ("m" + hex + "t"/"n") never clash.
 ID_FIELD = "id"
@@ -72,28 +42,52 @@ VECTOR_FIELD = "vec"
 SORT_FIELD = "sk"
 DISTANCE_ALIAS = "__dist"
 
-TAG_SEPARATOR = ","
-
 _DISTANCE = {"cosine": "COSINE", "euclidean": "L2", "dot": "IP"}
-_SAFE_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ASCII_WORD_CHAR = re.compile(r"[A-Za-z0-9]")
+
+
+# ------------------------------------------------------------------ commands
+@dataclass
+class Call:
+    """One redis-py pipeline method call."""
+
+    method: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def call(method: str, *args: Any, **kwargs: Any) -> Call:
+    return Call(method, args, kwargs)
+
+
+def ft(*args: Any) -> Call:
+    """A search-module command (``FT.*``), sent as a raw command."""
+    return Call("execute_command", args)
+
+
+@dataclass
+class Batch:
+    """Calls sent in one round trip; ``transaction=True`` wraps them in MULTI/EXEC."""
+
+    calls: list[Call]
+    transaction: bool = False
+
+
+def search_tail(*args: Any) -> tuple[Any, ...]:
+    """``args`` plus the options every FT.SEARCH of this backend ends with."""
+    # TIMEOUT 0: the server's default (500 ms, "return" policy) would silently
+    # return partial results on a slow query.
+    return (*args, "TIMEOUT", 0, "DIALECT", 2)
+
+
+def ms(ttl: float) -> int:
+    """A TTL in whole milliseconds, at least 1."""
+    return max(1, math.ceil(ttl * 1000))
 
 
 # ------------------------------------------------------------------ escaping
-def _escape(text: str) -> str:
-    # Backslash every ASCII character that is not a letter or digit (punctuation,
-    # spaces, control characters). Non-ASCII characters are never query syntax.
-    return "".join(c if ord(c) > 127 or _ASCII_WORD_CHAR.match(c) else "\\" + c for c in text)
-
-
-def escape_tag(value: str) -> str:
-    """Escape a value for use inside ``@field:{...}``: every punctuation and space."""
-    return _escape(value)
-
-
 def escape_query_term(word: str) -> str:
     """Escape one full-text word so that it is read as a plain term."""
-    return _escape(word)
+    return escape(word)
 
 
 def escape_glob(text: str) -> str:
@@ -101,182 +95,7 @@ def escape_glob(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
-def _check_field_name(name: str) -> str:
-    # Field names are generated, never taken from users; this guards the generator.
-    if not _SAFE_FIELD.match(name):  # pragma: no cover - generated names always pass
-        raise ValueError(f"unsafe field name {name!r}")
-    return name
-
-
-# ------------------------------------------------------------------ fields and tags
-def _key_hash(key: str) -> str:
-    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
-
-
-def tag_field(key: str) -> str:
-    """Name of the TAG field that indexes metadata key ``key``."""
-    return _check_field_name(f"m{_key_hash(key)}t")
-
-
-def numeric_field(key: str) -> str:
-    """Name of the NUMERIC field that indexes metadata key ``key``."""
-    return _check_field_name(f"m{_key_hash(key)}n")
-
-
-def tag_value(kind: str, value: str = "") -> str:
-    """The tag recording one fact: ``kind`` is ``s``, ``b``, ``l`` or ``e``."""
-    data = f"{kind}\x00{value}".encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def _bool_tag(value: bool) -> str:
-    return tag_value("b", "true" if value else "false")
-
-
-EXISTS_TAG = tag_value("e")
-
-
-def format_number(value: Any) -> str:
-    """A number as the NUMERIC index and query syntax read it back exactly."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise FilterError(f"expected a number, got {value!r}")
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise FilterError(f"{value!r} is not a finite number")
-        return repr(value)
-    return str(value)
-
-
-def _filter_number(value: Any) -> str:
-    if abs(value) >= MAX_EXACT_NUMBER:
-        raise FilterError(
-            f"the redis backend cannot compare numbers beyond ±2**53 exactly (got {value!r}): "
-            f"its NUMERIC index stores doubles"
-        )
-    return format_number(value)
-
-
-def metadata_fields(metadata: dict[str, Any]) -> dict[str, str]:
-    """The generated hash fields that index one record's metadata."""
-    out: dict[str, str] = {}
-    for key, value in metadata.items():
-        if value is None:
-            continue  # null is the same as missing
-        tags = [EXISTS_TAG]
-        if isinstance(value, bool):
-            tags.append(_bool_tag(value))
-        elif isinstance(value, (int, float)):
-            out[numeric_field(key)] = format_number(value)
-        elif isinstance(value, str):
-            tags.append(tag_value("s", value))
-        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            tags.extend(tag_value("l", v) for v in value)
-        else:  # the Store refuses nested metadata for this backend before we get here
-            raise InvalidMetadataError(
-                f"metadata {key!r}: the redis backend stores only strings, numbers, booleans, "
-                f"null and lists of strings, got {value!r}"
-            )
-        out[tag_field(key)] = TAG_SEPARATOR.join(dict.fromkeys(tags))
-    return out
-
-
-# ------------------------------------------------------------------ filters
-@dataclass(frozen=True)
-class FieldSchema:
-    """The metadata keys an index has fields for (keys some record was written with)."""
-
-    keys: frozenset[str]
-
-    @classmethod
-    def of(cls, keys: Collection[str]) -> FieldSchema:
-        return cls(frozenset(keys))
-
-
-_Part = str | bool  # a query, or a constant: True (everything) / False (nothing)
-
-
-def _tags(field: str, tags: Sequence[str]) -> str:
-    return f"@{field}:{{{' | '.join(escape_tag(t) for t in tags)}}}"
-
-
-def _range(field: str, low: str, high: str) -> str:
-    return f"@{field}:[{low} {high}]"
-
-
-def _comparison(node: Comparison, schema: FieldSchema) -> _Part:
-    if node.field not in schema.keys:
-        return False  # no record was ever written with this key
-    tag, num = tag_field(node.field), numeric_field(node.field)
-    op, value = node.op, node.value
-    if op == "exists":
-        return _tags(tag, [EXISTS_TAG])
-    if op in ("eq", "in"):
-        values = value if op == "in" else (value,)
-        if isinstance(values[0], bool):
-            return _tags(tag, [_bool_tag(v) for v in values])
-        if isinstance(values[0], str):
-            return _tags(tag, [tag_value("s", v) for v in values])
-        ranges = [_range(num, n, n) for n in dict.fromkeys(_filter_number(v) for v in values)]
-        return ranges[0] if len(ranges) == 1 else "(" + " | ".join(ranges) + ")"
-    if op == "contains":
-        if not isinstance(value, str):
-            return False  # lists hold strings only (nested metadata is off)
-        return _tags(tag, [tag_value("l", value)])
-    bound = _filter_number(value)
-    if op == "gt":
-        return _range(num, f"({bound}", "+inf")
-    if op == "gte":
-        return _range(num, bound, "+inf")
-    if op == "lt":
-        return _range(num, "-inf", f"({bound}")
-    if op == "lte":
-        return _range(num, "-inf", bound)
-    raise FilterError(f"the redis backend cannot express the comparison {op!r}")
-
-
-def _and(parts: list[_Part]) -> _Part:
-    if any(p is False for p in parts):
-        return False
-    rest = [p for p in parts if p is not True]
-    if not rest:
-        return True
-    return rest[0] if len(rest) == 1 else "(" + " ".join(f"({p})" for p in rest) + ")"
-
-
-def _or(parts: list[_Part]) -> _Part:
-    if any(p is True for p in parts):
-        return True
-    rest = [p for p in parts if p is not False]
-    if not rest:
-        return False
-    return rest[0] if len(rest) == 1 else "(" + " | ".join(f"({p})" for p in rest) + ")"
-
-
-def _not(part: _Part) -> _Part:
-    if isinstance(part, bool):
-        return not part
-    return f"-({part})"  # the full complement, records missing the field included
-
-
-def to_redis_query(node: FilterNode | None, schema: FieldSchema) -> str:
-    """Translate a parsed filter into a Redis search query (DIALECT 2).
-
-    Returns :data:`MATCH_ALL` or :data:`MATCH_NOTHING` when the filter is constant
-    for this index (e.g. it only names keys no record has).
-
-    Raises:
-        FilterError: the filter uses numbers Redis cannot compare exactly.
-    """
-    if node is None:
-        return MATCH_ALL
-    part = fold(node, lambda c: _comparison(c, schema), _and, _or, _not)
-    if part is True:
-        return MATCH_ALL
-    if part is False:
-        return MATCH_NOTHING
-    return part
-
-
+# ------------------------------------------------------------------ queries
 def keyword_query(query: str) -> str | None:
     """The full-text part for "every word of ``query``", or ``None`` when it has no word."""
     words = list(dict.fromkeys(tokenize(query)))

@@ -1,9 +1,9 @@
 """`SQLiteBackend`: records, chat messages and key-value items in one SQLite file.
 
 The embedded default store: no server, WAL mode, safe for several threads and
-processes at once (see ``_connections.py``), full-text keyword search with FTS5,
+processes at once (see ``connection.py``), full-text keyword search with FTS5,
 metadata filters evaluated in SQL (``filters.py``) and exact k-NN over float32
-vectors (``_knn.py``). docs/backends/sqlite.md describes URLs, options and figures.
+vectors (``knn.py``). docs/backends/sqlite.md describes URLs, options and figures.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from ...backend import Backend, Hit
 from ...capabilities import Capabilities
 from ...errors import BackendError, ConfigurationError, NotSupportedError
 from ...filters import FilterNode
+from ...sansio import blocking
 from ...types import CollectionInfo, Message, Page, Record
-from . import _sql as q
-from ._config import SQLiteOptions, load_sqlite_vec, parse_options, sqlite_vec_available
-from ._connections import (
+from . import query as q
+from .connection import (
     ConnectionSource,
     SharedMemoryDatabases,
     driver_of,
@@ -30,9 +30,10 @@ from ._connections import (
     open_memory,
     parse_sqlite_url,
 )
-from ._knn import CollectionRow, NumpyKnn, SqliteVecKnn, to_blob
-from ._schema import check_version, ensure_schema, fts_query, fts_words, read_schema_version
 from .filters import to_sqlite_where
+from .knn import CollectionRow, NumpyKnn, SqliteVecKnn, to_blob
+from .options import SQLiteOptions, load_sqlite_vec, parse_options, sqlite_vec_available
+from .schema import check_version, ensure_schema, fts_query, fts_words, read_schema_version
 
 __all__ = ["SQLiteBackend", "sqlite_vec_available"]
 
@@ -205,6 +206,7 @@ class SQLiteBackend(Backend):
             raise NotSupportedError("sqlite", "TTL (expiry)", "call without ttl=")
 
     # ------------------------------------------------------------ collections
+    @blocking
     def create_collection(self, info: CollectionInfo) -> None:
         self._write(lambda cur: cur.execute(
             "INSERT OR IGNORE INTO bruno_collections (name, dimension, metric, embedding_model) "
@@ -212,6 +214,7 @@ class SQLiteBackend(Backend):
             (info.name, info.dimension, info.metric, info.embedding_model),
         ))
 
+    @blocking
     def get_collection(self, name: str) -> CollectionInfo | None:
         row = self._read(lambda cur: cur.execute(
             "SELECT name, dimension, metric, embedding_model FROM bruno_collections WHERE name = ?",
@@ -219,11 +222,13 @@ class SQLiteBackend(Backend):
         ).fetchone())
         return CollectionInfo(*row) if row is not None else None
 
+    @blocking
     def list_collections(self) -> list[str]:
         return self._read(lambda cur: [
             r[0] for r in cur.execute("SELECT name FROM bruno_collections ORDER BY name")
         ])
 
+    @blocking
     def drop_collection(self, name: str) -> None:
         def run(cur: Any) -> None:
             coll = self._collection(cur, name)
@@ -235,6 +240,7 @@ class SQLiteBackend(Backend):
         self.knn.forget(name)
 
     # ------------------------------------------------------------ records
+    @blocking
     def upsert(self, collection: str, records: Sequence[Record], ttl: float | None = None) -> None:
         self._no_ttl(ttl)
         ids = [r.id for r in records]
@@ -272,6 +278,7 @@ class SQLiteBackend(Backend):
 
         self._write(run)
 
+    @blocking
     def get(
         self, collection: str, ids: Sequence[str], include_vectors: bool = True
     ) -> list[Record]:
@@ -297,18 +304,22 @@ class SQLiteBackend(Backend):
 
         return int(self._write(run))
 
+    @blocking
     def delete(self, collection: str, ids: Sequence[str]) -> int:
         return self._delete(collection, f"r.id {q.IN_JSON}", [q.json_list(ids)])
 
+    @blocking
     def delete_where(self, collection: str, where: FilterNode | None) -> int:
         sql, params = to_sqlite_where(where, "r.metadata")
         return self._delete(collection, sql, params)
 
+    @blocking
     def count(self, collection: str, where: FilterNode | None = None) -> int:
         sql, params = to_sqlite_where(where, "r.metadata")
         stmt = f"SELECT count(*) FROM bruno_records AS r WHERE r.cid = {q.CID_OF} AND {sql}"
         return int(self._read(lambda cur: cur.execute(stmt, [collection, *params]).fetchone()[0]))
 
+    @blocking
     def scan(
         self,
         collection: str,
@@ -326,6 +337,7 @@ class SQLiteBackend(Backend):
         # shift a page (a record present throughout is seen exactly once).
         return Page(records, records[-1].id if len(rows) > limit else None)
 
+    @blocking
     def search(
         self,
         collection: str,
@@ -356,6 +368,7 @@ class SQLiteBackend(Backend):
         found.sort(key=lambda t: (t[0], t[1].id))
         return [(rec, dist) for dist, rec in found[:k]]
 
+    @blocking
     def keyword_search(
         self, collection: str, query: str, k: int, where: FilterNode | None
     ) -> list[Hit]:
@@ -368,6 +381,7 @@ class SQLiteBackend(Backend):
         return [(q.record_from_row(r[:3], False), float(r[3])) for r in rows]
 
     # ------------------------------------------------------------ chat
+    @blocking
     def append_messages(
         self, namespace: str, session_id: str, messages: Sequence[Message], ttl: float | None = None
     ) -> None:
@@ -388,6 +402,7 @@ class SQLiteBackend(Backend):
 
         self._write(run)
 
+    @blocking
     def get_messages(
         self, namespace: str, session_id: str, last_n: int | None = None
     ) -> list[Message]:
@@ -399,12 +414,14 @@ class SQLiteBackend(Backend):
         rows = self._read(lambda cur: cur.execute(sql, args).fetchall())
         return [json.loads(body) for _, body in sorted(rows)]
 
+    @blocking
     def clear_messages(self, namespace: str, session_id: str) -> None:
         self._write(lambda cur: cur.execute(
             "DELETE FROM bruno_messages WHERE namespace = ? AND session = ?",
             (namespace, session_id),
         ))
 
+    @blocking
     def list_sessions(self, namespace: str) -> list[str]:
         return self._read(lambda cur: [r[0] for r in cur.execute(
             "SELECT DISTINCT session FROM bruno_messages WHERE namespace = ? ORDER BY session",
@@ -412,6 +429,7 @@ class SQLiteBackend(Backend):
         )])
 
     # ------------------------------------------------------------ key-value
+    @blocking
     def kv_put(
         self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None
     ) -> None:
@@ -423,6 +441,7 @@ class SQLiteBackend(Backend):
             rows,
         ))
 
+    @blocking
     def kv_get(self, collection: str, keys: Sequence[str]) -> list[bytes | None]:
         rows = self._read(lambda cur: cur.execute(
             f"SELECT key, value FROM bruno_kv WHERE collection = ? AND key {q.IN_JSON}",
@@ -431,12 +450,14 @@ class SQLiteBackend(Backend):
         found = {key: bytes(value) for key, value in rows}
         return [found.get(key) for key in keys]
 
+    @blocking
     def kv_delete(self, collection: str, keys: Sequence[str]) -> None:
         self._write(lambda cur: cur.execute(
             f"DELETE FROM bruno_kv WHERE collection = ? AND key {q.IN_JSON}",
             (collection, q.json_list(keys)),
         ))
 
+    @blocking
     def kv_keys(self, collection: str, prefix: str | None = None) -> list[str]:
         sql = "SELECT key FROM bruno_kv WHERE collection = ?"
         args: list[Any] = [collection]

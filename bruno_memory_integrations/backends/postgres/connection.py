@@ -1,5 +1,7 @@
 """Connections for the PostgreSQL backend: pools it owns or clients it was given,
-and the drivers that run an op (see ``_ops.py``) on a sync or async connection.
+and the drivers that run an operation (``backend.py``) in one transaction on a sync
+or an async connection, retrying it once on a fresh connection when the old one
+died and the operation is idempotent.
 
 Pools are opened on first use and closed by ``close()``/``aclose()``; a
 ``weakref.finalize`` on the backend closes them when a store is garbage-collected
@@ -13,22 +15,22 @@ import asyncio
 import contextlib
 import threading
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg import errors as pg_errors
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
-from ...errors import BackendError, BackendUnavailableError, StoreClosedError
-from ...sansio import adrive, drive
-from ._ops import Op
-from ._options import PostgresOptions, mask_url
-from ._sql import CopyIn, Statement
+from ...errors import BackendError, BackendUnavailableError, InvalidInputError, StoreClosedError
+from ...sansio import Op, adrive, drive
+from .options import PostgresOptions, mask_url
+from .schema import CopyIn, Statement
 
 T = TypeVar("T")
 
-__all__ = ["ClientSource", "OwnedPools", "PoolSet", "arun", "run"]
+__all__ = ["ClientSource", "OwnedPools", "PoolSet", "Source", "arun", "arun_op", "run", "run_op"]
 
 # Tasks closing async pools from sync code; kept so they are not garbage-collected.
 _CLOSING: set[asyncio.Task[Any]] = set()
@@ -120,6 +122,64 @@ async def arun(conn: psycopg.AsyncConnection[Any], op: Op[T]) -> T:
     return result
 
 
+def _error(exc: psycopg.Error, display: str, lost: bool, idempotent: bool) -> BackendError:
+    text = _one_line(exc)
+    if lost:
+        tail = "" if idempotent else "; the write may or may not have been applied"
+        return BackendUnavailableError(
+            f"lost the connection to PostgreSQL at {display}: {text}{tail}"
+        )
+    return BackendError(f"PostgreSQL failed ({exc.sqlstate or type(exc).__name__}): {text}")
+
+
+def _retryable(exc: psycopg.Error, lost: bool) -> bool:
+    # Deadlocks and serialization failures leave nothing behind: run it again.
+    return lost or isinstance(
+        exc,
+        (pg_errors.TransactionRollback, pg_errors.DeadlockDetected, pg_errors.SerializationFailure),
+    )
+
+
+def run_op(source: Source, make: Callable[[], Op[T]], idempotent: bool) -> T:
+    """Run an operation in one transaction on a pooled sync connection.
+
+    An idempotent operation is run once more on a fresh connection when the
+    connection died or the transaction was rolled back by a deadlock.
+    """
+    attempts = 2 if idempotent else 1
+    for attempt in range(attempts):
+        conn = None
+        try:
+            with source.connection() as conn:
+                return run(conn, make())
+        except psycopg.Error as exc:
+            lost = conn is None or conn.broken
+            if attempt + 1 < attempts and _retryable(exc, lost):
+                continue
+            raise _error(exc, source.display, lost, idempotent) from exc
+        except UnicodeEncodeError as exc:
+            raise InvalidInputError(f"text that cannot be encoded as UTF-8: {exc}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def arun_op(source: Source, make: Callable[[], Op[T]], idempotent: bool) -> T:
+    """:func:`run_op` on a pooled async connection."""
+    attempts = 2 if idempotent else 1
+    for attempt in range(attempts):
+        conn = None
+        try:
+            async with source.aconnection() as conn:
+                return await arun(conn, make())
+        except psycopg.Error as exc:
+            lost = conn is None or conn.broken
+            if attempt + 1 < attempts and _retryable(exc, lost):
+                continue
+            raise _error(exc, source.display, lost, idempotent) from exc
+        except UnicodeEncodeError as exc:
+            raise InvalidInputError(f"text that cannot be encoded as UTF-8: {exc}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 # ============================================================ pools we own
 class PoolSet:
     """The pools a backend opened; what its finalizer closes (no backend reference)."""
@@ -131,6 +191,10 @@ class PoolSet:
         self.async_loop: asyncio.AbstractEventLoop | None = None
         #: Connections of the async pool, to close their sockets when no loop can.
         self.async_conns: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()
+        #: Per event loop: held while that loop's pool is being opened.
+        self.async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
         self.closed = False
 
     def check_open(self) -> None:
@@ -309,11 +373,22 @@ class OwnedPools:
         loop = asyncio.get_running_loop()
         if pools.async_pool is not None and pools.async_loop is loop:
             return pools.async_pool
+        # One task opens the pool; the others wait for it instead of each opening
+        # connections of their own (which overran the server's connection limit).
+        lock = pools.async_locks.get(loop)
+        if lock is None:  # no await between the lookup and the insert
+            lock = pools.async_locks[loop] = asyncio.Lock()
+        async with lock:
+            if pools.async_pool is not None and pools.async_loop is loop:
+                return pools.async_pool
+            pools.check_open()
+            return await self._open_async_pool(loop)
+
+    async def _open_async_pool(self, loop: asyncio.AbstractEventLoop) -> AsyncConnectionPool[Any]:
+        pools = self.pools
         error = await self._aprobe()
         if error is not None:
             raise self._unavailable(error) from error
-        if pools.async_pool is not None and pools.async_loop is loop:  # made while we waited
-            return pools.async_pool
         if pools.async_pool is not None:
             # An async pool belongs to the event loop it was opened on; this call
             # comes from another loop (e.g. a second asyncio.run).
@@ -331,9 +406,6 @@ class OwnedPools:
         except PoolTimeout as exc:
             await pool.close()
             raise self._unavailable(exc) from exc
-        if pools.async_pool is not None and pools.async_loop is loop:  # another task won
-            await pool.close()
-            return pools.async_pool
         pools.async_pool, pools.async_loop = pool, loop
         return pool
 
@@ -442,3 +514,6 @@ class ClientSource:
 
     async def aclose(self) -> None:
         """Nothing to close: the caller owns the client."""
+
+
+Source = OwnedPools | ClientSource

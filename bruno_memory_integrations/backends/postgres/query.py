@@ -1,6 +1,6 @@
 """Data statements of the PostgreSQL backend (records, chat, key-value): pure, no I/O.
 
-Schema and collection statements, literals and naming live in ``_sql.py``; every
+Schema and collection statements, literals and naming live in ``schema.py``; every
 value here is a ``%s`` parameter and every name an :class:`~psycopg.sql.Identifier`.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from psycopg import sql
 
-from ._sql import CollectionSpec, CopyIn, Names, Statement, vector_dumper
+from .schema import CollectionSpec, CopyIn, Names, Statement, vector_dumper
 
 Where = tuple[sql.Composable, list[Any]]
 

@@ -7,7 +7,7 @@ distance recomputed in float64. The backend then orders candidates by
 ``(distance, id)`` and keeps ``k``, which is exactly the reference order.
 
 * :class:`NumpyKnn` scores the vectors with numpy; with ``cache=True`` it keeps
-  each collection's matrix in memory, refreshed by what changed (``_cache.py``).
+  each collection's matrix in memory, refreshed by what changed (``cache.py``).
 * :class:`SqliteVecKnn` scores rows inside SQLite with the ``sqlite-vec``
   extension's distance functions (no copy of the vectors in Python).
 """
@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._cache import VectorCache, matrix_from_blobs
+from .cache import VectorCache, matrix_from_blobs
 
 __all__ = ["CollectionRow", "NumpyKnn", "SqliteVecKnn", "exact_distances", "to_blob"]
 
@@ -112,7 +112,7 @@ class NumpyKnn:
 
     Args:
         cache: Keep each searched collection's vectors in memory (about
-            ``4 * dimension`` bytes per record), refreshed on change (``_cache.py``).
+            ``4 * dimension`` bytes per record), refreshed on change (``cache.py``).
     """
 
     name = "numpy"

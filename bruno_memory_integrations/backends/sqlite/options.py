@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import ConfigurationError, MissingDependencyError
-from ._connections import load_driver
+from .connection import load_driver
 
 __all__ = ["SQLiteOptions", "load_sqlite_vec", "parse_options", "sqlite_vec_available"]
 

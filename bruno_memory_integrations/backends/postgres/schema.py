@@ -3,7 +3,7 @@
 Every statement is a :class:`psycopg.sql.Composable` built from fixed SQL text,
 :class:`~psycopg.sql.Identifier` for schema and table names, and ``%s``
 placeholders for every value. The same statements run on sync and async
-connections (see ``_ops.py`` and ``_connections.py``).
+connections (see ``backend.py`` and ``connection.py``).
 
 Layout (in the configured schema; ``public`` by default):
 

@@ -4,7 +4,8 @@
   ``BRUNO_TEST_REDIS_URL`` when set, else a server started once for the session.
   Tests sharing them must use their own table / index / key names.
 * ``postgres_server`` / ``redis_server`` (function): a private server the test may
-  ``stop()``, ``start()`` and ``restart()`` (Redis with the append-only file on).
+  ``stop()``, ``start()``, ``restart()`` and ``kill()`` (Redis with the append-only
+  file on, fsync always); ``durable_postgres_server`` is one with fsync on.
 
 A server that cannot start skips the test with the reason; with
 ``BRUNO_TEST_REQUIRE_SERVERS=1`` it fails instead. See docs/testing.md.
@@ -103,6 +104,12 @@ def postgres_server() -> Iterator[PostgresServer]:
 def redis_server() -> Iterator[RedisServer]:
     """A private, running RedisServer(appendonly=True) for stop/restart tests."""
     yield from _private("Redis", REDIS_URL_ENV, lambda: RedisServer(appendonly=True))
+
+
+@pytest.fixture
+def durable_postgres_server() -> Iterator[PostgresServer]:
+    """A private PostgresServer with fsync and synchronous commit on, for crash tests."""
+    yield from _private("PostgreSQL", POSTGRES_URL_ENV, lambda: PostgresServer(durable=True))
 
 
 # ===========================================================================

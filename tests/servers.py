@@ -266,6 +266,12 @@ class _Server:
         self.stop()
         return self.start()
 
+    def kill(self) -> None:
+        """Crash the server: SIGKILL, no shutdown of any kind; ``start()`` recovers it."""
+        if self.running:
+            self._kill()
+            self.running = False
+
     def close(self) -> None:
         """Stop the server and delete its data directory."""
         try:
@@ -305,6 +311,9 @@ class _Server:
     def _stop(self) -> None:
         raise NotImplementedError
 
+    def _kill(self) -> None:
+        raise NotImplementedError
+
 
 # ---------------------------------------------------------------------------
 # PostgreSQL
@@ -335,7 +344,12 @@ def _pg_bin_dirs() -> list[Path]:
 
 
 class PostgresServer(_Server):
-    """A private PostgreSQL server with pgvector, trust auth, on 127.0.0.1."""
+    """A private PostgreSQL server with pgvector, trust auth, on 127.0.0.1.
+
+    By default it trades durability for speed (``fsync=off``); ``durable=True``
+    runs with PostgreSQL's durable defaults (fsync, synchronous commit, full page
+    writes), for tests that crash the server and count what survived.
+    """
 
     name = "postgres"
 
@@ -345,8 +359,10 @@ class PostgresServer(_Server):
         *,
         bin_dir: str | os.PathLike[str] | None = None,
         start_timeout: float = 60.0,
+        durable: bool = False,
     ) -> None:
         super().__init__(port, start_timeout)
+        self.durable = durable
         self._bin_dir_arg = Path(bin_dir) if bin_dir is not None else None
         self.bin_dir: Path | None = None
         self._user: tuple[int, int] | None = None  # (uid, gid) to run as when root
@@ -469,11 +485,10 @@ class PostgresServer(_Server):
             "port": str(self.port),
             "unix_socket_directories": "''",
             "max_connections": "200",
-            "fsync": "off",
-            "synchronous_commit": "off",
-            "full_page_writes": "off",
             "logging_collector": "off",
         }
+        if not self.durable:
+            settings.update(fsync="off", synchronous_commit="off", full_page_writes="off")
         # postgresql.auto.conf is read last, so these win over postgresql.conf.
         body = "".join(f"{key} = {value}\n" for key, value in settings.items())
         auto = self.data_dir / "postgresql.auto.conf"
@@ -509,6 +524,44 @@ class PostgresServer(_Server):
         with contextlib.suppress(OSError, ValueError, IndexError):
             pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
             os.kill(pid, signal.SIGKILL)
+
+    def _kill(self) -> None:
+        """SIGKILL the postmaster and every backend process it started (a power cut)."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        children = _children(pid)
+        for victim in (pid, *children):
+            with contextlib.suppress(OSError):
+                os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in (pid, *children)):
+            time.sleep(0.02)
+        # Where nothing reaps orphans (PID 1 in some containers) the dead postmaster
+        # stays a zombie, which a new postmaster takes for a live one holding the
+        # lock file: remove it, as an administrator would after a crash.
+        with contextlib.suppress(OSError):
+            (self.data_dir / "postmaster.pid").unlink()
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def _postgres_user() -> tuple[int, int]:
@@ -768,6 +821,12 @@ class RedisServer(_Server):
 
     def _stop(self) -> None:
         self._terminate()
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()  # SIGKILL: nothing is flushed beyond what fsync already wrote
+            proc.wait()
 
     def _terminate(self) -> None:
         proc, self._proc = self._proc, None

@@ -455,6 +455,35 @@ def test_pool_size_caps_connections(postgres_url: str, admin: Any) -> None:
         assert max(seen) <= 2
 
 
+async def test_async_first_use_by_many_tasks_opens_one_pool(
+    postgres_url: str, admin: Any
+) -> None:
+    """Tasks racing on a fresh store share one pool: the server never sees more than
+    pool_size of its connections (each used to open a pool of its own)."""
+    app = f"race_{uuid.uuid4().hex[:8]}"
+    s = open_store(with_app(postgres_url, app), pool_size=5, pool_min_size=1)
+    peak = 0
+
+    async def watch() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, await asyncio.to_thread(connections, admin, app))
+            await asyncio.sleep(0.005)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        results = await asyncio.gather(
+            *(s.acount("x") for _ in range(250)), return_exceptions=True
+        )
+    finally:
+        watcher.cancel()
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    peak = max(peak, connections(admin, app))
+    assert peak <= 5 + 1  # the pool, plus the one probe connection made before it opens
+    await s.aclose()
+    assert settle(admin, app) == 0
+
+
 # ============================================================ clients passed in
 def test_from_client_pool_is_used_and_left_open(postgres_url: str, schema: str) -> None:
     with psycopg_pool.ConnectionPool(postgres_url, min_size=1, max_size=2, open=True) as pool:

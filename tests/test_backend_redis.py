@@ -22,6 +22,7 @@ pytest.importorskip("redis", reason="the redis extra (redis-py) is not installed
 import redis
 
 from bruno_memory_integrations import (
+    BackendError,
     BackendUnavailableError,
     ConfigurationError,
     FilterError,
@@ -578,3 +579,60 @@ def test_too_many_metadata_keys_is_a_clear_error(store: Store) -> None:
     # Keys whose fields were added before the limit was reached work as usual.
     store.upsert(coll, [Record("ok", "", v, {"x0": 0})])
     assert store.count(coll, filter={"x0": 0}) == 1
+
+
+# ============================================================================ connection limits
+def _clients(raw: Any, name: str) -> int:
+    """Connections the server has from clients named ``name``."""
+    return sum(1 for c in raw.client_list() if c.get("name") == name)
+
+
+async def test_many_concurrent_async_calls_wait_for_a_connection(
+    redis_url: str, raw: Any
+) -> None:
+    """More tasks than pooled connections: calls queue for a connection, none fails."""
+    name = _name("pool")
+    store = open_store(redis_url, max_connections=8, client_name=name)
+    coll = _name("c")
+    recs = _recs(50)
+    await store.aupsert(coll, recs)
+    vec = recs[0].vector or []
+
+    async def one(i: int) -> int:
+        if i % 3 == 0:
+            return len(await store.asearch(coll, vec, k=3, filter={"even": True}))
+        if i % 3 == 1:
+            return len(await store.aget(coll, [f"id{i % 50:04d}"]))
+        return await store.acount(coll, filter={"i": {"$lt": 10}})
+
+    try:
+        results = await asyncio.gather(*(one(i) for i in range(300)), return_exceptions=True)
+        errors_seen = [r for r in results if isinstance(r, BaseException)]
+        assert errors_seen == []
+        assert _clients(raw, name) <= 8
+    finally:
+        await store.adrop_collection(coll)
+        await store.aclose()
+
+
+def test_a_busy_pool_times_out_with_a_clear_error(redis_url: str) -> None:
+    store = open_store(redis_url, max_connections=1, pool_timeout=0.2)
+    backend = store.backend
+    assert isinstance(backend, RedisBackend)
+    pool = backend._conn.client.connection_pool
+    held = pool.get_connection()  # the only connection, taken by someone else
+    try:
+        began = time.monotonic()
+        with pytest.raises(BackendError, match=r"no free connection.*max_connections"):
+            store.list_collections()
+        assert time.monotonic() - began < 5
+    finally:
+        pool.release(held)
+    assert isinstance(store.list_collections(), list)  # usable again
+    store.close()
+
+
+@pytest.mark.parametrize("options", [{"max_connections": 0}, {"pool_timeout": -1}])
+def test_bad_pool_options_are_refused(redis_url: str, options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        open_store(redis_url, **options)

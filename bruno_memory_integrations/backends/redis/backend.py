@@ -67,7 +67,9 @@ class RedisBackend(Backend):
     ``prefix`` (root of every key, default ``"bruno"``), ``algorithm``
     (``"hnsw"`` or ``"flat"``), ``hnsw_m``, ``ef_construction``, ``ef_runtime``,
     ``batch_size`` (records per transaction), ``retries``, ``connect_timeout``,
-    ``socket_timeout``, ``health_check_interval``; other keywords go to redis-py.
+    ``socket_timeout``, ``health_check_interval``, ``max_connections`` and
+    ``pool_timeout`` (calls wait that long for a free pooled connection); other
+    keywords go to redis-py.
     """
 
     name: ClassVar[str] = "redis"

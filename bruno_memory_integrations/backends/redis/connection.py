@@ -93,9 +93,25 @@ class Clients:
     shared_async: aioredis.Redis | None = None
 
 
+#: Connections per pool (sync, and async per event loop) unless ``max_connections=``.
+DEFAULT_MAX_CONNECTIONS = 50
+#: Seconds a call waits for a free pooled connection unless ``pool_timeout=``.
+DEFAULT_POOL_TIMEOUT = 10.0
+_NO_CONNECTION = "no connection available"
+
+
 def _options(options: dict[str, Any], retries: int) -> dict[str, Any]:
     opts = dict(options)
     opts.pop("decode_responses", None)  # replies hold binary vectors: never decoded
+    # A blocking pool: when every connection is busy a call waits for one (up to
+    # pool_timeout) instead of failing with "Too many connections".
+    size = opts.pop("max_connections", DEFAULT_MAX_CONNECTIONS)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigurationError(f"max_connections must be a positive integer, got {size!r}")
+    wait = opts.pop("pool_timeout", DEFAULT_POOL_TIMEOUT)
+    if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not wait > 0:
+        raise ConfigurationError(f"pool_timeout must be a positive number, got {wait!r}")
+    opts["max_connections"], opts["timeout"] = size, float(wait)
     opts.setdefault("socket_connect_timeout", opts.pop("connect_timeout", 2.0))
     opts.setdefault("socket_timeout", 30.0)
     opts.setdefault("health_check_interval", 30)
@@ -114,7 +130,9 @@ def _with_retry(opts: dict[str, Any], retries: int, is_async: bool) -> dict[str,
 
 def _probe(url: str, masked: str, opts: dict[str, Any]) -> None:
     """One PING without retries, so an unreachable server fails fast and clearly."""
-    probe_opts = {k: v for k, v in opts.items() if k != "retry_on_error"}
+    probe_opts = {
+        k: v for k, v in opts.items() if k not in ("retry_on_error", "max_connections", "timeout")
+    }
     probe_opts.update(socket_timeout=opts["socket_connect_timeout"], retry=Retry(NoBackoff(), 0))
     try:
         probe = redis.Redis.from_url(url, **probe_opts)
@@ -150,10 +168,17 @@ def clients_for_url(url: str, retries: int, options: dict[str, Any]) -> Clients:
     opts = _options(options, retries)
     masked = mask_url(url)
     _probe(url, masked, opts)
-    sync = redis.Redis.from_url(url, **_with_retry(opts, retries, False))
-    return Clients(
-        sync, lambda: aioredis.Redis.from_url(url, **_with_retry(opts, retries, True)), masked
+    sync = redis.Redis(
+        connection_pool=redis.BlockingConnectionPool.from_url(
+            url, **_with_retry(opts, retries, False)
+        )
     )
+
+    def make_async() -> aioredis.Redis:
+        pool = aioredis.BlockingConnectionPool.from_url(url, **_with_retry(opts, retries, True))
+        return aioredis.Redis(connection_pool=pool)
+
+    return Clients(sync, make_async, masked)
 
 
 def _connection_class(pool: Any, to_async: bool) -> type:
@@ -201,11 +226,16 @@ def clients_for_client(client: Any, retries: int) -> Clients:
         conn_cls = _connection_class(pool, to_async)
         allowed = _init_params(conn_cls)
         kw = {k: v for k, v in _with_retry(opts, retries, to_async).items() if k in allowed}
+        limits = {"max_connections": opts["max_connections"], "timeout": opts["timeout"]}
         if to_async:
             return aioredis.Redis(
-                connection_pool=aioredis.ConnectionPool(connection_class=conn_cls, **kw)
+                connection_pool=aioredis.BlockingConnectionPool(
+                    connection_class=conn_cls, **limits, **kw
+                )
             )
-        return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=conn_cls, **kw))
+        return redis.Redis(
+            connection_pool=redis.BlockingConnectionPool(connection_class=conn_cls, **limits, **kw)
+        )
 
     description = _describe(pool)
     if isinstance(client, aioredis.Redis):
@@ -249,6 +279,11 @@ class Connection:
         )
 
     def _fail(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, redis.ConnectionError) and _NO_CONNECTION in str(exc).lower():
+            return BackendError(
+                f"no free connection to Redis at {self.description}: every pooled connection "
+                f"stayed busy for pool_timeout; raise max_connections or pool_timeout ({exc})"
+            )
         if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
             return BackendUnavailableError(f"Redis at {self.description} is unreachable: {exc}")
         if isinstance(exc, redis.RedisError):

@@ -7,5 +7,6 @@ See docs/langgraph.md.
 """
 
 from .checkpoint import BrunoCheckpointSaver
+from .long_term import BrunoStore
 
-__all__ = ["BrunoCheckpointSaver"]
+__all__ = ["BrunoCheckpointSaver", "BrunoStore"]

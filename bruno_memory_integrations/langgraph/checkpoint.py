@@ -11,7 +11,7 @@ Layout (see docs/langgraph.md for why and the measurements):
 
       "ns"␟"checkpoint_id"                       the checkpoint, metadata, parent
       "ns"␟"checkpoint_id"␟"task_id"␟idx         one pending write
-      latest␟"ns"                                 the newest checkpoint id of ns
+      latest␟"ns"                                 the newest checkpoint of ns (id + value)
       run␟"run_id"␟"ns"␟"checkpoint_id"          run -> checkpoint (delete_for_runs)
 
   so one prefix listing (``"ns"␟"checkpoint_id"``) finds a checkpoint with all
@@ -86,8 +86,15 @@ def _run_key(run_id: str, ns: str, cid: str) -> str:
     return f"run{SEP}{_j(run_id)}{SEP}{_ckey(ns, cid)}"
 
 
+def _part(p: str) -> str:
+    if not p.startswith('"'):
+        return p
+    # Most parts need no unescaping; slicing is much cheaper than json.loads.
+    return p[1:-1] if "\\" not in p else str(json.loads(p))
+
+
 def _split(key: str) -> list[str]:
-    return [json.loads(p) if p.startswith('"') else p for p in key.split(SEP)]
+    return [_part(p) for p in key.split(SEP)]
 
 
 def _thread_of(config: RunnableConfig) -> str:
@@ -222,13 +229,15 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         cid = str(checkpoint["id"])
         coll = self._coll(thread_id)
         meta = get_checkpoint_metadata(config, metadata)
-        items = [(_ckey(ns, cid), self._pack_checkpoint(checkpoint, meta, conf.get("checkpoint_id")))]
+        value = self._pack_checkpoint(checkpoint, meta, conf.get("checkpoint_id"))
+        items = [(_ckey(ns, cid), value)]
         latest = self._latest.get((thread_id, ns))
         if latest is None:
             (stored,) = yield call(self.store, "kv_mget", coll, [_latest_key(ns)])
-            latest = stored.decode("utf-8") if stored is not None else None
+            latest = ormsgpack.unpackb(stored)[0] if stored is not None else None
         if latest is None or cid >= latest:
-            items.append((_latest_key(ns), cid.encode("utf-8")))
+            # The pointer carries the checkpoint too, so reading the newest takes one call.
+            items.append((_latest_key(ns), ormsgpack.packb([cid, value])))
             latest = cid
         index: list[tuple[str, bytes]] = []
         run_id = meta.get("run_id")
@@ -278,19 +287,25 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
             (pointer,) = yield call(self.store, "kv_mget", coll, [_latest_key(ns)])
             if pointer is None:
                 return None
-            cid = pointer.decode("utf-8")
-        keys = yield call(self.store, "kv_keys", coll, prefix=_ckey(ns, str(cid)))
-        ckey = _ckey(ns, str(cid))
-        if ckey not in keys:
-            return None
-        values = yield call(self.store, "kv_mget", coll, keys)
-        by_key = dict(zip(keys, values))
-        raw = by_key.pop(ckey)
-        if raw is None:  # deleted between the two calls
-            return None
+            cid, raw = ormsgpack.unpackb(pointer)
+            ckey = _ckey(ns, cid)
+            keys = yield call(self.store, "kv_keys", coll, prefix=ckey + SEP)
+            values = (yield call(self.store, "kv_mget", coll, keys)) if keys else []
+        else:
+            cid = str(cid)
+            ckey = _ckey(ns, cid)
+            keys = yield call(self.store, "kv_keys", coll, prefix=ckey)
+            if ckey not in keys:
+                return None
+            values = yield call(self.store, "kv_mget", coll, keys)
+            by_key = dict(zip(keys, values))
+            raw = by_key.pop(ckey)
+            if raw is None:  # deleted between the two calls
+                return None
+            values = list(by_key.values())
         row, metadata = self._unpack_metadata(raw)
-        writes = [v for v in by_key.values() if v is not None]
-        return self._tuple(thread_id, ns, str(cid), row, metadata, writes)
+        writes = [v for v in values if v is not None]
+        return self._tuple(thread_id, ns, cid, row, metadata, writes)
 
     def _list(
         self,
@@ -317,14 +332,14 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         before_id = get_checkpoint_id(before) if before else None
         prefix = f"{_j(ns)}{SEP}" if ns is not None else '"'
         listed = yield [call(self.store, "kv_keys", self._coll(t), prefix=prefix) for t in threads]
-        # (checkpoint_id, ns, thread) -> keys of its pending writes
+        # (checkpoint_id, ns, thread) -> [its key, the keys of its pending writes]
         found: dict[tuple[str, str, str], list[str]] = {}
         for thread_id, keys in zip(threads, listed):
             for key in keys:
                 parts = _split(key)
                 head = (parts[1], parts[0], thread_id)
                 if len(parts) == 2:
-                    found.setdefault(head, [])
+                    found[head] = [key]
                 elif head in found:  # keys are sorted: the checkpoint precedes its writes
                     found[head].append(key)
         order = sorted(
@@ -337,9 +352,8 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         for start in range(0, len(order), chunk):
             heads = order[start : start + chunk]
             by_thread: dict[str, list[str]] = {}
-            for cid, cns, thread_id in heads:
-                by_thread.setdefault(thread_id, []).append(_ckey(cns, cid))
-                by_thread[thread_id].extend(found[(cid, cns, thread_id)])
+            for head in heads:
+                by_thread.setdefault(head[2], []).extend(found[head])
             names = list(by_thread)
             fetched = yield [
                 call(self.store, "kv_mget", self._coll(t), by_thread[t]) for t in names
@@ -349,8 +363,10 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
                 for t, vs in zip(names, fetched)
                 for k, v in zip(by_thread[t], vs)
             }
-            for cid, cns, thread_id in heads:
-                raw = values.get((thread_id, _ckey(cns, cid)))
+            for head in heads:
+                cid, cns, thread_id = head
+                ckey, *wkeys = found[head]
+                raw = values.get((thread_id, ckey))
                 if raw is None:
                     continue
                 row, metadata = self._unpack_metadata(raw)
@@ -359,10 +375,7 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
                     for k, v in filter.items()
                 ):
                     continue
-                writes = [
-                    w for k in found[(cid, cns, thread_id)]
-                    if (w := values.get((thread_id, k))) is not None
-                ]
+                writes = [w for k in wkeys if (w := values.get((thread_id, k))) is not None]
                 out.append(self._tuple(thread_id, cns, cid, row, metadata, writes))
                 if limit is not None and len(out) >= limit:
                     return out
@@ -388,12 +401,19 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
                     remaining[parts[0]] = max(remaining.get(parts[0], ""), parts[1])
             if head in doomed:
                 drop.append(key)
-        pointers = [(_latest_key(n), remaining[n].encode("utf-8")) for n in remaining]
         gone = [_latest_key(n) for n in namespaces if n not in remaining]
         if drop or gone:
             yield call(self.store, "kv_mdelete", coll, drop + gone)
-        if pointers:
-            yield call(self.store, "kv_mset", coll, pointers)
+        if remaining:
+            heads = [(n, remaining[n]) for n in remaining]
+            values = yield call(self.store, "kv_mget", coll, [_ckey(n, c) for n, c in heads])
+            pointers = [
+                (_latest_key(n), ormsgpack.packb([c, v]))
+                for (n, c), v in zip(heads, values)
+                if v is not None
+            ]
+            if pointers:
+                yield call(self.store, "kv_mset", coll, pointers)
         self._forget(thread_id)
 
     def _delete_thread(self, thread_id: str) -> Op[None]:

@@ -60,7 +60,7 @@ def make_checkpoint(step: int) -> Checkpoint:
         "step": step,
         "branch:to:agent": None,
     }
-    ck["channel_versions"] = {k: f"{step + 1:032}.0" for k in ck["channel_values"]}
+    ck["channel_versions"] = dict.fromkeys(ck["channel_values"], f"{step + 1:032}.0")
     return ck
 
 

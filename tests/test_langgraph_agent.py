@@ -19,10 +19,10 @@ import pytest
 pytest.importorskip("langchain.agents", reason="needs the test extra (langchain)")
 
 from langchain_core.messages import HumanMessage, ToolMessage
-
-from bruno_memory_integrations import Store
 from langgraph_agent_app import build_agent
 from stores import require_capability, store_url_for
+
+from bruno_memory_integrations import Store
 
 APP = Path(__file__).with_name("langgraph_agent_app.py")
 
@@ -80,7 +80,8 @@ def test_agent_interrupt_resume_elsewhere_time_travel_and_memory(
     # The fork's parent is the checkpoint travelled back to.
     fork_parent = agent.get_state(t1).parent_config
     chain = {h.config["configurable"]["checkpoint_id"]: h for h in agent.get_state_history(t1)}
-    while fork_parent["configurable"]["checkpoint_id"] != before_booking.config["configurable"]["checkpoint_id"]:
+    target = before_booking.config["configurable"]["checkpoint_id"]
+    while fork_parent["configurable"]["checkpoint_id"] != target:
         fork_parent = chain[fork_parent["configurable"]["checkpoint_id"]].parent_config
 
     # Long-term memory written in t1 is found by meaning in another thread.
@@ -89,7 +90,7 @@ def test_agent_interrupt_resume_elsewhere_time_travel_and_memory(
     assert answer["messages"][-1].content == "Done. my favourite colour is teal"
     answer = agent.invoke(_ask("which city is my home?"), t2)
     assert answer["messages"][-1].content == "Done. I live in Porto"
-    assert [m.content for m in agent.get_state(t2).values["messages"] if isinstance(m, HumanMessage)] == [
-        "what colour do I like best?", "which city is my home?",
-    ]
+    asked = [m.content for m in agent.get_state(t2).values["messages"]
+             if isinstance(m, HumanMessage)]
+    assert asked == ["what colour do I like best?", "which city is my home?"]
     saver.close()

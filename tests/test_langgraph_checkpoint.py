@@ -17,10 +17,10 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.base import Checkpoint, create_checkpoint, empty_checkpoint
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.serde.types import ERROR, INTERRUPT
+from stores import forbid_sync
 
 from bruno_memory_integrations import InvalidInputError, InvalidNameError, Store
 from bruno_memory_integrations.langgraph import BrunoCheckpointSaver
-from stores import forbid_sync
 
 
 def _saver(store: Store) -> BrunoCheckpointSaver:
@@ -55,7 +55,7 @@ def _checkpoint(step: int, values: dict[str, object] | None = None) -> Checkpoin
     base = empty_checkpoint()
     ck = create_checkpoint(base, None, step)
     ck["channel_values"] = dict(values or {"step": step})
-    ck["channel_versions"] = {k: f"{step:032}.0" for k in ck["channel_values"]}
+    ck["channel_versions"] = dict.fromkeys(ck["channel_values"], f"{step:032}.0")
     return ck
 
 
@@ -94,7 +94,8 @@ def test_sync_put_get_list(store: Store) -> None:
     assert [t.metadata["step"] for t in saver.list(_config("t1"), filter={"source": "loop"})] == [
         4, 3, 2, 1,
     ]
-    before = [t.checkpoint["id"] for t in saver.list(_config("t1"), before=_config("t1", cid=ids[3]))]
+    older = saver.list(_config("t1"), before=_config("t1", cid=ids[3]))
+    before = [t.checkpoint["id"] for t in older]
     assert before == [ids[2], ids[1], ids[0]]
     assert [t.checkpoint["id"] for t in saver.list(_config("t1"), limit=2)] == [ids[4], ids[3]]
     assert list(saver.list(_config("t1"), limit=0)) == []

@@ -34,11 +34,11 @@ from langgraph.store.base import (
     PutOp,
     SearchOp,
 )
+from langgraph_fakes import TrigramEmbeddings
+from stores import forbid_sync, require_capability
 
 from bruno_memory_integrations import InvalidInputError, NotSupportedError, Store
 from bruno_memory_integrations.langgraph import BrunoStore
-from langgraph_fakes import TrigramEmbeddings
-from stores import forbid_sync, require_capability
 
 DIMS = 256
 
@@ -159,8 +159,12 @@ def test_list_namespaces(store: Store) -> None:
     assert s.list_namespaces(prefix=("a", "b"), limit=2) == [("a", "b", "c"), ("a", "b", "d", "e")]
     assert s.list_namespaces(prefix=("a", "b"), offset=2) == [("a", "b", "d", "i"), ("a", "b", "f")]
     assert s.list_namespaces(prefix=("a", "*", "f")) == [("a", "b", "f"), ("a", "c", "f")]
-    assert s.list_namespaces(suffix=("*", "f")) == [("a", "b", "f"), ("a", "c", "f"), ("b", "a", "f")]
-    assert s.list_namespaces(prefix=("users", "*")) == [("users", "123"), ("users", "456", "settings")]
+    assert s.list_namespaces(suffix=("*", "f")) == [
+        ("a", "b", "f"), ("a", "c", "f"), ("b", "a", "f"),
+    ]
+    assert s.list_namespaces(prefix=("users", "*")) == [
+        ("users", "123"), ("users", "456", "settings"),
+    ]
     assert s.list_namespaces(prefix=("*", "users"), suffix=("*", "settings")) == []
     assert s.list_namespaces(prefix=("nonexistent",)) == []
     assert s.list_namespaces(prefix=("users", "123")) == [("users", "123")]

@@ -188,9 +188,8 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         decoded = []
         for raw in writes:
             _, task_id, channel, vtype, vbytes, task_path, idx = ormsgpack.unpackb(raw)
-            decoded.append(
-                ((task_path, task_id, idx), (task_id, channel, self.serde.loads_typed((vtype, vbytes))))
-            )
+            value = self.serde.loads_typed((vtype, vbytes))
+            decoded.append(((task_path, task_id, idx), (task_id, channel, value)))
         decoded.sort(key=lambda w: w[0])
         return CheckpointTuple(
             config={
@@ -298,7 +297,7 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
             if ckey not in keys:
                 return None
             values = yield call(self.store, "kv_mget", coll, keys)
-            by_key = dict(zip(keys, values))
+            by_key = dict(zip(keys, values, strict=True))
             raw = by_key.pop(ckey)
             if raw is None:  # deleted between the two calls
                 return None
@@ -334,7 +333,7 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         listed = yield [call(self.store, "kv_keys", self._coll(t), prefix=prefix) for t in threads]
         # (checkpoint_id, ns, thread) -> [its key, the keys of its pending writes]
         found: dict[tuple[str, str, str], list[str]] = {}
-        for thread_id, keys in zip(threads, listed):
+        for thread_id, keys in zip(threads, listed, strict=True):
             for key in keys:
                 parts = _split(key)
                 head = (parts[1], parts[0], thread_id)
@@ -360,8 +359,8 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
             ]
             values = {
                 (t, k): v
-                for t, vs in zip(names, fetched)
-                for k, v in zip(by_thread[t], vs)
+                for t, vs in zip(names, fetched, strict=True)
+                for k, v in zip(by_thread[t], vs, strict=True)
             }
             for head in heads:
                 cid, cns, thread_id = head
@@ -409,7 +408,7 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
             values = yield call(self.store, "kv_mget", coll, [_ckey(n, c) for n, c in heads])
             pointers = [
                 (_latest_key(n), ormsgpack.packb([c, v]))
-                for (n, c), v in zip(heads, values)
+                for (n, c), v in zip(heads, values, strict=True)
                 if v is not None
             ]
             if pointers:
@@ -438,7 +437,7 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         threads = sorted({_split(k)[2] for k in index_keys})
         all_keys = yield [call(self.store, "kv_keys", self._coll(t)) for t in threads]
         wanted = {_j(r) for r in runs}
-        for thread_id, keys in zip(threads, all_keys):
+        for thread_id, keys in zip(threads, all_keys, strict=True):
             doomed = set()
             for key in keys:
                 if key.startswith(f"run{SEP}"):
@@ -455,7 +454,7 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         if not keys:
             return
         values = yield call(self.store, "kv_mget", self._coll(source), keys)
-        items = [(k, v) for k, v in zip(keys, values) if v is not None]
+        items = [(k, v) for k, v in zip(keys, values, strict=True) if v is not None]
         runs = {_split(k)[1] for k, _ in items if k.startswith(f"run{SEP}")}
         index = [(f"t{SEP}{_j(target)}", b"")]
         index += [(f"r{SEP}{_j(r)}{SEP}{_j(target)}", b"") for r in runs]
@@ -479,11 +478,13 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
             return
         all_keys = yield [call(self.store, "kv_keys", self._coll(t)) for t in threads]
         plans = []
-        for thread_id, keys in zip(threads, all_keys):
+        for thread_id, keys in zip(threads, all_keys, strict=True):
             heads = [k for k in keys if k.startswith('"') and len(_split(k)) == 2]
-            values = yield call(self.store, "kv_mget", self._coll(thread_id), heads) if heads else []
+            values = []
+            if heads:
+                values = yield call(self.store, "kv_mget", self._coll(thread_id), heads)
             newest: dict[str, str] = {}
-            for key, raw in zip(heads, values):
+            for key, raw in zip(heads, values, strict=True):
                 if raw is None:
                     continue
                 _, metadata = self._unpack_metadata(raw)

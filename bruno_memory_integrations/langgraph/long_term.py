@@ -95,7 +95,7 @@ def _compare(value: Any, wanted: Any) -> bool:
         return (
             isinstance(value, (list, tuple))
             and len(value) == len(wanted)
-            and all(_compare(a, b) for a, b in zip(value, wanted))
+            and all(_compare(a, b) for a, b in zip(value, wanted, strict=False))
         )
     return bool(value == wanted)
 
@@ -138,9 +138,9 @@ def _namespace_matches(condition: MatchCondition, namespace: tuple[str, ...]) ->
     if len(namespace) < len(path):
         return False
     if condition.match_type == "prefix":
-        pairs = zip(namespace, path)
+        pairs = zip(namespace, path, strict=False)
     elif condition.match_type == "suffix":
-        pairs = zip(reversed(namespace), reversed(path))
+        pairs = zip(reversed(namespace), reversed(path), strict=False)
     else:
         raise InvalidInputError(
             f"unknown namespace match type {condition.match_type!r}; use 'prefix' or 'suffix'"
@@ -221,8 +221,8 @@ class BrunoStore(StoreOwner, BaseStore):
     def __repr__(self) -> str:
         return f"BrunoStore(store={self.store!r}, prefix={self.prefix!r})"
 
-    @property  # type: ignore[override]
-    def supports_ttl(self) -> bool:  # LangGraph reads this to accept ttl= on put
+    @property
+    def supports_ttl(self) -> bool:  # type: ignore[override]  # read by BaseStore.put
         """Whether the backend can expire items (its ``ttl`` capability)."""
         return bool(self.store.capabilities.ttl)
 
@@ -272,7 +272,7 @@ class BrunoStore(StoreOwner, BaseStore):
         if gets:
             keys = [_item_key(op.namespace, op.key) for _, op in gets]
             values = yield call(self.store, "kv_mget", self.items, keys)
-            for (i, op), key, raw in zip(gets, keys, values):
+            for (i, op), key, raw in zip(gets, keys, values, strict=True):
                 if raw is None:
                     continue
                 stored = _Stored(raw)
@@ -341,7 +341,7 @@ class BrunoStore(StoreOwner, BaseStore):
     ) -> _ops.Op[None]:
         keys = list(puts)
         old = yield call(self.store, "kv_mget", self.items, keys)
-        previous = {k: _Stored(raw) for k, raw in zip(keys, old) if raw is not None}
+        previous = {k: _Stored(raw) for k, raw in zip(keys, old, strict=True) if raw is not None}
         texts = [(k, path, text) for k in keys for path, text in plans[k][2]]
         vectors: list[list[float]] = []
         if texts:
@@ -350,8 +350,8 @@ class BrunoStore(StoreOwner, BaseStore):
         by_ttl: dict[float | None, list[tuple[str, bytes]]] = {}
         records: dict[float | None, list[Record]] = {}
         new_ids: dict[str, list[str]] = {}
-        for (key, path, text), vector in zip(texts, vectors):
-            namespace, item_key = _parse_item_key(key)
+        for (key, path, text), vector in zip(texts, vectors, strict=True):
+            namespace, _ = _parse_item_key(key)
             rid = f"{key}{SEP}{_j(path)}"
             new_ids.setdefault(key, []).append(rid)
             prefixes = [_ns_prefix(namespace[: n + 1]) for n in range(len(namespace))]
@@ -393,7 +393,10 @@ class BrunoStore(StoreOwner, BaseStore):
             calls.append(call(self.store, "delete", self.vectors, stale))
         for minutes, rows2 in by_ttl.items():
             calls.append(
-                call(self.store, "kv_mset", self.items, rows2, ttl=minutes * 60 if minutes else None)
+                call(
+                    self.store, "kv_mset", self.items, rows2,
+                    ttl=minutes * 60 if minutes else None,
+                )
             )
         if deleted:
             calls.append(call(self.store, "kv_mdelete", self.items, deleted))
@@ -435,9 +438,11 @@ class BrunoStore(StoreOwner, BaseStore):
             keys = yield call(
                 self.store, "kv_keys", self.items, prefix=_ns_prefix(op.namespace_prefix) or None
             )
-            values = yield call(self.store, "kv_mget", self.items, keys) if keys else []
-            rows = [
-                (k, _Stored(raw), None) for k, raw in zip(keys, values) if raw is not None
+            values = (yield call(self.store, "kv_mget", self.items, keys)) if keys else []
+            rows: list[tuple[str, _Stored, float | None]] = [
+                (k, _Stored(raw), None)
+                for k, raw in zip(keys, values, strict=True)
+                if raw is not None
             ]
             rows = [r for r in rows if _matches(r[1].value, op.filter)]
             # Newest first, as LangGraph's SQL stores order a search without a query.
@@ -479,11 +484,10 @@ class BrunoStore(StoreOwner, BaseStore):
                 item = hit.record.metadata[ITEM_FIELD]
                 best.setdefault(item, hit.score)
             keys = list(best)
-            values = yield call(self.store, "kv_mget", self.items, keys) if keys else []
-            rows = [
-                (k, _Stored(raw), best[k])
-                for k, raw in zip(keys, values)
-                if raw is not None and _matches(_Stored(raw).value, op.filter)
+            values = (yield call(self.store, "kv_mget", self.items, keys)) if keys else []
+            stored = [(k, _Stored(raw)) for k, raw in zip(keys, values, strict=True) if raw]
+            rows: list[tuple[str, _Stored, float | None]] = [
+                (k, item, best[k]) for k, item in stored if _matches(item.value, op.filter)
             ]
             if len(rows) >= want or len(hits) < fetch:
                 return rows

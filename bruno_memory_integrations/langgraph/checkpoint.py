@@ -63,6 +63,8 @@ _MAX_THREAD_NAME = 200
 _LIST_CHUNK = 500
 _DELTA_KEYS = ("counters_since_delta_snapshot", "delta_writes_versioned")
 _PRUNE_STRATEGIES = ("keep_latest", "delete")
+#: (checkpoint_id, checkpoint_ns, thread_id): what a listing sorts on, newest first.
+_Head = tuple[str, str, str]
 
 
 def _j(value: str) -> str:
@@ -306,17 +308,15 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         writes = [v for v in values if v is not None]
         return self._tuple(thread_id, ns, cid, row, metadata, writes)
 
-    def _list(
+    def _list_plan(
         self,
         config: RunnableConfig | None,
-        filter: dict[str, Any] | None,
         before: RunnableConfig | None,
         limit: int | None,
-    ) -> Op[list[CheckpointTuple]]:
+    ) -> Op[tuple[list[_Head], dict[_Head, list[str]]]]:
+        """The checkpoints a listing may return, newest first, with their keys."""
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
             raise InvalidInputError(f"limit must be an integer or None, got {limit!r}")
-        if limit is not None and limit <= 0:
-            return []
         ns: str | None = None
         only: str | None = None
         if config is None:
@@ -332,7 +332,7 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         prefix = f"{_j(ns)}{SEP}" if ns is not None else '"'
         listed = yield [call(self.store, "kv_keys", self._coll(t), prefix=prefix) for t in threads]
         # (checkpoint_id, ns, thread) -> [its key, the keys of its pending writes]
-        found: dict[tuple[str, str, str], list[str]] = {}
+        found: dict[_Head, list[str]] = {}
         for thread_id, keys in zip(threads, listed, strict=True):
             for key in keys:
                 parts = _split(key)
@@ -346,39 +346,51 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
              if (only is None or h[0] == only) and (before_id is None or h[0] < before_id)),
             reverse=True,
         )
-        out: list[CheckpointTuple] = []
-        chunk = min(limit, _LIST_CHUNK) if limit is not None and not filter else _LIST_CHUNK
-        for start in range(0, len(order), chunk):
-            heads = order[start : start + chunk]
-            by_thread: dict[str, list[str]] = {}
-            for head in heads:
-                by_thread.setdefault(head[2], []).extend(found[head])
-            names = list(by_thread)
-            fetched = yield [
-                call(self.store, "kv_mget", self._coll(t), by_thread[t]) for t in names
-            ]
-            values = {
-                (t, k): v
-                for t, vs in zip(names, fetched, strict=True)
-                for k, v in zip(by_thread[t], vs, strict=True)
-            }
-            for head in heads:
-                cid, cns, thread_id = head
-                ckey, *wkeys = found[head]
-                raw = values.get((thread_id, ckey))
-                if raw is None:
-                    continue
-                row, metadata = self._unpack_metadata(raw)
-                if filter and not all(
-                    k in metadata and metadata[k] == v  # type: ignore[literal-required]
-                    for k, v in filter.items()
-                ):
-                    continue
-                writes = [w for k in wkeys if (w := values.get((thread_id, k))) is not None]
-                out.append(self._tuple(thread_id, cns, cid, row, metadata, writes))
-                if limit is not None and len(out) >= limit:
-                    return out
-        return out
+        return order, found
+
+    def _fetch(
+        self, heads: list[_Head], found: dict[_Head, list[str]]
+    ) -> Op[dict[tuple[str, str], bytes | None]]:
+        """The values of some checkpoints and their writes: (thread, key) -> value."""
+        by_thread: dict[str, list[str]] = {}
+        for head in heads:
+            by_thread.setdefault(head[2], []).extend(found[head])
+        names = list(by_thread)
+        fetched = yield [call(self.store, "kv_mget", self._coll(t), by_thread[t]) for t in names]
+        return {
+            (t, k): v
+            for t, vs in zip(names, fetched, strict=True)
+            for k, v in zip(by_thread[t], vs, strict=True)
+        }
+
+    def _decode_chunk(
+        self,
+        heads: list[_Head],
+        found: dict[_Head, list[str]],
+        values: dict[tuple[str, str], bytes | None],
+        filter: dict[str, Any] | None,
+    ) -> Iterator[CheckpointTuple]:
+        for head in heads:
+            cid, cns, thread_id = head
+            ckey, *wkeys = found[head]
+            raw = values.get((thread_id, ckey))
+            if raw is None:  # deleted since it was listed
+                continue
+            row, metadata = self._unpack_metadata(raw)
+            if filter and not all(
+                k in metadata and metadata[k] == v  # type: ignore[literal-required]
+                for k, v in filter.items()
+            ):
+                continue
+            writes = [w for k in wkeys if (w := values.get((thread_id, k))) is not None]
+            yield self._tuple(thread_id, cns, cid, row, metadata, writes)
+
+    @staticmethod
+    def _chunks(order: list[_Head], limit: int | None, filter: Any) -> Iterator[list[_Head]]:
+        # Without a filter the limit says exactly how many to fetch.
+        size = min(limit, _LIST_CHUNK) if limit is not None and not filter else _LIST_CHUNK
+        for start in range(0, len(order), size):
+            yield order[start : start + size]
 
     def _delete_keys(self, thread_id: str, doomed: set[str], keys: list[str]) -> Op[None]:
         """Delete checkpoints ``doomed`` (checkpoint keys) of a thread, their writes and
@@ -518,7 +530,18 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         """Checkpoints newest first: of ``config``'s thread (and namespace, when it
         names one), or of every thread when ``config`` is ``None``; only those whose
         metadata has every ``filter`` item, older than ``before``, at most ``limit``."""
-        yield from run(self._list(config, filter, before, limit))
+        order, found = run(self._list_plan(config, before, limit))
+        if limit is not None and limit <= 0:
+            return
+        count = 0
+        # Chunk by chunk, so a long history is never held in memory all at once.
+        for heads in self._chunks(order, limit, filter):
+            values = run(self._fetch(heads, found))
+            for item in self._decode_chunk(heads, found, values, filter):
+                yield item
+                count += 1
+                if limit is not None and count >= limit:
+                    return
 
     def put(
         self,
@@ -582,8 +605,17 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         """Async :meth:`list`."""
-        for item in await arun(self._list(config, filter, before, limit)):
-            yield item
+        order, found = await arun(self._list_plan(config, before, limit))
+        if limit is not None and limit <= 0:
+            return
+        count = 0
+        for heads in self._chunks(order, limit, filter):
+            values = await arun(self._fetch(heads, found))
+            for item in self._decode_chunk(heads, found, values, filter):
+                yield item
+                count += 1
+                if limit is not None and count >= limit:
+                    return
 
     async def aput(
         self,

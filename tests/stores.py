@@ -28,7 +28,8 @@ import pytest
 
 from bruno_memory_integrations import MissingDependencyError, Store, open_store
 
-#: Backends every adapter test runs on. Add a kind here and in make_store_for.
+#: Backends every adapter test runs on. Add a kind here, in store_url_for and, for a
+#: backend without a URL other processes can open, in make_store_for.
 STORE_KINDS = ["memory", "sqlite", "postgres", "redis"]
 
 #: Sync Store methods with an async twin; async adapter methods must not call these.
@@ -58,22 +59,30 @@ SYNC_METHODS = (
 )
 
 
+def store_url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """The URL another process can open to reach this test's database, or ``None``
+    for a backend whose data lives only in this process (``persistent`` is false)."""
+    if kind == "memory":
+        return None
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    if kind == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    if kind == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    raise ValueError(f"unknown store kind {kind!r}")
+
+
 def make_store_for(
     kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> Callable[[], Store]:
     if kind == "memory":
         name = uuid.uuid4().hex
         return lambda: open_store("memory://", name=name)
-    if kind == "sqlite":
-        path = tmp_path / "store.db"
-        return lambda: open_store(f"sqlite:///{path}")
-    if kind == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        return lambda: open_store(url)
-    if kind == "redis":
-        url = request.getfixturevalue("redis_url")
-        return lambda: open_store(url)
-    raise ValueError(f"unknown store kind {kind!r}")
+    url = store_url_for(kind, request, tmp_path)
+    if url is None:
+        raise ValueError(f"store kind {kind!r} has no URL")
+    return lambda: open_store(url)
 
 
 def require_capability(store: Store, capability: str) -> Store:

@@ -28,4 +28,9 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     if path.name == "quickstart.ipynb":
         assert "Jupiter" in printed and "Photosynthesis" in printed
         assert "[b'dark', None]" in printed
+    if path.name == "langgraph_agent_memory.ipynb":
+        assert "Done. sent a box of dark chocolate" in printed  # resumed by a new agent
+        assert "what sweets does Ada like? -> Done. Ada loves dark chocolate" in printed
+        assert "when should I celebrate Ada? -> Done. Ada's birthday is on 10 December" in printed
+        assert "gift sent in the fork? False" in printed
     assert os.listdir(tmp_path)  # it used the working directory, not the repo

@@ -1,0 +1,73 @@
+"""Each saver / store operation is written once, as a generator, and run sync or async.
+
+An operation yields :class:`Call` objects (or a list of them, which the async
+runner awaits together) naming a sync method on a target: a
+:class:`~bruno_memory_integrations.Store` or a LangChain ``Embeddings``. The sync
+runner calls ``name``; the async runner awaits ``"a" + name``, the target's async
+twin. So the sync and async paths cannot drift apart, and async paths never call
+a blocking Store method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+__all__ = ["Call", "Op", "arun", "call", "run"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Call:
+    """``target.name(*args, **kwargs)``, or its ``a``-prefixed twin when run async."""
+
+    target: Any
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def call(target: Any, name: str, *args: Any, **kwargs: Any) -> Call:
+    return Call(target, name, args, kwargs)
+
+
+Op = Generator["Call | list[Call]", Any, T]
+
+
+def run(op: Op[T]) -> T:
+    """Run an operation with sync calls, in order."""
+    try:
+        request = next(op)
+        while True:
+            if isinstance(request, list):
+                reply: Any = [
+                    getattr(c.target, c.name)(*c.args, **c.kwargs) for c in request
+                ]
+            else:
+                reply = getattr(request.target, request.name)(*request.args, **request.kwargs)
+            request = op.send(reply)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+async def arun(op: Op[T]) -> T:
+    """Run an operation with the targets' async methods; a list of calls runs concurrently."""
+    try:
+        request = next(op)
+        while True:
+            if isinstance(request, list):
+                reply: Any = list(
+                    await asyncio.gather(
+                        *(getattr(c.target, "a" + c.name)(*c.args, **c.kwargs) for c in request)
+                    )
+                )
+            else:
+                reply = await getattr(request.target, "a" + request.name)(
+                    *request.args, **request.kwargs
+                )
+            request = op.send(reply)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]

@@ -1,0 +1,248 @@
+"""BrunoCheckpointSaver on every backend: LangGraph's conformance suite (async API,
+with the sync Store API forbidden) and the sync API, isolation, round trips and
+bad input."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+pytest.importorskip("langgraph.checkpoint.conformance", reason="needs the test extra")
+
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langgraph.checkpoint.base import Checkpoint, create_checkpoint, empty_checkpoint
+from langgraph.checkpoint.conformance import checkpointer_test, validate
+from langgraph.checkpoint.serde.types import ERROR, INTERRUPT
+from stores import forbid_sync
+
+from bruno_memory_integrations import InvalidInputError, InvalidNameError, Store
+from bruno_memory_integrations.langgraph import BrunoCheckpointSaver
+
+
+def _saver(store: Store) -> BrunoCheckpointSaver:
+    return BrunoCheckpointSaver(store, prefix=f"t{uuid.uuid4().hex[:12]}")
+
+
+async def test_conformance_suite(
+    make_store: Callable[[], Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every capability of langgraph-checkpoint-conformance passes, through async
+    methods that never call a sync Store method."""
+    store = make_store()
+    forbid_sync(store, monkeypatch)
+
+    @checkpointer_test(name=f"BrunoCheckpointSaver[{store.backend_name}]")
+    async def factory():  # type: ignore[no-untyped-def]
+        yield _saver(store)
+
+    report = await validate(factory)
+    failures = {
+        cap: [str(f)[:300] for f in (r.failures or [])]
+        for cap, r in report.results.items()
+        if r.passed is not True
+    }
+    assert not failures, failures
+    counts = {cap: r.tests_passed for cap, r in report.results.items()}
+    assert len(counts) == 8 and all(n > 0 for n in counts.values()), counts
+    print(f"conformance {store.backend_name}: {sum(counts.values())} passed {counts}")
+
+
+def _checkpoint(step: int, values: dict[str, object] | None = None) -> Checkpoint:
+    base = empty_checkpoint()
+    ck = create_checkpoint(base, None, step)
+    ck["channel_values"] = dict(values or {"step": step})
+    ck["channel_versions"] = dict.fromkeys(ck["channel_values"], f"{step:032}.0")
+    return ck
+
+
+def _config(thread: str, ns: str = "", cid: str | None = None) -> dict:
+    conf: dict[str, object] = {"thread_id": thread, "checkpoint_ns": ns}
+    if cid is not None:
+        conf["checkpoint_id"] = cid
+    return {"configurable": conf}
+
+
+def _chain(saver: BrunoCheckpointSaver, thread: str, n: int, ns: str = "") -> list[str]:
+    ids, parent = [], None
+    for step in range(n):
+        ck = _checkpoint(step)
+        saver.put(
+            _config(thread, ns, parent),
+            ck,
+            {"source": "input" if step == 0 else "loop", "step": step, "run_id": f"run-{step % 2}"},
+            {},
+        )
+        ids.append(ck["id"])
+        parent = ck["id"]
+    return ids
+
+
+def test_sync_put_get_list(store: Store) -> None:
+    saver = _saver(store)
+    ids = _chain(saver, "t1", 5)
+    latest = saver.get_tuple(_config("t1"))
+    assert latest is not None and latest.checkpoint["id"] == ids[-1]
+    assert latest.parent_config["configurable"]["checkpoint_id"] == ids[-2]  # type: ignore[index]
+    assert latest.checkpoint["channel_values"] == {"step": 4}
+    middle = saver.get_tuple(_config("t1", cid=ids[2]))
+    assert middle is not None and middle.metadata["step"] == 2
+    assert [t.checkpoint["id"] for t in saver.list(_config("t1"))] == ids[::-1]
+    assert [t.metadata["step"] for t in saver.list(_config("t1"), filter={"source": "loop"})] == [
+        4, 3, 2, 1,
+    ]
+    older = saver.list(_config("t1"), before=_config("t1", cid=ids[3]))
+    before = [t.checkpoint["id"] for t in older]
+    assert before == [ids[2], ids[1], ids[0]]
+    assert [t.checkpoint["id"] for t in saver.list(_config("t1"), limit=2)] == [ids[4], ids[3]]
+    assert list(saver.list(_config("t1"), limit=0)) == []
+    assert saver.get_tuple(_config("t1", cid="no-such-id")) is None
+    assert saver.get_tuple(_config("missing")) is None
+
+
+def test_sync_writes_in_sort_order(store: Store) -> None:
+    saver = _saver(store)
+    (cid,) = _chain(saver, "w", 1)
+    cfg = _config("w", cid=cid)
+    saver.put_writes(cfg, [("b", 2), ("a", 1)], task_id="task-2", task_path="~1")
+    saver.put_writes(cfg, [("c", 3)], task_id="task-1", task_path="~0")
+    saver.put_writes(cfg, [(ERROR, "boom"), (INTERRUPT, {"why": "ask"})], task_id="task-3")
+    saver.put_writes(cfg, [("b", 2), ("a", 1)], task_id="task-2", task_path="~1")  # repeated
+    got = saver.get_tuple(cfg)
+    assert got is not None
+    # (task_path, task_id, idx) order, as LangGraph replays them
+    assert got.pending_writes == [
+        ("task-3", INTERRUPT, {"why": "ask"}),
+        ("task-3", ERROR, "boom"),
+        ("task-1", "c", 3),
+        ("task-2", "b", 2),
+        ("task-2", "a", 1),
+    ]
+    with pytest.raises(InvalidInputError, match="checkpoint_id"):
+        saver.put_writes(_config("w"), [("x", 1)], task_id="t")
+
+
+def test_state_round_trips_like_the_official_savers(store: Store) -> None:
+    """Values only LangGraph's serializer can carry come back equal and typed."""
+    saver = _saver(store)
+    values = {
+        "messages": [
+            HumanMessage("hi", id="1"),
+            AIMessage("", id="2", tool_calls=[{"name": "f", "args": {"x": 1}, "id": "c1"}]),
+            ToolMessage("done", tool_call_id="c1", id="3"),
+        ],
+        "when": datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc),
+        "tags": {"a", "b"},
+        "raw": b"\x00\xff bytes",
+        "price": Decimal("1.10"),
+        "nested": {"list": [1, 2.5, None, True], "uuid": uuid.UUID(int=7)},
+        "text": "quotes \" ' \\ and \x1f separators \u2603",
+    }
+    ck = _checkpoint(1, values)
+    saver.put(_config("rt"), ck, {"source": "loop", "step": 1}, {})
+    saver.put_writes(_config("rt", cid=ck["id"]), [("messages", values["messages"][0])], "t")
+    got = saver.get_tuple(_config("rt"))
+    assert got is not None
+    assert got.checkpoint["channel_values"] == values
+    assert isinstance(got.checkpoint["channel_values"]["messages"][1], AIMessage)
+    assert got.pending_writes == [("t", "messages", values["messages"][0])]
+
+
+def test_threads_and_namespaces_are_isolated_exactly(store: Store) -> None:
+    saver = _saver(store)
+    similar = ["1", "1 ", "1.x", '"1"', "1\x1f", "x" * 400, "x" * 401, "ünïcode 🦜"]
+    for thread in similar:
+        _chain(saver, thread, 2)
+    _chain(saver, "1", 1, ns="child:abc")
+    _chain(saver, "1", 1, ns='child:"abc"\x1f')
+    for thread in similar:
+        rows = list(saver.list({"configurable": {"thread_id": thread}}, filter={}))
+        want = 4 if thread == "1" else 2
+        assert len(rows) == want, thread
+        assert {r.config["configurable"]["thread_id"] for r in rows} == {thread}
+    assert len(list(saver.list({"configurable": {"thread_id": "1", "checkpoint_ns": ""}}))) == 2
+    assert len(list(saver.list(_config("1", ns="child:abc")))) == 1
+    assert len(list(saver.list(None))) == 2 * len(similar) + 2
+    saver.delete_thread("1")
+    assert list(saver.list({"configurable": {"thread_id": "1"}})) == []
+    assert len(list(saver.list(_config("1 ")))) == 2
+    assert len(list(saver.list(None))) == 2 * (len(similar) - 1)
+
+
+def test_sync_copy_prune_delete_for_runs(store: Store) -> None:
+    saver = _saver(store)
+    ids = _chain(saver, "src", 4)
+    saver.put_writes(_config("src", cid=ids[-1]), [("x", 1)], "task")
+    saver.copy_thread("src", "dst")
+    copied = list(saver.list(_config("dst")))
+    assert [t.checkpoint["id"] for t in copied] == ids[::-1]
+    assert copied[0].pending_writes == [("task", "x", 1)]
+    assert len(list(saver.list(_config("src")))) == 4  # the source is unchanged
+
+    saver.delete_for_runs(["run-1"])  # steps 1 and 3, in both threads
+    for thread in ("src", "dst"):
+        left = [t.metadata["step"] for t in saver.list(_config(thread))]
+        assert left == [2, 0]
+        latest = saver.get_tuple(_config(thread))
+        assert latest is not None and latest.checkpoint["id"] == ids[2]
+
+    saver.prune(["src"], strategy="keep_latest")
+    assert [t.checkpoint["id"] for t in saver.list(_config("src"))] == [ids[2]]
+    saver.prune(["dst"], strategy="delete")
+    assert list(saver.list(_config("dst"))) == []
+    with pytest.raises(ValueError, match="unknown prune strategy"):
+        saver.prune(["src"], strategy="oldest")
+    with pytest.raises(TypeError):
+        saver.prune("src")
+    assert [t.checkpoint["id"] for t in saver.list(_config("src"))] == [ids[2]]
+
+
+def test_keep_latest_refuses_delta_channel_threads(store: Store) -> None:
+    saver = _saver(store)
+    _chain(saver, "plain", 2)
+    ck = _checkpoint(0)
+    saver.put(_config("delta"), ck, {"step": 0, "counters_since_delta_snapshot": {"m": 1}}, {})
+    saver.put(_config("delta", cid=ck["id"]), _checkpoint(1), {"step": 1}, {})
+    with pytest.raises(NotImplementedError, match="DeltaChannel"):
+        saver.prune(["plain", "delta"])
+    assert len(list(saver.list(_config("plain")))) == 2  # nothing was pruned
+    assert len(list(saver.list(_config("delta")))) == 2
+
+
+def test_bad_input_is_refused_and_changes_nothing(store: Store) -> None:
+    saver = _saver(store)
+    _chain(saver, "ok", 1)
+    with pytest.raises(InvalidInputError, match="thread_id"):
+        saver.put({"configurable": {}}, _checkpoint(0), {}, {})
+    with pytest.raises(InvalidNameError):
+        saver.put(_config("bad\x00thread"), _checkpoint(0), {}, {})
+    with pytest.raises(InvalidInputError, match="limit"):
+        list(saver.list(_config("ok"), limit="3"))  # type: ignore[arg-type]
+    assert [len(list(saver.list(None)))] == [1]
+
+
+async def test_async_api_matches_sync(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saver = _saver(store)
+    ids = _chain(saver, "a", 3)
+    forbid_sync(store, monkeypatch)
+    got = await saver.aget_tuple(_config("a"))
+    assert got is not None and got.checkpoint["id"] == ids[-1]
+    listed = [t.checkpoint["id"] async for t in saver.alist(_config("a"), limit=2)]
+    assert listed == [ids[2], ids[1]]
+    ck = _checkpoint(9)
+    await saver.aput(_config("a", cid=ids[-1]), ck, {"step": 9}, {})
+    await saver.aput_writes(_config("a", cid=ck["id"]), [("k", "v")], "task")
+    await saver.acopy_thread("a", "b")
+    await saver.adelete_for_runs(["run-0"])
+    await saver.aprune(["b"])
+    await saver.adelete_thread("a")
+    monkeypatch.undo()
+    assert list(saver.list(_config("a"))) == []
+    only = list(saver.list(_config("b")))
+    assert [t.checkpoint["id"] for t in only] == [ck["id"]]
+    assert only[0].pending_writes == [("task", "k", "v")]

@@ -1,5 +1,8 @@
 """Each saver / store operation is written once, as a generator, and run sync or async.
 
+The same mechanism as the core's (:mod:`..sansio`), one level up: here a step is
+a call on the public Store API (or an ``Embeddings`` object).
+
 An operation yields :class:`Call` objects (or a list of them, which the async
 runner awaits together) naming a sync method on a target: a
 :class:`~bruno_memory_integrations.Store` or a LangChain ``Embeddings``. The sync
@@ -14,6 +17,8 @@ import asyncio
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from ..sansio import adrive, drive
 
 __all__ = ["Call", "Op", "arun", "call", "run"]
 
@@ -37,37 +42,27 @@ def call(target: Any, name: str, *args: Any, **kwargs: Any) -> Call:
 Op = Generator["Call | list[Call]", Any, T]
 
 
+def _execute(request: Call | list[Call]) -> Any:
+    if isinstance(request, list):
+        return [getattr(c.target, c.name)(*c.args, **c.kwargs) for c in request]
+    return getattr(request.target, request.name)(*request.args, **request.kwargs)
+
+
+async def _aexecute(request: Call | list[Call]) -> Any:
+    if isinstance(request, list):
+        return list(
+            await asyncio.gather(
+                *(getattr(c.target, "a" + c.name)(*c.args, **c.kwargs) for c in request)
+            )
+        )
+    return await getattr(request.target, "a" + request.name)(*request.args, **request.kwargs)
+
+
 def run(op: Op[T]) -> T:
     """Run an operation with sync calls, in order."""
-    try:
-        request = next(op)
-        while True:
-            if isinstance(request, list):
-                reply: Any = [
-                    getattr(c.target, c.name)(*c.args, **c.kwargs) for c in request
-                ]
-            else:
-                reply = getattr(request.target, request.name)(*request.args, **request.kwargs)
-            request = op.send(reply)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+    return drive(op, _execute)
 
 
 async def arun(op: Op[T]) -> T:
     """Run an operation with the targets' async methods; a list of calls runs concurrently."""
-    try:
-        request = next(op)
-        while True:
-            if isinstance(request, list):
-                reply: Any = list(
-                    await asyncio.gather(
-                        *(getattr(c.target, "a" + c.name)(*c.args, **c.kwargs) for c in request)
-                    )
-                )
-            else:
-                reply = await getattr(request.target, "a" + request.name)(
-                    *request.args, **request.kwargs
-                )
-            request = op.send(reply)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+    return await adrive(op, _aexecute)

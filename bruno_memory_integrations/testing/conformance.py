@@ -792,26 +792,41 @@ class AsyncTests(_Base):
         assert on_loop == []
 
     async def test_async_does_not_block_the_loop(self, store: Store, coll: str) -> None:
-        """No event-loop callback may run for long: blocking I/O would show as one."""
+        """No event-loop callback may run for long: blocking I/O would show as one.
+
+        Blocking I/O stalls the loop on every run; a busy shared machine can stall
+        one callback once. So the workload runs again when a run saw a slow
+        callback, and only a second slow run fails. (The deterministic check is
+        ``test_async_never_runs_backend_io_on_the_loop``.)
+        """
         loop = asyncio.get_running_loop()
-        watch = _SlowCallbackWatch()
-        logger = logging.getLogger("asyncio")
-        old_debug, old_slow = loop.get_debug(), loop.slow_callback_duration
-        loop.set_debug(True)
-        loop.slow_callback_duration = 0.25
-        logger.addHandler(watch)
-        try:
-            recs = _records(1500, dim=64, seed=2)
-            await store.aupsert(coll, recs)
-            for _ in range(3):
-                await store.asearch(coll, recs[0].vector or [], k=10, filter={"even": True})
-            await store.acount(coll, filter={"i": {"$gte": 100}})
-            await store.adelete(coll, filter={"even": False})
-        finally:
-            logger.removeHandler(watch)
-            loop.set_debug(old_debug)
-            loop.slow_callback_duration = old_slow
-        assert watch.slow == []
+        recs = _records(1500, dim=64, seed=2)
+        slow: list[str] = []
+        for _ in range(2):
+            watch = _SlowCallbackWatch()
+            logger = logging.getLogger("asyncio")
+            old_debug, old_slow = loop.get_debug(), loop.slow_callback_duration
+            loop.set_debug(True)
+            loop.slow_callback_duration = 0.25
+            logger.addHandler(watch)
+            try:
+                # Debug timing applies to callbacks that start after set_debug: yield
+                # once so the workload runs in freshly started (timed) steps.
+                await asyncio.sleep(0)
+                await store.aupsert(coll, recs)
+                for _ in range(3):
+                    await store.asearch(coll, recs[0].vector or [], k=10, filter={"even": True})
+                await store.acount(coll, filter={"i": {"$gte": 100}})
+                await store.adelete(coll, filter={"even": False})
+            finally:
+                logger.removeHandler(watch)
+                loop.set_debug(old_debug)
+                loop.slow_callback_duration = old_slow
+            slow = watch.slow
+            if not slow:
+                return
+            await store.adelete(coll, filter={})
+        assert slow == [], f"slow event-loop callbacks in both runs: {slow}"
 
 
 # =============================================================================== bad input

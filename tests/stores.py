@@ -29,7 +29,7 @@ import pytest
 from bruno_memory_integrations import MissingDependencyError, Store, open_store
 
 #: Backends every adapter test runs on. Add a kind here and in make_store_for.
-STORE_KINDS = ["memory", "sqlite", "postgres", "redis"]
+STORE_KINDS = ["memory", "sqlite", "postgres", "redis", "qdrant"]
 
 #: Sync Store methods with an async twin; async adapter methods must not call these.
 #: ``close`` is left out: it moves no data, and the fixtures call it after the test.
@@ -73,6 +73,17 @@ def make_store_for(
     if kind == "redis":
         url = request.getfixturevalue("redis_url")
         return lambda: open_store(url)
+    if kind == "qdrant":
+        # Local mode (Qdrant's Python emulation) in memory: one caller's client that
+        # outlives the test's stores (a store never closes a client it was given).
+        # QDRANT_URL runs the same tests against a server (tests/test_qdrant_live.py).
+        try:
+            from qdrant_client import QdrantClient
+        except ImportError:
+            pytest.skip("the qdrant extra (qdrant-client) is not installed")
+        client = QdrantClient(location=":memory:")
+        request.addfinalizer(client.close)
+        return lambda: open_store(client)
     raise ValueError(f"unknown store kind {kind!r}")
 
 

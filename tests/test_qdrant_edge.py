@@ -151,11 +151,14 @@ def shard(tmp_path: Path) -> Iterator[Any]:
 
 
 # ------------------------------------------------------------------ the conformance data
-@pytest.fixture
-def loaded(shard: Any) -> tuple[Any, list[Record]]:
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, list[Record]]]:
+    """One shard with the conformance records, read (never written) by the tests using it."""
+    shard = make_shard(tmp_path_factory.mktemp("edge") / "shard")
     recs = filter_records(DIM)
     load(shard, recs)
-    return shard, recs
+    yield shard, recs
+    shard.close()
 
 
 @pytest.mark.parametrize("case", [cid for cid, _ in FILTER_CASES])

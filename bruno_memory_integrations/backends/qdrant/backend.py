@@ -93,12 +93,14 @@ class QdrantBackend(Backend):
 
     # ------------------------------------------------------------ construction
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> QdrantBackend:
+    def from_url(cls, url: str, /, **options: Any) -> QdrantBackend:
         """Open a Qdrant server or local mode from a URL (see the class docstring).
 
         Raises:
-            ConfigurationError: a bad URL or option (before anything connects).
-            BackendUnavailableError: a local-mode directory held by another process.
+            ConfigurationError: a bad URL or option (before anything connects), or a
+                server older than Qdrant 1.17.
+            BackendUnavailableError: the server does not answer (API key masked), or a
+                local-mode directory is held by another process.
         """
         target = parse_url(url)
         opts = {**target.options, **options}
@@ -111,6 +113,11 @@ class QdrantBackend(Backend):
             )
         ours, rest = parse_options(opts)
         conn = Connection.for_target(target, rest, name)
+        try:
+            conn.check_server()
+        except BaseException:
+            conn.close()
+            raise
         return cls(conn, ours, persistent=target.mode != "memory")
 
     @classmethod
@@ -128,6 +135,11 @@ class QdrantBackend(Backend):
                 f"come from the client)"
             )
         conn = Connection.for_client(client)
+        try:
+            conn.check_server()
+        except BaseException:
+            conn.close()
+            raise
         inner = getattr(client, "_client", None)
         persistent = bool(getattr(inner, "persistent", True))
         return cls(conn, ours, persistent=persistent)

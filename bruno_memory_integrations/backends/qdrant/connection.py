@@ -31,7 +31,10 @@ from ...errors import BackendError, BackendUnavailableError, ConfigurationError
 from .options import QdrantTarget, client_options
 from .query import Call
 
-__all__ = ["Connection", "is_local_client", "shared_local"]
+__all__ = ["MIN_SERVER", "Connection", "is_local_client", "shared_local"]
+
+#: Oldest Qdrant server the backend works with (see Connection.check_server).
+MIN_SERVER = (1, 17)
 
 
 def is_local_client(client: Any) -> bool:
@@ -129,6 +132,9 @@ class Connection:
     def for_target(cls, target: QdrantTarget, rest: dict[str, Any], name: str | None) -> Connection:
         kwargs = client_options(target, rest)
         if target.mode == "server":
+            # The client's own check would block (and warn) in the constructor, also
+            # in the async client's; check_server() asks the version once instead.
+            kwargs.setdefault("check_compatibility", False)
             secret = kwargs.get("api_key")
             try:
                 client = QdrantClient(**kwargs)
@@ -177,7 +183,8 @@ class Connection:
         if isinstance(client, QdrantClient):
             if is_local_client(client):
                 return cls("caller's local-mode QdrantClient", sync=client, local=True)
-            opts = dict(client.init_options)
+            # Siblings skip the client's version check (check_server() asks once).
+            opts = {**client.init_options, "check_compatibility": False}
             return cls(
                 _describe(opts), sync=client, async_options=opts, secret=opts.get("api_key")
             )
@@ -189,7 +196,7 @@ class Connection:
                     shared_async=client,
                     loop_thread=_LoopThread(),
                 )
-            opts = dict(client.init_options)
+            opts = {**client.init_options, "check_compatibility": False}
             return cls(
                 _describe(opts),
                 sync=QdrantClient(**opts),
@@ -201,6 +208,33 @@ class Connection:
             f"not a Qdrant client: {type(client).__module__}.{type(client).__name__}; pass a "
             f"QdrantClient or AsyncQdrantClient, or a qdrant:// URL"
         )
+
+    def check_server(self) -> str:
+        """Ask a server its version; refuse one too old for what the backend relies on.
+
+        Qdrant 1.16 keeps collection metadata (where a collection's info lives) and
+        1.17 has insert-only upserts (how chat appends claim their places); an older
+        server would silently ignore the latter.
+
+        Raises:
+            BackendUnavailableError: the server does not answer.
+            ConfigurationError: the server is older than 1.17.
+        """
+        if self.local:
+            return "local"
+        reply = self.execute(Call("info"))
+        version = str(getattr(reply, "version", ""))
+        try:
+            numbers = tuple(int(x) for x in version.split("-")[0].split(".")[:2])
+        except ValueError:
+            numbers = ()
+        if len(numbers) == 2 and numbers < MIN_SERVER:
+            raise ConfigurationError(
+                f"Qdrant at {self.description} is version {version}; the qdrant backend needs "
+                f"{MIN_SERVER[0]}.{MIN_SERVER[1]} or later (collection metadata, insert-only "
+                f"upserts for chat appends): upgrade the server"
+            )
+        return version
 
     # ------------------------------------------------------------ errors
     def _mask(self, text: str) -> str:

@@ -185,7 +185,7 @@ def test_server_mode_clients_are_closed_and_checked(monkeypatch: pytest.MonkeyPa
     caller's). No server runs here: the client's HTTP calls are answered in-process."""
     from qdrant_client.http import models as http_models
 
-    closed: set[int] = set()  # clients of this URL closed (a client's __del__ closes it again)
+    closed: list[QdrantClient] = []  # clients of this URL closed (held, so never collected)
     url = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setattr(
         QdrantClient, "info",
@@ -194,8 +194,8 @@ def test_server_mode_clients_are_closed_and_checked(monkeypatch: pytest.MonkeyPa
     real_close = QdrantClient.close
 
     def close(self: QdrantClient, **kw: object) -> None:
-        if self.init_options.get("url") == url:
-            closed.add(id(self))
+        if self.init_options.get("url") == url and not any(c is self for c in closed):
+            closed.append(self)
         real_close(self)
 
     monkeypatch.setattr(QdrantClient, "close", close)

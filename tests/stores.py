@@ -19,6 +19,7 @@ skips the test on a backend without that capability.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -74,9 +75,13 @@ def make_store_for(
         url = request.getfixturevalue("redis_url")
         return lambda: open_store(url)
     if kind == "qdrant":
+        live = qdrant_live_target()
+        if live is not None:  # a real server (tests/test_qdrant_live.py)
+            url, options, cleanup = live
+            request.addfinalizer(cleanup)
+            return lambda: open_store(url, **options)
         # Local mode (Qdrant's Python emulation) in memory: one caller's client that
         # outlives the test's stores (a store never closes a client it was given).
-        # QDRANT_URL runs the same tests against a server (tests/test_qdrant_live.py).
         try:
             from qdrant_client import QdrantClient
         except ImportError:
@@ -85,6 +90,38 @@ def make_store_for(
         request.addfinalizer(client.close)
         return lambda: open_store(client)
     raise ValueError(f"unknown store kind {kind!r}")
+
+
+def qdrant_live_target() -> tuple[str, dict[str, Any], Callable[[], None]] | None:
+    """(URL, options, cleanup) for a Qdrant server named by ``QDRANT_URL``, else ``None``.
+
+    ``QDRANT_API_KEY`` is passed as ``api_key``. The options carry a collection
+    prefix of its own; ``cleanup`` deletes every collection with that prefix.
+    """
+    raw = os.environ.get("QDRANT_URL")
+    if not raw:
+        return None
+    url = raw.replace("https://", "qdrants://", 1).replace("http://", "qdrant://", 1)
+    if "://" not in url:
+        url = f"qdrant://{url}"
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    options: dict[str, Any] = {"prefix": prefix}
+    if os.environ.get("QDRANT_API_KEY"):
+        options["api_key"] = os.environ["QDRANT_API_KEY"]
+
+    def cleanup() -> None:
+        from qdrant_client import QdrantClient
+
+        http = url.replace("qdrants://", "https://", 1).replace("qdrant://", "http://", 1)
+        client = QdrantClient(url=http, api_key=options.get("api_key"))
+        try:
+            for c in client.get_collections().collections:
+                if c.name.startswith(prefix + "_"):
+                    client.delete_collection(c.name)
+        finally:
+            client.close()
+
+    return url, options, cleanup
 
 
 def require_capability(store: Store, capability: str) -> Store:

@@ -162,7 +162,9 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, list
 
 
 @pytest.mark.parametrize("case", [cid for cid, _ in FILTER_CASES])
-def test_conformance_filter_cases_on_the_engine(loaded: tuple[Any, list[Record]], case: str) -> None:
+def test_conformance_filter_cases_on_the_engine(
+    loaded: tuple[Any, list[Record]], case: str
+) -> None:
     shard, recs = loaded
     spec = dict(FILTER_CASES)[case]
     want = {r.id for r in recs if evaluate(parse_filter(spec), r.metadata)}
@@ -319,7 +321,9 @@ def test_keyword_search_on_the_engine(tmp_path: Path) -> None:
         load(shard, recs, keyword=True)
         for query in ("brown", "QUICK", "brown fox", "zebra", "fox brown", "ünïcode"):
             words = sorted(set(tokenize(query)))
-            flt = qe.Filter(must=[qe.FieldCondition(key="w", match=qe.MatchValue(w)) for w in words])
+            flt = qe.Filter(
+                must=[qe.FieldCondition(key="w", match=qe.MatchValue(w)) for w in words]
+            )
             sv = codec.query_sparse(words)
             hits = shard.query(qe.QueryRequest(
                 query=qe.Query.Nearest(qe.SparseVector(sv.indices, sv.values),

@@ -122,7 +122,7 @@ class QdrantBackend(Backend):
 
     @classmethod
     def from_client(cls, client: Any, **options: Any) -> QdrantBackend:
-        """Use a ``QdrantClient`` or ``AsyncQdrantClient`` you already have; it is never closed here.
+        """Use a ``QdrantClient`` or ``AsyncQdrantClient`` you have; it is never closed here.
 
         Only the backend's own options apply (connection settings come from the client).
         """
@@ -609,7 +609,9 @@ class QdrantBackend(Backend):
             "delete",
             collection_name=qname,
             points_selector=models.FilterSelector(
-                filter=models.Filter(must=[q.match("kind", "msg"), *self._session(namespace, session_id)])
+                filter=models.Filter(
+                    must=[q.match("kind", "msg"), *self._session(namespace, session_id)]
+                )
             ),
             wait=True,
         )

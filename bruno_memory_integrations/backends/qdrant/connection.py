@@ -50,7 +50,9 @@ class _SharedLocal:
         self._lock = threading.Lock()
         self._clients: dict[str, tuple[QdrantClient, threading.RLock, int]] = {}
 
-    def acquire(self, key: str, make: Callable[[], QdrantClient]) -> tuple[QdrantClient, threading.RLock]:
+    def acquire(
+        self, key: str, make: Callable[[], QdrantClient]
+    ) -> tuple[QdrantClient, threading.RLock]:
         with self._lock:
             entry = self._clients.get(key)
             if entry is None:
@@ -74,7 +76,7 @@ shared_local = _SharedLocal()
 
 
 class _LoopThread:
-    """A private event loop in a thread, to run a caller's async local-mode client from sync code."""
+    """A private event loop in a thread: runs a caller's async local-mode client for sync code."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()

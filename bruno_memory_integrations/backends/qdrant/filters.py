@@ -62,7 +62,7 @@ FILTER_ROOT = "f"
 MAX_EXACT_NUMBER = 2**53
 
 Condition = models.FieldCondition | models.Filter
-_Part = Condition | bool  # a condition, or a constant: True (everything) / False (nothing)
+_Part = models.Condition | bool  # a condition, or a constant: True (everything) / False (nothing)
 
 
 def key_hash(key: str) -> str:
@@ -147,7 +147,7 @@ def _comparison(node: Comparison) -> _Part:
             if len(values) == 1:
                 return _equal("", key, values[0])
             return _field(_path("s", key), match=models.MatchAny(any=values))
-        parts = [_equal("", key, v) for v in values]
+        parts: list[models.Condition] = [_equal("", key, v) for v in values]
         return parts[0] if len(parts) == 1 else models.Filter(should=parts)
     if op == "contains":
         return _equal("l", key, value)
@@ -160,7 +160,7 @@ def _comparison(node: Comparison) -> _Part:
 def _and(parts: list[_Part]) -> _Part:
     if any(p is False for p in parts):
         return False
-    rest = [p for p in parts if not isinstance(p, bool)]
+    rest: list[models.Condition] = [p for p in parts if not isinstance(p, bool)]
     if not rest:
         return True
     return rest[0] if len(rest) == 1 else models.Filter(must=rest)
@@ -169,7 +169,7 @@ def _and(parts: list[_Part]) -> _Part:
 def _or(parts: list[_Part]) -> _Part:
     if any(p is True for p in parts):
         return True
-    rest = [p for p in parts if not isinstance(p, bool)]
+    rest: list[models.Condition] = [p for p in parts if not isinstance(p, bool)]
     if not rest:
         return False
     return rest[0] if len(rest) == 1 else models.Filter(should=rest)

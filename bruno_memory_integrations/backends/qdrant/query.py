@@ -20,13 +20,13 @@ __all__ = [
     "Call",
     "already_exists",
     "call",
-    "is_missing",
-    "soft_call",
     "chat_collection",
     "collection_config",
     "info_from_metadata",
+    "is_missing",
     "kv_collection",
     "record_collection",
+    "soft_call",
 ]
 
 #: Key of the collection metadata where a vector collection's info is kept.

@@ -93,7 +93,8 @@ def text_sparse(words: Sequence[str]) -> models.SparseVector:
         # Two words sharing a dimension only blur the score, never the match (``w`` decides).
         idx = _word_index(word)
         weights[idx] = weights.get(idx, 0.0) + w
-    return models.SparseVector(indices=list(weights), values=list(weights.values()))
+    # Built without pydantic validation: the indices and values are ours and well-formed.
+    return models.SparseVector.model_construct(indices=list(weights), values=list(weights.values()))
 
 
 def query_sparse(words: Sequence[str]) -> models.SparseVector:
@@ -119,7 +120,11 @@ def record_point(rec: Record, metric: str, keyword: bool) -> models.PointStruct:
         words = tokenize(rec.text)
         payload["w"] = sorted(set(words))
         vectors = {"": vector, KEYWORD_VECTOR: text_sparse(words)}
-    return models.PointStruct(id=record_point_id(rec.id), vector=vectors, payload=payload)
+    # Validating hundreds of floats per point costs more than the local engine's upsert;
+    # every field here is already checked (validation.py) or made here.
+    return models.PointStruct.model_construct(
+        id=record_point_id(rec.id), vector=vectors, payload=payload
+    )
 
 
 def _dense(vector: Any) -> list[float] | None:

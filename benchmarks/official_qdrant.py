@@ -69,7 +69,9 @@ def data(n: int, dim: int) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]
     return texts, vecs, metas
 
 
-def exact_top(vecs: np.ndarray, metas: list[dict[str, Any]], q: np.ndarray, topic: str) -> set[int]:
+def exact_top(
+    vecs: np.ndarray, metas: list[dict[str, Any]], q: np.ndarray, topic: str
+) -> set[int]:
     idx = np.array([i for i, m in enumerate(metas) if m["topic"] == topic])
     sims = vecs[idx] @ q
     return {int(i) for i in idx[np.argsort(-sims)[:10]]}
@@ -80,7 +82,10 @@ def client(url: str | None) -> QdrantClient:
 
 
 # ------------------------------------------------------------------ contenders
-def bruno_langchain(url: str | None, emb: Table) -> tuple[Callable[..., Any], Callable[..., Any]]:
+Contender = tuple[Callable[..., Any], Callable[..., Any]]
+
+
+def bruno_langchain(url: str | None, emb: Table) -> Contender:
     from bruno_memory_integrations.langchain import BrunoVectorStore
 
     prefix = f"b{uuid.uuid4().hex[:8]}"
@@ -97,13 +102,14 @@ def bruno_langchain(url: str | None, emb: Table) -> tuple[Callable[..., Any], Ca
     return ingest, query
 
 
-def official_langchain(url: str | None, emb: Table) -> tuple[Callable[..., Any], Callable[..., Any]]:
+def official_langchain(url: str | None, emb: Table) -> Contender:
     from langchain_qdrant import QdrantVectorStore
 
     c = client(url)
     name = f"lc{uuid.uuid4().hex[:8]}"
     dim = len(next(iter(emb.by_text.values())))
-    c.create_collection(name, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE))
+    params = models.VectorParams(size=dim, distance=models.Distance.COSINE)
+    c.create_collection(name, vectors_config=params)
     vs = QdrantVectorStore(client=c, collection_name=name, embedding=emb)
 
     def ingest(texts: list[str], metas: list[dict[str, Any]]) -> None:
@@ -132,11 +138,11 @@ def _li_query(q: list[float], topic: str) -> Any:
         VectorStoreQuery,
     )
 
-    return VectorStoreQuery(query_embedding=q, similarity_top_k=10,
-                            filters=MetadataFilters(filters=[ExactMatchFilter(key="topic", value=topic)]))
+    filters = MetadataFilters(filters=[ExactMatchFilter(key="topic", value=topic)])
+    return VectorStoreQuery(query_embedding=q, similarity_top_k=10, filters=filters)
 
 
-def bruno_llama(url: str | None, emb: Table) -> tuple[Callable[..., Any], Callable[..., Any]]:
+def bruno_llama(url: str | None, emb: Table) -> Contender:
     from bruno_memory_integrations.llama_index import BrunoVectorStore
 
     store = open_store(client(url), prefix=f"b{uuid.uuid4().hex[:8]}")
@@ -151,7 +157,7 @@ def bruno_llama(url: str | None, emb: Table) -> tuple[Callable[..., Any], Callab
     return ingest, query
 
 
-def official_llama(url: str | None, emb: Table) -> tuple[Callable[..., Any], Callable[..., Any]]:
+def official_llama(url: str | None, emb: Table) -> Contender:
     from llama_index.vector_stores.qdrant import QdrantVectorStore
 
     vs = QdrantVectorStore(client=client(url), collection_name=f"li{uuid.uuid4().hex[:8]}")
@@ -183,7 +189,9 @@ def main() -> None:
     texts, vecs, metas = data(args.records, args.dim)
     emb = Table(texts, vecs)
     rng = random.Random(7)
-    queries = [(rng.randrange(args.records), f"t{rng.randrange(TOPICS)}") for _ in range(args.queries)]
+    queries = [
+        (rng.randrange(args.records), f"t{rng.randrange(TOPICS)}") for _ in range(args.queries)
+    ]
     truth = [exact_top(vecs, metas, vecs[i], t) for i, t in queries]
     rows = []
     for name, make in CONTENDERS.items():
@@ -206,8 +214,8 @@ def main() -> None:
     engine = args.url or "qdrant-client local mode (:memory:)"
     print(f"\n{args.records} x {args.dim} random unit vectors, filtered top-10 (1/{TOPICS} of "
           f"the records), {args.queries} queries, engine: {engine}\n")
-    print(f"| store | ingest s | ingest vs official | filtered p50 ms | p95 ms | "
-          f"p50 vs official | recall@10 |")
+    print("| store | ingest s | ingest vs official | filtered p50 ms | p95 ms | "
+          "p50 vs official | recall@10 |")
     print("|---|---|---|---|---|---|---|")
     for name, ingest_s, p50, p95, recall in rows:
         official = base["langchain-qdrant" if "LangChain" in name or name.startswith("langchain")

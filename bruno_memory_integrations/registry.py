@@ -48,8 +48,11 @@ _REGISTRY: dict[str, BackendEntry] = {
         f"{_B}.postgres:PostgresBackend", "psycopg", "postgres", ("psycopg", "psycopg_pool")
     ),
     "redis": BackendEntry(f"{_B}.redis:RedisBackend", "redis", "redis", ("redis",)),
+    "qdrant": BackendEntry(
+        f"{_B}.qdrant:QdrantBackend", "qdrant_client", "qdrant", ("qdrant_client",)
+    ),
 }
-_ALIASES = {"postgres": "postgresql", "rediss": "redis"}
+_ALIASES = {"postgres": "postgresql", "rediss": "redis", "qdrants": "qdrant"}
 
 
 def register_backend(scheme: str, entry: BackendEntry) -> None:
@@ -66,7 +69,7 @@ def _scheme(url: str) -> str:
     if "://" not in url:
         raise ConfigurationError(
             f"not a store URL: {url!r}; expected e.g. 'sqlite:///path.db', 'memory://', "
-            f"'postgresql://user@host/db' or 'redis://host:6379'"
+            f"'postgresql://user@host/db', 'redis://host:6379' or 'qdrant://host:6333'"
         )
     scheme = url.split("://", 1)[0].lower()
     scheme = scheme.split("+", 1)[0]  # "postgresql+psycopg" names store and driver
@@ -110,7 +113,7 @@ def open_store(target: str | Any = "sqlite:///bruno_memory.db", **options: Any) 
 
     Args:
         target: A URL (``sqlite:///path.db``, ``sqlite://:memory:``, ``memory://``,
-            ``postgresql://…``, ``redis://…``) or a driver client/connection/pool.
+            ``postgresql://…``, ``redis://…``, ``qdrant://…``) or a driver client/connection/pool.
         **options: Backend options (see each backend's docs page) and the store
             options ``default_metric`` and ``default_ttl``.
 

@@ -19,6 +19,7 @@ skips the test on a backend without that capability.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -30,7 +31,7 @@ from bruno_memory_integrations import MissingDependencyError, Store, open_store
 
 #: Backends every adapter test runs on. Add a kind here, in store_url_for and, for a
 #: backend without a URL other processes can open, in make_store_for.
-STORE_KINDS = ["memory", "sqlite", "postgres", "redis"]
+STORE_KINDS = ["memory", "sqlite", "postgres", "redis", "qdrant"]
 
 #: Sync Store methods with an async twin; async adapter methods must not call these.
 #: ``close`` is left out: it moves no data, and the fixtures call it after the test.
@@ -70,6 +71,9 @@ def store_url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
         return str(request.getfixturevalue("postgres_url"))
     if kind == "redis":
         return str(request.getfixturevalue("redis_url"))
+    if kind == "qdrant":  # local mode lives in this process; a live server has a URL
+        live = qdrant_live_target()
+        return live[0] if live is not None else None
     raise ValueError(f"unknown store kind {kind!r}")
 
 
@@ -79,10 +83,56 @@ def make_store_for(
     if kind == "memory":
         name = uuid.uuid4().hex
         return lambda: open_store("memory://", name=name)
+    if kind == "qdrant" and qdrant_live_target() is None:
+        # Local mode (Qdrant's Python emulation) in memory: one caller's client that
+        # outlives the test's stores (a store never closes a client it was given).
+        try:
+            from qdrant_client import QdrantClient
+        except ImportError:
+            pytest.skip("the qdrant extra (qdrant-client) is not installed")
+        client = QdrantClient(location=":memory:")
+        request.addfinalizer(client.close)
+        return lambda: open_store(client)
+    if kind == "qdrant":  # a real server (QDRANT_URL; tests/test_qdrant_live.py)
+        url, options, cleanup = qdrant_live_target()  # type: ignore[misc]
+        request.addfinalizer(cleanup)
+        return lambda: open_store(url, **options)
     url = store_url_for(kind, request, tmp_path)
     if url is None:
         raise ValueError(f"store kind {kind!r} has no URL")
     return lambda: open_store(url)
+
+
+def qdrant_live_target() -> tuple[str, dict[str, Any], Callable[[], None]] | None:
+    """(URL, options, cleanup) for a Qdrant server named by ``QDRANT_URL``, else ``None``.
+
+    ``QDRANT_API_KEY`` is passed as ``api_key``. The options carry a collection
+    prefix of its own; ``cleanup`` deletes every collection with that prefix.
+    """
+    raw = os.environ.get("QDRANT_URL")
+    if not raw:
+        return None
+    url = raw.replace("https://", "qdrants://", 1).replace("http://", "qdrant://", 1)
+    if "://" not in url:
+        url = f"qdrant://{url}"
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    options: dict[str, Any] = {"prefix": prefix}
+    if os.environ.get("QDRANT_API_KEY"):
+        options["api_key"] = os.environ["QDRANT_API_KEY"]
+
+    def cleanup() -> None:
+        from qdrant_client import QdrantClient
+
+        http = url.replace("qdrants://", "https://", 1).replace("qdrant://", "http://", 1)
+        client = QdrantClient(url=http, api_key=options.get("api_key"))
+        try:
+            for c in client.get_collections().collections:
+                if c.name.startswith(prefix + "_"):
+                    client.delete_collection(c.name)
+        finally:
+            client.close()
+
+    return url, options, cleanup
 
 
 def require_capability(store: Store, capability: str) -> Store:

@@ -1,0 +1,229 @@
+"""Our LangChain and LlamaIndex adapters on Qdrant against the official integrations.
+
+Run on demand (never in tests):
+
+    .venv/bin/pip install -e '.[bench]'
+    .venv/bin/python benchmarks/official_qdrant.py [--records 20000] [--dim 384] [--queries 30]
+
+Everything runs in one process on the same engine: qdrant-client's local mode in
+memory (Qdrant's Python emulation: no Qdrant server can run here; with
+``--url http://host:6333`` every store uses that server instead). Each contender
+gets a fresh engine, ingests the same records with precomputed vectors (random
+unit vectors; the embedding model is out of the measurement), then answers the
+same filtered top-10 queries. Recall@10 is measured against exact search (numpy
+over the filtered records). Prints medians, p95 and ratios to langchain-qdrant.
+
+* ``bruno LangChain``: ``BrunoVectorStore.add_texts`` / ``similarity_search_by_vector``.
+* ``langchain-qdrant``: ``QdrantVectorStore`` defaults (``add_texts`` in batches of 64).
+* ``bruno LlamaIndex``: ``BrunoVectorStore.add`` / ``query``.
+* ``llama-index-vector-stores-qdrant``: ``QdrantVectorStore`` defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from langchain_core.embeddings import Embeddings  # noqa: E402
+from qdrant_client import QdrantClient, models  # noqa: E402
+
+from bruno_memory_integrations import open_store  # noqa: E402
+
+TOPICS = 17
+COLLECTION = "bench"
+
+
+class Table(Embeddings):
+    """Precomputed vectors by text: embedding costs nothing and is the same for all."""
+
+    def __init__(self, texts: list[str], vectors: np.ndarray) -> None:
+        self.by_text = {t: v.tolist() for t, v in zip(texts, vectors, strict=True)}
+        self.dim = vectors.shape[1]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        # Unknown texts (an integration's probe for the dimension) get a fixed vector.
+        return [self.by_text.get(t) or [1.0] + [0.0] * (self.dim - 1) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.by_text[text]
+
+
+def data(n: int, dim: int) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
+    rng = np.random.default_rng(42)
+    vecs = rng.standard_normal((n, dim)).astype(np.float64)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    texts = [f"document {i} about topic {i % TOPICS}" for i in range(n)]
+    metas = [{"topic": f"t{i % TOPICS}", "i": i} for i in range(n)]
+    return texts, vecs, metas
+
+
+def exact_top(
+    vecs: np.ndarray, metas: list[dict[str, Any]], q: np.ndarray, topic: str
+) -> set[int]:
+    idx = np.array([i for i, m in enumerate(metas) if m["topic"] == topic])
+    sims = vecs[idx] @ q
+    return {int(i) for i in idx[np.argsort(-sims)[:10]]}
+
+
+def client(url: str | None) -> QdrantClient:
+    return QdrantClient(url=url) if url else QdrantClient(location=":memory:")
+
+
+# ------------------------------------------------------------------ contenders
+Contender = tuple[Callable[..., Any], Callable[..., Any]]
+
+
+def bruno_langchain(url: str | None, emb: Table) -> Contender:
+    from bruno_memory_integrations.langchain import BrunoVectorStore
+
+    prefix = f"b{uuid.uuid4().hex[:8]}"
+    store = open_store(client(url), prefix=prefix)
+    vs = BrunoVectorStore(emb, store, collection=COLLECTION)
+
+    def ingest(texts: list[str], metas: list[dict[str, Any]]) -> None:
+        vs.add_texts(texts, metas, ids=[str(i) for i in range(len(texts))])
+
+    def query(q: list[float], topic: str) -> list[int]:
+        docs = vs.similarity_search_by_vector(q, k=10, filter={"topic": topic})
+        return [int(d.metadata["i"]) for d in docs]
+
+    return ingest, query
+
+
+def official_langchain(url: str | None, emb: Table) -> Contender:
+    from langchain_qdrant import QdrantVectorStore
+
+    c = client(url)
+    name = f"lc{uuid.uuid4().hex[:8]}"
+    dim = len(next(iter(emb.by_text.values())))
+    params = models.VectorParams(size=dim, distance=models.Distance.COSINE)
+    c.create_collection(name, vectors_config=params)
+    vs = QdrantVectorStore(client=c, collection_name=name, embedding=emb)
+
+    def ingest(texts: list[str], metas: list[dict[str, Any]]) -> None:
+        vs.add_texts(texts, metas)
+
+    def query(q: list[float], topic: str) -> list[int]:
+        flt = models.Filter(must=[models.FieldCondition(
+            key="metadata.topic", match=models.MatchValue(value=topic))])
+        docs = vs.similarity_search_by_vector(q, k=10, filter=flt)
+        return [int(d.metadata["i"]) for d in docs]
+
+    return ingest, query
+
+
+def _nodes(texts: list[str], metas: list[dict[str, Any]], emb: Table) -> list[Any]:
+    from llama_index.core.schema import TextNode
+
+    return [TextNode(id_=str(uuid.UUID(int=i)), text=t, metadata=m, embedding=emb.by_text[t])
+            for i, (t, m) in enumerate(zip(texts, metas, strict=True))]
+
+
+def _li_query(q: list[float], topic: str) -> Any:
+    from llama_index.core.vector_stores.types import (
+        ExactMatchFilter,
+        MetadataFilters,
+        VectorStoreQuery,
+    )
+
+    filters = MetadataFilters(filters=[ExactMatchFilter(key="topic", value=topic)])
+    return VectorStoreQuery(query_embedding=q, similarity_top_k=10, filters=filters)
+
+
+def bruno_llama(url: str | None, emb: Table) -> Contender:
+    from bruno_memory_integrations.llama_index import BrunoVectorStore
+
+    store = open_store(client(url), prefix=f"b{uuid.uuid4().hex[:8]}")
+    vs = BrunoVectorStore(store, collection=COLLECTION)
+
+    def ingest(texts: list[str], metas: list[dict[str, Any]]) -> None:
+        vs.add(_nodes(texts, metas, emb))
+
+    def query(q: list[float], topic: str) -> list[int]:
+        return [int(n.metadata["i"]) for n in vs.query(_li_query(q, topic)).nodes]
+
+    return ingest, query
+
+
+def official_llama(url: str | None, emb: Table) -> Contender:
+    from llama_index.vector_stores.qdrant import QdrantVectorStore
+
+    vs = QdrantVectorStore(client=client(url), collection_name=f"li{uuid.uuid4().hex[:8]}")
+
+    def ingest(texts: list[str], metas: list[dict[str, Any]]) -> None:
+        vs.add(_nodes(texts, metas, emb))
+
+    def query(q: list[float], topic: str) -> list[int]:
+        return [int(n.metadata["i"]) for n in vs.query(_li_query(q, topic)).nodes]
+
+    return ingest, query
+
+
+CONTENDERS = {
+    "langchain-qdrant": official_langchain,
+    "bruno LangChain": bruno_langchain,
+    "llama-index-vector-stores-qdrant": official_llama,
+    "bruno LlamaIndex": bruno_llama,
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--records", type=int, default=20000)
+    ap.add_argument("--dim", type=int, default=384)
+    ap.add_argument("--queries", type=int, default=30)
+    ap.add_argument("--url", default=None, help="a Qdrant server instead of local mode")
+    args = ap.parse_args()
+    texts, vecs, metas = data(args.records, args.dim)
+    emb = Table(texts, vecs)
+    rng = random.Random(7)
+    queries = [
+        (rng.randrange(args.records), f"t{rng.randrange(TOPICS)}") for _ in range(args.queries)
+    ]
+    truth = [exact_top(vecs, metas, vecs[i], t) for i, t in queries]
+    rows = []
+    for name, make in CONTENDERS.items():
+        ingest, query = make(args.url, emb)
+        began = time.perf_counter()
+        ingest(texts, metas)
+        ingest_s = time.perf_counter() - began
+        times, recalls = [], []
+        for (i, topic), want in zip(queries, truth, strict=True):
+            began = time.perf_counter()
+            got = query(vecs[i].tolist(), topic)
+            times.append(time.perf_counter() - began)
+            recalls.append(len(set(got) & want) / 10)
+        times.sort()
+        p50 = statistics.median(times)
+        p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
+        rows.append((name, ingest_s, p50, p95, statistics.mean(recalls)))
+        print(f"  measured {name}", file=sys.stderr)
+    base = {r[0]: r for r in rows}
+    engine = args.url or "qdrant-client local mode (:memory:)"
+    print(f"\n{args.records} x {args.dim} random unit vectors, filtered top-10 (1/{TOPICS} of "
+          f"the records), {args.queries} queries, engine: {engine}\n")
+    print("| store | ingest s | ingest vs official | filtered p50 ms | p95 ms | "
+          "p50 vs official | recall@10 |")
+    print("|---|---|---|---|---|---|---|")
+    for name, ingest_s, p50, p95, recall in rows:
+        official = base["langchain-qdrant" if "LangChain" in name or name.startswith("langchain")
+                        else "llama-index-vector-stores-qdrant"]
+        print(f"| {name} | {ingest_s:.2f} | {official[1] / ingest_s:.2f}x faster | "
+              f"{p50 * 1000:.1f} | {p95 * 1000:.1f} | {official[2] / p50:.2f}x faster | "
+              f"{recall:.3f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -45,6 +45,15 @@ _CHECK_INLINE_MAX = 256
 FilterLike = Mapping[str, Any] | FilterNode | None
 
 
+#: Distances closer than this are one distance (engines compute in float32, whose
+#: rounding moves equal distances by ~1e-7 from call to call): ties go by id.
+TIE_DISTANCE = 1e-6
+
+
+def _tie_key(distance: float) -> int:
+    return round(distance / TIE_DISTANCE)
+
+
 def _check_k(k: Any, what: str = "k") -> int:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise InvalidInputError(f"{what} must be a positive integer, got {k!r}")
@@ -558,10 +567,36 @@ class Store:
             found = yield self._backend_call(self.backend.get, collection, wanted, True)
             hits = self._rank_fetched(info, found, vec, k, where, include_vectors)
         else:
-            hits = yield self._backend_call(
-                self.backend.search, collection, vec, k, where, include_vectors
-            )
+            hits = yield from self._nearest(collection, vec, k, where, include_vectors)
         return self._scored(info, hits, score_threshold)
+
+    def _nearest(
+        self,
+        collection: str,
+        vec: list[float],
+        k: int,
+        where: FilterNode | None,
+        include_vectors: bool,
+    ) -> Flow[list[Hit]]:
+        """The backend's k nearest, with ties broken by id the same way on every store.
+
+        Engines order records at equal distance arbitrarily, may pick a different
+        subset of them for another ``k`` (so pages overlapped), and compute in
+        float32, so equal vectors come back a rounding error apart, differently
+        from call to call. Distances closer than :data:`TIE_DISTANCE` count as
+        equal: one extra hit shows whether the k-th place is tied; while it is,
+        more are fetched; then hits are ordered by (distance, id) and cut to ``k``.
+        """
+        fetch = k + 1
+        while True:
+            hits: list[Hit] = yield self._backend_call(
+                self.backend.search, collection, vec, fetch, where, include_vectors
+            )
+            if len(hits) < fetch or _tie_key(hits[k - 1][1]) != _tie_key(hits[-1][1]):
+                break
+            fetch *= 2  # the tie runs to the end of what came back: look further
+        hits.sort(key=lambda h: (_tie_key(h[1]), h[0].id))
+        return hits[:k]
 
     def search(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import subprocess
 import sys
 
@@ -16,8 +17,10 @@ from bruno_memory_integrations import (
     UnknownBackendError,
     open_store,
 )
+from bruno_memory_integrations.backends.memory import MemoryBackend
 from bruno_memory_integrations.errors import BrunoMemoryError, NotSupportedError
 from bruno_memory_integrations.registry import BackendEntry, register_backend
+from bruno_memory_integrations.sansio import blocking
 from bruno_memory_integrations.scores import canonical_metric, distance, score_from_distance
 from bruno_memory_integrations.validation import safe_identifier
 
@@ -133,3 +136,32 @@ def test_real_backend_without_its_driver_names_the_extra(
     )
     wanted = f"pip install 'bruno-memory-integrations[{extra}]'"
     assert wanted in out.stdout, out.stdout + out.stderr
+
+
+class _JitteryBackend(MemoryBackend):
+    """Returns hits like a float32 engine: tied distances a rounding error apart,
+    in arbitrary order, the subset of tied records depending on the call."""
+
+    calls = 0
+
+    @blocking
+    def search(self, collection, vector, k, where, include_vectors=False):  # type: ignore[no-untyped-def, override]
+        type(self).calls += 1
+        hits = self.call(super().search, collection, vector, 1000, where, include_vectors)
+        rng = random.Random(type(self).calls)
+        jittered = [(r, d + rng.uniform(-3e-8, 3e-8)) for r, d in hits]
+        jittered.sort(key=lambda h: h[1])  # nearest first, ties in whatever order
+        return jittered[:k]
+
+
+def test_search_breaks_ties_by_id_on_every_engine() -> None:
+    store = Store(_JitteryBackend())
+    same = [1.0, 0.0, 0.0]
+    store.upsert("c", [Record(f"r{i}", "", same, {}) for i in range(7)])
+    store.upsert("c", [Record("far", "", [0.0, 1.0, 0.0], {})])
+    pages = [
+        [h.record.id for h in store.search("c", same, k=k)][start:]
+        for k, start in ((2, 0), (4, 2), (6, 4))
+    ]
+    assert pages == [["r0", "r1"], ["r2", "r3"], ["r4", "r5"]]
+    assert [h.record.id for h in store.search("c", same, k=8)][-1] == "far"

@@ -473,3 +473,19 @@ def test_ttl_milliseconds_round_up() -> None:
 
     assert ms(0.0001) == 1 and ms(1.5) == 1500 and ms(2) == 2000
     assert math.isclose(ms(0.3), 300)
+
+
+def test_documents_gone_while_a_search_ran_are_left_out() -> None:
+    """A record that expires (or is deleted) between FT.SEARCH matching it and loading
+    its fields comes back with no fields: it is not there any more."""
+    resp2 = [2, b"bruno:r:c:1", [b"id", b"a", b"text", b"t"], b"bruno:r:c:2", []]
+    assert [d.fields["id"] for d in codec.parse_search(resp2).docs] == [b"a"]
+    resp3 = {
+        "total_results": 2,
+        "results": [
+            {"id": "bruno:r:c:1", "extra_attributes": {"id": "a"}},
+            {"id": "bruno:r:c:2", "extra_attributes": {}},
+        ],
+    }
+    assert [d.fields["id"] for d in codec.parse_search(resp3).docs] == ["a"]
+    assert codec.parse_search([1, b"bruno:r:c:2"], no_content=True).docs[0].key == b"bruno:r:c:2"

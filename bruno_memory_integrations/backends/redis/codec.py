@@ -218,6 +218,8 @@ def parse_search(reply: Any, with_scores: bool = False, no_content: bool = False
         for item in r.get("results") or []:
             d = {_text(k): v for k, v in item.items()}
             attrs = d.get("extra_attributes") or {}
+            if not attrs and not no_content:
+                continue  # expired or deleted while the query ran: no longer there
             score = d.get("score")
             docs.append(
                 SearchDoc(
@@ -240,5 +242,7 @@ def parse_search(reply: Any, with_scores: bool = False, no_content: bool = False
             j += 1
         if not no_content:
             doc.fields = _pairs(rest[j] or [])
+            if not doc.fields:
+                continue  # expired or deleted while the query ran: no longer there
         docs.append(doc)
     return SearchReply(total, docs)

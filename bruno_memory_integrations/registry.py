@@ -48,8 +48,11 @@ _REGISTRY: dict[str, BackendEntry] = {
         f"{_B}.postgres:PostgresBackend", "psycopg", "postgres", ("psycopg", "psycopg_pool")
     ),
     "redis": BackendEntry(f"{_B}.redis:RedisBackend", "redis", "redis", ("redis",)),
+    "weaviate": BackendEntry(
+        f"{_B}.weaviate:WeaviateBackend", "weaviate", "weaviate", ("weaviate",)
+    ),
 }
-_ALIASES = {"postgres": "postgresql", "rediss": "redis"}
+_ALIASES = {"postgres": "postgresql", "rediss": "redis", "weaviates": "weaviate"}
 
 
 def register_backend(scheme: str, entry: BackendEntry) -> None:

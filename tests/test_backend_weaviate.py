@@ -72,7 +72,9 @@ def _prefix() -> str:
 def _recs(n: int, prefix: str = "id", seed: int = 1, dim: int = DIM) -> list[Record]:
     rng = random.Random(seed)
     return [
-        Record(f"{prefix}{i:04d}", f"text {i}", random_vector(rng, dim), {"i": i, "even": i % 2 == 0})
+        Record(
+            f"{prefix}{i:04d}", f"text {i}", random_vector(rng, dim), {"i": i, "even": i % 2 == 0}
+        )
         for i in range(n)
     ]
 

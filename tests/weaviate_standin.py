@@ -124,7 +124,8 @@ _CLASS_DEFAULTS = {
                             "indexPropertyLength": False, "usingBlockMaxWAND": True},
     "multiTenancyConfig": {"enabled": False, "autoTenantCreation": False,
                            "autoTenantActivation": False},
-    "replicationConfig": {"factor": 1, "asyncEnabled": False, "deletionStrategy": "NoAutomatedResolution"},
+    "replicationConfig": {"factor": 1, "asyncEnabled": False,
+                          "deletionStrategy": "NoAutomatedResolution"},
     "shardingConfig": {"virtualPerPhysical": 128, "desiredCount": 1, "actualCount": 1,
                        "desiredVirtualCount": 128, "actualVirtualCount": 128, "key": "_id",
                        "strategy": "hash", "function": "murmur3"},
@@ -352,12 +353,12 @@ def _matches(cls: _Class, f: base_pb2.Filters, obj: _Object,
              memo: dict[int, Any] | None = None) -> bool:
     memo = {} if memo is None else memo
     op = f.operator
-    O = base_pb2.Filters  # noqa: N806 - the generated enum
-    if op == O.OPERATOR_AND:
+    Ops = base_pb2.Filters
+    if op == Ops.OPERATOR_AND:
         return all(_matches(cls, c, obj, memo) for c in f.filters)
-    if op == O.OPERATOR_OR:
+    if op == Ops.OPERATOR_OR:
         return any(_matches(cls, c, obj, memo) for c in f.filters)
-    if op == O.OPERATOR_NOT:
+    if op == Ops.OPERATOR_NOT:
         if len(f.filters) != 1:
             raise _Refused("Not takes exactly one filter")
         return not _matches(cls, f.filters[0], obj, memo)
@@ -368,50 +369,50 @@ def _matches(cls: _Class, f: base_pb2.Filters, obj: _Object,
             raw = _filter_value(f)
             values = memo[id(f)] = {str(uuidlib.UUID(v))
                                     for v in (raw if isinstance(raw, list) else [raw])}
-        if op == O.OPERATOR_EQUAL:
+        if op == Ops.OPERATOR_EQUAL:
             return obj.uuid in values
-        if op == O.OPERATOR_NOT_EQUAL:
+        if op == Ops.OPERATOR_NOT_EQUAL:
             return obj.uuid not in values
-        if op == O.OPERATOR_CONTAINS_ANY:
+        if op == Ops.OPERATOR_CONTAINS_ANY:
             return obj.uuid in values
-        if op == O.OPERATOR_CONTAINS_NONE:
+        if op == Ops.OPERATOR_CONTAINS_NONE:
             return obj.uuid not in values
-        raise _Refused(f"operator {O.Operator.Name(op)} on the id", grpc.StatusCode.UNIMPLEMENTED)
+        raise _Refused(f"operator {Ops.Operator.Name(op)} on the id", grpc.StatusCode.UNIMPLEMENTED)
     prop = cls.prop(name)
     dtype = str(prop["dataType"][0])
     tokenization = str(prop.get("tokenization") or "word")
     if dtype.startswith("text") and not prop.get("indexFilterable", True):
         raise _Refused(f"property '{name}' is not filterable")
     stored = obj.props.get(name)
-    if op == O.OPERATOR_IS_NULL:
+    if op == Ops.OPERATOR_IS_NULL:
         want = _filter_value(f)
         missing = stored is None or stored == []
         return bool(missing == want)
     operand = _filter_value(f)
     if stored is None:
         # Missing values match nothing but the complement operators.
-        return op in (O.OPERATOR_NOT_EQUAL, O.OPERATOR_CONTAINS_NONE)
+        return op in (Ops.OPERATOR_NOT_EQUAL, Ops.OPERATOR_CONTAINS_NONE)
     values = stored if isinstance(stored, list) else [stored]
     if dtype.startswith("text"):
         have = {t for v in values for t in _tokens(v, tokenization)}
         ops = operand if isinstance(operand, list) else [operand]
-        if op == O.OPERATOR_LIKE:
+        if op == Ops.OPERATOR_LIKE:
             if tokenization != "field":
                 raise _Refused("the stand-in implements Like on field tokenization only",
                                grpc.StatusCode.UNIMPLEMENTED)
             return any(_like(str(operand), v.strip()) for v in values)
         wanted = [t for o in ops for t in _tokens(str(o), tokenization)]
-        if op == O.OPERATOR_EQUAL:
+        if op == Ops.OPERATOR_EQUAL:
             return bool(wanted) and all(t in have for t in wanted)
-        if op == O.OPERATOR_NOT_EQUAL:
+        if op == Ops.OPERATOR_NOT_EQUAL:
             return not (bool(wanted) and all(t in have for t in wanted))
-        if op == O.OPERATOR_CONTAINS_ANY:
+        if op == Ops.OPERATOR_CONTAINS_ANY:
             return any(t in have for t in wanted)
-        if op == O.OPERATOR_CONTAINS_ALL:
+        if op == Ops.OPERATOR_CONTAINS_ALL:
             return all(t in have for t in wanted)
-        if op == O.OPERATOR_CONTAINS_NONE:
+        if op == Ops.OPERATOR_CONTAINS_NONE:
             return not any(t in have for t in wanted)
-        raise _Refused(f"operator {O.Operator.Name(op)} on a text property",
+        raise _Refused(f"operator {Ops.Operator.Name(op)} on a text property",
                        grpc.StatusCode.UNIMPLEMENTED)
     if dtype.startswith("boolean"):
         if not all(isinstance(o, bool) for o in (operand if isinstance(operand, list)
@@ -421,26 +422,26 @@ def _matches(cls: _Class, f: base_pb2.Filters, obj: _Object,
             isinstance(o, bool) for o in operand)):
         raise _Refused(f"data type filter cannot use a boolean value on '{name}'")
     ops = operand if isinstance(operand, list) else [operand]
-    if op == O.OPERATOR_EQUAL:
+    if op == Ops.OPERATOR_EQUAL:
         return any(v == ops[0] for v in values)
-    if op == O.OPERATOR_NOT_EQUAL:
+    if op == Ops.OPERATOR_NOT_EQUAL:
         return not any(v == ops[0] for v in values)
-    if op == O.OPERATOR_CONTAINS_ANY:
+    if op == Ops.OPERATOR_CONTAINS_ANY:
         return any(v in ops for v in values)
-    if op == O.OPERATOR_CONTAINS_ALL:
+    if op == Ops.OPERATOR_CONTAINS_ALL:
         return all(o in values for o in ops)
-    if op == O.OPERATOR_CONTAINS_NONE:
+    if op == Ops.OPERATOR_CONTAINS_NONE:
         return not any(v in ops for v in values)
     if dtype.startswith("boolean"):
         raise _Refused("range operators on a boolean property")
     cmp = {
-        O.OPERATOR_GREATER_THAN: lambda a, b: a > b,
-        O.OPERATOR_GREATER_THAN_EQUAL: lambda a, b: a >= b,
-        O.OPERATOR_LESS_THAN: lambda a, b: a < b,
-        O.OPERATOR_LESS_THAN_EQUAL: lambda a, b: a <= b,
+        Ops.OPERATOR_GREATER_THAN: lambda a, b: a > b,
+        Ops.OPERATOR_GREATER_THAN_EQUAL: lambda a, b: a >= b,
+        Ops.OPERATOR_LESS_THAN: lambda a, b: a < b,
+        Ops.OPERATOR_LESS_THAN_EQUAL: lambda a, b: a <= b,
     }.get(op)
     if cmp is None:
-        raise _Refused(f"operator {O.Operator.Name(op)}", grpc.StatusCode.UNIMPLEMENTED)
+        raise _Refused(f"operator {Ops.Operator.Name(op)}", grpc.StatusCode.UNIMPLEMENTED)
     return any(cmp(v, ops[0]) for v in values)
 
 
@@ -526,15 +527,15 @@ def _bm25(cls: _Class, query: str, props: list[str], objs: list[_Object],
     n_docs = len(every)
     avgdl = (sum(len(d) for d in docs.values()) / n_docs) if n_docs else 0.0
     df = {t: sum(1 for d in docs.values() if t in d) for t in terms}
-    O = base_search_pb2.SearchOperatorOptions  # noqa: N806
+    Ops = base_search_pb2.SearchOperatorOptions
     need = 1
-    if operator is not None and operator.operator == O.OPERATOR_AND:
+    if operator is not None and operator.operator == Ops.OPERATOR_AND:
         need = len(terms)
-    elif operator is not None and operator.operator == O.OPERATOR_OR and \
+    elif operator is not None and operator.operator == Ops.OPERATOR_OR and \
             operator.minimum_or_tokens_match:
         need = operator.minimum_or_tokens_match
-    elif operator is not None and operator.operator not in (O.OPERATOR_UNSPECIFIED,
-                                                             O.OPERATOR_OR):
+    elif operator is not None and operator.operator not in (Ops.OPERATOR_UNSPECIFIED,
+                                                             Ops.OPERATOR_OR):
         raise _Refused("the stand-in implements the And and Or BM25 operators",
                        grpc.StatusCode.UNIMPLEMENTED)
     hits = []
@@ -607,9 +608,9 @@ def _result(cls: _Class, req: search_get_pb2.SearchRequest, obj: _Object,
     fields = {n: _value(cls.data_type(n), obj.props[n]) for n in names if n in obj.props}
     md = req.metadata
     meta = search_get_pb2.MetadataResult()
-    if md.uuid or True:
-        meta.id = obj.uuid
-        meta.id_as_bytes = uuidlib.UUID(obj.uuid).bytes
+    # The id is always sent: the client reads it whatever it asked for.
+    meta.id = obj.uuid
+    meta.id_as_bytes = uuidlib.UUID(obj.uuid).bytes
     if (md.vector or list(md.vectors)) and obj.vector is not None:
         packed = struct.pack(f"<{len(obj.vector)}f", *obj.vector)
         meta.vectors.append(base_pb2.Vectors(
@@ -677,7 +678,7 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
             context.abort(exc.code, str(exc))
 
     # -------------------------------------------------------------- BatchObjects
-    def BatchObjects(self, request: batch_pb2.BatchObjectsRequest, context: Any) -> Any:  # noqa: N802
+    def BatchObjects(self, request: batch_pb2.BatchObjectsRequest, context: Any) -> Any:
         def run() -> batch_pb2.BatchObjectsReply:
             errors = []
             for i, o in enumerate(request.objects):
@@ -715,7 +716,7 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
         return self._run(context, "BatchObjects", run)
 
     # -------------------------------------------------------------- Search
-    def Search(self, request: search_get_pb2.SearchRequest, context: Any) -> Any:  # noqa: N802
+    def Search(self, request: search_get_pb2.SearchRequest, context: Any) -> Any:
         def run() -> search_get_pb2.SearchReply:
             for name in _UNSUPPORTED_SEARCH:
                 if request.HasField(name):
@@ -807,7 +808,7 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
         return self._run(context, "Search", run)
 
     # -------------------------------------------------------------- BatchDelete
-    def BatchDelete(self, request: batch_delete_pb2.BatchDeleteRequest, context: Any) -> Any:  # noqa: N802
+    def BatchDelete(self, request: batch_delete_pb2.BatchDeleteRequest, context: Any) -> Any:
         def run() -> batch_delete_pb2.BatchDeleteReply:
             if request.tenant:
                 raise _Refused("the stand-in has no multi-tenancy", grpc.StatusCode.UNIMPLEMENTED)
@@ -830,7 +831,7 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
         return self._run(context, "BatchDelete", run)
 
     # -------------------------------------------------------------- Aggregate
-    def Aggregate(self, request: aggregate_pb2.AggregateRequest, context: Any) -> Any:  # noqa: N802
+    def Aggregate(self, request: aggregate_pb2.AggregateRequest, context: Any) -> Any:
         def run() -> aggregate_pb2.AggregateReply:
             if request.aggregations or request.HasField("group_by") or request.tenant:
                 raise _Refused("the stand-in aggregates object counts only",
@@ -876,7 +877,7 @@ def _make_handler(state: _State, api_key: str | None, grpc_port: int) -> type:
             # delayed ACKs hold every kept-alive response back by ~40 ms.
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
         def _reply(self, status: int, body: Any = None) -> None:
@@ -925,9 +926,9 @@ def _make_handler(state: _State, api_key: str | None, grpc_port: int) -> type:
                     key = parts[2][:1].upper() + parts[2][1:]
                     state.classes.pop(key, None)
                     return 200, None
-            if len(parts) == 4 and parts[:2] == ["v1", "schema"] and parts[3] == "properties":
-                if method == "POST":
-                    return 200, state.add_property(parts[2], body)
+            if (len(parts) == 4 and parts[:2] == ["v1", "schema"] and parts[3] == "properties"
+                    and method == "POST"):
+                return 200, state.add_property(parts[2], body)
             if parts == ["v1", "objects"] and method == "POST":
                 if body.get("tenant"):
                     raise _Refused("the stand-in has no multi-tenancy", http=501)
@@ -940,19 +941,19 @@ def _make_handler(state: _State, api_key: str | None, grpc_port: int) -> type:
                 return 200, {**body, "id": oid}
             raise _Refused(f"the stand-in does not implement {method} {path}", http=501)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._dispatch("GET")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._dispatch("POST")
 
-        def do_DELETE(self) -> None:  # noqa: N802
+        def do_DELETE(self) -> None:
             self._dispatch("DELETE")
 
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             self._dispatch("PUT")
 
-        def do_PATCH(self) -> None:  # noqa: N802
+        def do_PATCH(self) -> None:
             self._dispatch("PATCH")
 
     return Handler
@@ -1007,7 +1008,7 @@ class WeaviateStandIn:
 
     close = stop
 
-    def __enter__(self) -> WeaviateStandIn:
+    def __enter__(self) -> WeaviateStandIn:  # noqa: PYI034 (Self needs Python 3.11)
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -48,7 +48,7 @@ _RECORD_PROPS = [s.ID, s.TEXT, s.META]
 
 
 def _version(text: str) -> tuple[int, int, int]:
-    parts = (text.split("-")[0].split(".") + ["0", "0"])[:3]
+    parts = [*text.split("-")[0].split("."), "0", "0"][:3]
     try:
         return int(parts[0]), int(parts[1]), int(parts[2])
     except ValueError:
@@ -166,7 +166,9 @@ class WeaviateBackend(Backend):
         if self._server_version < (major, minor, 0):
             have = ".".join(map(str, self._server_version))
             raise NotSupportedError(
-                self.name, f"{what} on Weaviate {have}", f"it needs Weaviate {major}.{minor} or later"
+                self.name,
+                f"{what} on Weaviate {have}",
+                f"it needs Weaviate {major}.{minor} or later",
             )
 
     def _known(self, cls: str) -> set[str]:

@@ -189,7 +189,7 @@ class Connection:
             )
         try:
             return self._target(self._sync, step)(*step.args, **step.kwargs)
-        except Exception as exc:  # noqa: BLE001 - mapped to ours
+        except Exception as exc:
             mapped = self.error(exc, step.path)
             if isinstance(mapped, step.tolerate):
                 return mapped
@@ -208,7 +208,7 @@ class Connection:
             await guard.__anext__()
             try:
                 await client.connect()
-            except Exception as exc:  # noqa: BLE001 - mapped to ours
+            except Exception as exc:
                 self._aclients.pop(loop, None)
                 await guard.aclose()
                 raise self.error(exc, "connect") from exc
@@ -218,7 +218,7 @@ class Connection:
         client = await self._aclient()
         try:
             return await self._target(client, step)(*step.args, **step.kwargs)
-        except Exception as exc:  # noqa: BLE001 - mapped to ours
+        except Exception as exc:
             mapped = self.error(exc, step.path)
             if isinstance(mapped, step.tolerate):
                 return mapped

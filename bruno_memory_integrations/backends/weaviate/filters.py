@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 from weaviate.classes.query import Filter
 
@@ -45,7 +45,7 @@ _EXACT_FLOAT = 2**53
 #: Constant results of a translation.
 ALWAYS = True
 NEVER = False
-Translated = Union[Any, bool]  # a weaviate filter, or ALWAYS / NEVER
+Translated = Any  # a weaviate filter, or ALWAYS / NEVER (bools)
 
 
 def _and(parts: list[Translated]) -> Translated:
@@ -74,7 +74,7 @@ def _not(part: Translated) -> Translated:
     return Filter.not_(part)
 
 
-def _float(value: int | float, field: str) -> float:
+def _float(value: float, field: str) -> float:
     if isinstance(value, int) and abs(value) > _EXACT_FLOAT:
         raise FilterError(
             f"{value} on {field!r} is beyond 2**53: Weaviate compares float values as 64-bit "
@@ -83,7 +83,7 @@ def _float(value: int | float, field: str) -> float:
     return float(value)
 
 
-def _int_range(op: str, value: int | float) -> tuple[str, int] | bool:
+def _int_range(op: str, value: float) -> tuple[str, int] | bool:
     """``int_property op value`` as a comparison with an integer bound, or a constant."""
     if isinstance(value, int):
         bound = value
@@ -108,7 +108,7 @@ def _range(prop: Any, op: str, value: Any) -> Any:
     }[op](value)
 
 
-def _eq_number(field: str, value: int | float, has: Callable[[str], bool]) -> Translated:
+def _eq_number(field: str, value: float, has: Callable[[str], bool]) -> Translated:
     parts: list[Translated] = []
     ip, fp = meta_property(field, "i"), meta_property(field, "f")
     if has(ip) and float(value).is_integer() and _INT_MIN <= value <= _INT_MAX:

@@ -502,7 +502,7 @@ def test_distances_per_metric_are_canonical(store: Store) -> None:
             assert h.distance == pytest.approx(want, rel=1e-4, abs=1e-4), metric
 
 
-def test_native_hybrid_scores_are_weaviates_relative_fusion(store: Store) -> None:
+def test_native_hybrid_is_weaviates_ranked_fusion_on_our_scale(store: Store) -> None:
     coll = _name("h")
     store.upsert(coll, [
         Record("a", "apple pie", unit([1, 0, 0, 0, 0, 0, 0, 0]), {}),
@@ -510,16 +510,30 @@ def test_native_hybrid_scores_are_weaviates_relative_fusion(store: Store) -> Non
         Record("c", "apple banana", unit([1, 1, 0, 0, 0, 0, 0, 0]), {}),
     ])
     hits = store.hybrid_search(coll, "banana", unit([1, 0, 0, 0, 0, 0, 0, 0]), k=3)
-    scores = {h.record.id: h.score for h in hits}
-    # vector side normalised: a 1, c ~0.29, b 0; keyword side (both contain "banana")
-    # normalised by BM25 (b shorter, scores higher): b 1, c 0; weights 0.5 each.
-    assert scores["a"] == pytest.approx(0.5, abs=1e-6)
-    assert scores["b"] == pytest.approx(0.5, abs=1e-6)
-    assert 0.0 < scores["c"] < 0.5
-    # rrf_k asks for the core's reciprocal rank fusion instead.
+    # vector ranks a, c, b; keyword ranks b (shorter text), c. Weaviate scores
+    # 0.5 / (60 + rank) per list; times 60 that is 1 for a record first in both.
+    want = {"a": 0.5, "b": 30 / 62 + 0.5, "c": 60 / 61}
+    assert [h.record.id for h in hits] == ["b", "c", "a"]
+    for h in hits:
+        assert h.score == pytest.approx(want[h.record.id], abs=1e-6)
+        assert h.distance is None
+    # rrf_k (or fetch_k) asks for the core's reciprocal rank fusion instead.
     fused = store.hybrid_search(coll, "banana", unit([1, 0, 0, 0, 0, 0, 0, 0]), k=3, rrf_k=60)
-    assert fused[0].score == pytest.approx(max(h.score for h in fused))
-    assert {h.record.id for h in fused} == {"a", "b", "c"}
+    assert {h.record.id: h.score for h in fused} == pytest.approx(
+        {"a": 0.5 * 61 / 61, "b": (1 / 61 + 1 / 63) / (2 / 61), "c": 1.0 * (2 / 62) / (2 / 61)}
+    )
+
+
+async def test_first_async_calls_racing_share_one_connected_client(weaviate_url: str) -> None:
+    store = open_store(weaviate_url, prefix=_prefix())
+    try:
+        await store.akv_mset("kv", {"a": b"1"})
+        conn = store.backend._conn  # type: ignore[attr-defined]
+        await conn.aclose()  # forget this loop's client: the next calls race to make one
+        got = await asyncio.gather(*(store.akv_mget("kv", ["a"]) for _ in range(8)))
+        assert got == [[b"1"]] * 8
+    finally:
+        await store.aclose()
 
 
 def test_keyword_search_requires_every_word_and_has_no_stop_words(store: Store) -> None:

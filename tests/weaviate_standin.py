@@ -25,7 +25,9 @@ ContainsAll / ContainsNone, IsNull, And, Or, Not as the full complement), distan
 per metric (cosine ``1 - cos``, dot ``-a·b``, l2-squared), BM25 with Weaviate's
 defaults (k1 = 1.2, b = 0.75, idf ``ln(1 + (N - n + 0.5) / (n + 0.5))``) and its
 And/Or operators, hybrid search with relative-score fusion (each side min-max
-normalised, weighted by alpha, sub-searches of at least 100 candidates), and the
+normalised, weighted by alpha; Weaviate's default) or ranked fusion
+(``alpha / (60 + rank)`` summed, ranks from 0), sub-searches of at least 100
+candidates each, and the
 10 000-object limit per query and per batch delete (``QUERY_MAXIMUM_RESULTS``).
 
 What it is not: vector search here is exact (brute force) where Weaviate's HNSW is
@@ -570,6 +572,17 @@ def _relative_fusion(alpha: float, vec: list[tuple[_Object, float]],
     return sorted(out.values(), key=lambda h: (-h[1], h[0].uuid))
 
 
+def _ranked_fusion(alpha: float, vec: list[tuple[_Object, float]],
+                   kw: list[tuple[_Object, float]]) -> list[tuple[_Object, float]]:
+    """Weaviate's rankedFusion: weight / (60 + rank) summed over both lists, ranks from 0."""
+    out: dict[str, tuple[_Object, float]] = {}
+    for weight, hits in ((alpha, vec), (1.0 - alpha, kw)):
+        for rank, (o, _) in enumerate(hits):
+            prev = out.get(o.uuid)
+            out[o.uuid] = (o, weight / (60 + rank) + (prev[1] if prev else 0.0))
+    return sorted(out.values(), key=lambda h: (-h[1], h[0].uuid))
+
+
 # ================================================================== replies
 def _value(dtype: str, v: Any) -> properties_pb2.Value:
     if dtype == "text":
@@ -756,9 +769,6 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
                 results = [_result(cls, request, o, score=s) for o, s in page]
             elif request.HasField("hybrid_search"):
                 h = request.hybrid_search
-                if h.fusion_type != base_search_pb2.Hybrid.FUSION_TYPE_RELATIVE_SCORE:
-                    raise _Refused("the stand-in implements relative-score fusion only",
-                                   grpc.StatusCode.UNIMPLEMENTED)
                 if h.HasField("near_text") or h.targets.target_vectors or h.HasField(
                         "vector_distance"):
                     raise _Refused("hybrid near_text, targets and thresholds are not "
@@ -777,7 +787,9 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
                 if h.HasField("bm25_search_operator"):
                     op = h.bm25_search_operator
                 kw_hits = _bm25(cls, h.query, list(h.properties), objs, op)[:fetch]
-                fused = _relative_fusion(alpha, vec_hits, kw_hits)
+                ranked_fusion = h.fusion_type == base_search_pb2.Hybrid.FUSION_TYPE_RANKED
+                fused = (_ranked_fusion if ranked_fusion else _relative_fusion)(
+                    alpha, vec_hits, kw_hits)
                 page = fused[request.offset:request.offset + limit]
                 results = [_result(cls, request, o, score=s) for o, s in page]
             else:

@@ -42,6 +42,8 @@ FETCH_CHUNK = 1000
 LIST_PAGE = 1000
 #: Message slots read per probe when finding the end of a session.
 PROBE = 64
+#: The constant of Weaviate's rankedFusion (``1 / (60 + rank)``, ranks from 0).
+RANKED_FUSION_K = 60
 #: Records encoded inline; bigger batches are encoded off the event loop.
 _ENCODE_INLINE_MAX = 256
 _RECORD_PROPS = [s.ID, s.TEXT, s.META]
@@ -524,7 +526,7 @@ class WeaviateBackend(Backend):
                 "vector": list(vector),
                 "alpha": 0.5,
                 "query_properties": [s.TEXT],
-                "fusion_type": HybridFusion.RELATIVE_SCORE,
+                "fusion_type": HybridFusion.RANKED,
                 "bm25_operator": BM25Operator.and_(),
                 "limit": min(k, MAX_RESULTS),
                 "filters": None if flt is f.ALWAYS else flt,
@@ -533,7 +535,12 @@ class WeaviateBackend(Backend):
             },
             collection=cls,
         )
-        return [(self._record(o, False), float(o.metadata.score or 0.0)) for o in res.objects]
+        # rankedFusion scores alpha / (60 + rank) + (1 - alpha) / (60 + rank), ranks from 0:
+        # at most 1/60 with alpha 0.5, so 60 * score is the fused rank score in [0, 1].
+        return [
+            (self._record(o, False), min(1.0, RANKED_FUSION_K * float(o.metadata.score or 0.0)))
+            for o in res.objects
+        ]
 
     # ------------------------------------------------------------ chat
     def _ensure_class(self, cls: str, make: q.Call) -> Op[None]:
@@ -639,6 +646,8 @@ class WeaviateBackend(Backend):
 
     def clear_messages(self, namespace: str, session_id: str) -> Op[None]:
         chat = s.chat_class(self.prefix)
+        if chat not in self._ready and (yield from self._load_schema(chat)) is None:
+            return
         where = Filter.all_of(
             [
                 Filter.by_property("ns").equal(s.wrap(namespace)),
@@ -707,6 +716,8 @@ class WeaviateBackend(Backend):
 
     def kv_delete(self, collection: str, keys: Sequence[str]) -> Op[None]:
         kv = s.kv_class(self.prefix)
+        if kv not in self._ready and (yield from self._load_schema(kv)) is None:
+            return
         for chunk in q.chunks([s.object_uuid("k", collection, k) for k in keys], FETCH_CHUNK):
             yield q.Call(
                 "data.delete_many",

@@ -63,6 +63,7 @@ def _status(exc: BaseException) -> int | None:
 class _LoopClient(NamedTuple):
     client: Any
     guard: AsyncGenerator[None, None]
+    ready: asyncio.Future[None]  # done once the client is connected
 
 
 async def _loop_guard(client: Any) -> AsyncGenerator[None, None]:
@@ -160,7 +161,10 @@ class Connection:
             status == 422 or isinstance(exc, WeaviateInvalidInputError)
         ):
             return AlreadyExists(f"{where}: {message}")
-        if isinstance(exc, UnexpectedStatusCodeError) and status == 404:
+        if (isinstance(exc, UnexpectedStatusCodeError) and status == 404) or (
+            # gRPC calls on a missing collection
+            isinstance(exc, WeaviateBaseError) and "could not find class" in str(exc)
+        ):
             return NotFound(f"{where}: {message}")
         if isinstance(exc, WeaviateUnsupportedFeatureError):
             return NotSupportedError("weaviate", str(exc), "upgrade the Weaviate server")
@@ -200,19 +204,27 @@ class Connection:
             return self._shared_async
         loop = asyncio.get_running_loop()
         entry = self._aclients.get(loop)
-        if entry is None:
-            client = self._make(sync=False)
-            guard = _loop_guard(client)
-            # No await between the lookup and the insert: no other task can interleave.
-            entry = self._aclients[loop] = _LoopClient(client, guard)
-            await guard.__anext__()
-            try:
-                await client.connect()
-            except Exception as exc:
-                self._aclients.pop(loop, None)
-                await guard.aclose()
-                raise self.error(exc, "connect") from exc
-        return entry.client
+        if entry is not None:
+            # Another task may still be connecting it: wait for that, never use it half-made.
+            await asyncio.shield(entry.ready)
+            return entry.client
+        client = self._make(sync=False)
+        guard = _loop_guard(client)
+        ready: asyncio.Future[None] = loop.create_future()
+        # No await between the lookup and the insert: no other task can interleave.
+        entry = self._aclients[loop] = _LoopClient(client, guard, ready)
+        await guard.__anext__()
+        try:
+            await client.connect()
+        except Exception as exc:  # noqa: BLE001 - mapped to ours
+            self._aclients.pop(loop, None)
+            mapped = self.error(exc, "connect")
+            ready.set_exception(mapped)
+            ready.exception()  # retrieved here; waiting tasks get it too
+            await guard.aclose()
+            raise mapped from exc
+        ready.set_result(None)
+        return client
 
     async def aexecute(self, step: Call) -> Any:
         client = await self._aclient()

@@ -24,7 +24,8 @@ pytest.importorskip("weaviate", reason="the weaviate extra (weaviate-client) is 
 
 import grpc
 import weaviate
-from weaviate.proto.v1 import base_search_pb2, search_get_pb2, weaviate_pb2_grpc
+from weaviate.classes.config import DataType, Property
+from weaviate.proto.v1 import base_pb2, base_search_pb2, search_get_pb2, weaviate_pb2_grpc
 
 from bruno_memory_integrations import (
     BackendError,
@@ -333,8 +334,8 @@ def test_standin_refuses_what_it_does_not_implement(standin: WeaviateStandIn) ->
         with pytest.raises(grpc.RpcError) as info:
             stub.Search(search_get_pb2.SearchRequest(
                 collection=cls, after=str(uuid.uuid4()),
-                filters=__import__("weaviate.proto.v1", fromlist=["base_pb2"]).base_pb2.Filters(
-                    operator=1, on=[schema.KEY], value_int=0)))
+                filters=base_pb2.Filters(
+                    operator=base_pb2.Filters.OPERATOR_EQUAL, on=[schema.KEY], value_int=0)))
         assert "after" in str(info.value.details())
     finally:
         channel.close()
@@ -344,8 +345,6 @@ def test_standin_refuses_a_value_of_the_wrong_type(standin: WeaviateStandIn) -> 
     client = weaviate.connect_to_custom("127.0.0.1", standin.http_port, False, "127.0.0.1",
                                         standin.grpc_port, False)
     try:
-        from weaviate.classes.config import DataType, Property
-
         coll = client.collections.create("Typed", properties=[
             Property(name="n", data_type=DataType.INT)])
         res = coll.data.insert_many([{"n": "not a number"}, {"n": 3}])
@@ -558,9 +557,8 @@ def test_batch_errors_are_reported(store: Store) -> None:
     cls = schema.vector_class(backend.prefix, coll)
     prop = schema.meta_property("z", "s")
     backend._conn._sync.collections.use(cls).config.add_property(  # type: ignore[attr-defined]
-        __import__("weaviate.classes.config", fromlist=["Property"]).Property(
-            name=prop, data_type=__import__("weaviate.classes.config",
-                                            fromlist=["DataType"]).DataType.INT))
+        Property(name=prop, data_type=DataType.INT)
+    )
     with pytest.raises(BackendError, match="insert"):
         store.upsert(coll, [Record("x", "", unit([1.0] * DIM), {"z": "text"})])
 

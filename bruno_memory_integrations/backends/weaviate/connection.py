@@ -216,7 +216,7 @@ class Connection:
         await guard.__anext__()
         try:
             await client.connect()
-        except Exception as exc:  # noqa: BLE001 - mapped to ours
+        except Exception as exc:
             self._aclients.pop(loop, None)
             mapped = self.error(exc, "connect")
             ready.set_exception(mapped)

@@ -164,6 +164,21 @@ class Backend(ABC):
         """Records whose text contains every word of ``query``, best first."""
         raise NotSupportedError(self.name, "keyword search")
 
+    def hybrid_search(
+        self,
+        collection: str,
+        query: str,
+        vector: Sequence[float],
+        k: int,
+        where: FilterNode | None,
+    ) -> Op[list[Hit]]:
+        """Vector and keyword search fused by the store (``native_hybrid`` backends).
+
+        Returns the ``k`` best records matching ``where`` with fused scores in
+        [0, 1], best first.
+        """
+        raise NotSupportedError(self.name, "native hybrid search")
+
     # ---------------------------------------------------------------- chat
     @abstractmethod
     def append_messages(

@@ -15,6 +15,9 @@ class Capabilities:
         keyword_search: full-text search over record text.
         hybrid_search: vector + keyword search fused (the core fuses with reciprocal
             rank fusion when the backend has both searches).
+        native_hybrid: the store fuses hybrid search itself, in one request, with
+            scores already in [0, 1] (its own fusion, described on the backend's page);
+            asking for ``rrf_k`` or ``fetch_k`` still gets the core's fusion.
         ttl: per-write expiry (``ttl=`` seconds) of records, messages and items.
         native_async: the ``a…`` methods use the driver's own async I/O; otherwise
             they run the sync ones in a worker thread, which never blocks the loop.
@@ -28,6 +31,7 @@ class Capabilities:
 
     keyword_search: bool = False
     hybrid_search: bool = False
+    native_hybrid: bool = False
     ttl: bool = False
     native_async: bool = False
     nested_metadata: bool = True

@@ -51,8 +51,16 @@ _REGISTRY: dict[str, BackendEntry] = {
     "qdrant": BackendEntry(
         f"{_B}.qdrant:QdrantBackend", "qdrant_client", "qdrant", ("qdrant_client",)
     ),
+    "weaviate": BackendEntry(
+        f"{_B}.weaviate:WeaviateBackend", "weaviate", "weaviate", ("weaviate",)
+    ),
 }
-_ALIASES = {"postgres": "postgresql", "rediss": "redis", "qdrants": "qdrant"}
+_ALIASES = {
+    "postgres": "postgresql",
+    "rediss": "redis",
+    "qdrants": "qdrant",
+    "weaviates": "weaviate",
+}
 
 
 def register_backend(scheme: str, entry: BackendEntry) -> None:

@@ -693,17 +693,50 @@ class Store:
         k: int,
         filter: FilterLike,
         fetch_k: int | None,
-        rrf_k: int,
+        rrf_k: int | None,
         embedding_model: str | None,
     ) -> Flow[list[SearchResult]]:
         if not self.capabilities.hybrid_search:
             raise NotSupportedError(self.backend_name, "hybrid search")
+        if rrf_k is not None:
+            _check_k(rrf_k, "rrf_k")
+        if self.capabilities.native_hybrid and fetch_k is None and rrf_k is None:
+            return (
+                yield from self._native_hybrid(
+                    collection, query, vector, k, filter, embedding_model
+                )
+            )
         n = _check_k(fetch_k, "fetch_k") if fetch_k is not None else 4 * _check_k(k)
         vec = yield from self._search(
             collection, vector, n, filter, None, False, embedding_model, None
         )
         kw = yield from self._keyword(collection, query, n, filter)
-        return self._fuse(vec, kw, k, rrf_k)
+        return self._fuse(vec, kw, k, 60 if rrf_k is None else rrf_k)
+
+    def _native_hybrid(
+        self,
+        collection: str,
+        query: str,
+        vector: Sequence[float],
+        k: int,
+        filter: FilterLike,
+        embedding_model: str | None,
+    ) -> Flow[list[SearchResult]]:
+        """One request to a store that fuses itself; its scores are already in [0, 1]."""
+        check_name(collection)
+        info = yield from self._info(collection)
+        _check_k(k)
+        vec = check_vector(vector)
+        if not isinstance(query, str):
+            raise InvalidInputError(f"a keyword query is a string, got {type(query).__name__}")
+        where = parse_filter(filter)
+        if info is None:
+            return []
+        self._check_match(info, len(vec), None, embedding_model)
+        hits = yield self._backend_call(
+            self.backend.hybrid_search, collection, query, vec, k, where
+        )
+        return [SearchResult(r, min(1.0, max(0.0, s)), None) for r, s in hits]
 
     def hybrid_search(
         self,
@@ -714,14 +747,17 @@ class Store:
         k: int = 4,
         filter: FilterLike = None,
         fetch_k: int | None = None,
-        rrf_k: int = 60,
+        rrf_k: int | None = None,
         embedding_model: str | None = None,
     ) -> list[SearchResult]:
-        """Vector and keyword search fused by reciprocal rank fusion (RRF).
+        """Vector and keyword search fused into one ranking, scores in [0, 1].
 
-        Each side fetches ``fetch_k`` candidates (default ``4 * k``); a record's
-        score is the sum of ``1 / (rrf_k + rank)`` over both lists, divided by its
-        largest possible value so it lies in [0, 1].
+        By default the core fuses by reciprocal rank fusion (RRF): each side fetches
+        ``fetch_k`` candidates (default ``4 * k``); a record's score is the sum of
+        ``1 / (rrf_k + rank)`` over both lists (``rrf_k`` default 60), divided by its
+        largest possible value. A backend with ``native_hybrid`` fuses in the store
+        instead (one request; its page says how); passing ``fetch_k`` or ``rrf_k``
+        asks for the core's RRF on every backend.
         """
         return self._sync(
             self._hybrid(collection, query, vector, k, filter, fetch_k, rrf_k, embedding_model)
@@ -736,7 +772,7 @@ class Store:
         k: int = 4,
         filter: FilterLike = None,
         fetch_k: int | None = None,
-        rrf_k: int = 60,
+        rrf_k: int | None = None,
         embedding_model: str | None = None,
     ) -> list[SearchResult]:
         return await self._async(

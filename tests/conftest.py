@@ -28,6 +28,7 @@ except ImportError:  # tests/ imported as a package
     )
 
 POSTGRES_URL_ENV = "BRUNO_TEST_POSTGRES_URL"
+WEAVIATE_URL_ENV = "BRUNO_TEST_WEAVIATE_URL"
 REDIS_URL_ENV = "BRUNO_TEST_REDIS_URL"
 REQUIRE_SERVERS_ENV = "BRUNO_TEST_REQUIRE_SERVERS"
 
@@ -92,6 +93,29 @@ def redis_url() -> Iterator[str]:
         yield server.url
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def weaviate_url() -> Iterator[str]:
+    """weaviate:// URL of the Weaviate stand-in (tests/weaviate_standin.py), started once.
+
+    ``BRUNO_TEST_WEAVIATE_URL`` replaces it with a server of your own (a real Weaviate:
+    every adapter test then runs against it). tests/test_backend_weaviate.py has the
+    live suite (``WEAVIATE_URL``).
+    """
+    if os.environ.get(WEAVIATE_URL_ENV):
+        yield os.environ[WEAVIATE_URL_ENV]
+        return
+    pytest.importorskip("weaviate", reason="the weaviate extra (weaviate-client) is not installed")
+    try:
+        from weaviate_standin import WeaviateStandIn
+    except ImportError:  # tests/ imported as a package
+        from tests.weaviate_standin import WeaviateStandIn  # type: ignore[no-redef]
+    server = WeaviateStandIn().start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 @pytest.fixture

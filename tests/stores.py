@@ -31,7 +31,7 @@ from bruno_memory_integrations import MissingDependencyError, Store, open_store
 
 #: Backends every adapter test runs on. Add a kind here, in store_url_for and, for a
 #: backend without a URL other processes can open, in make_store_for.
-STORE_KINDS = ["memory", "sqlite", "postgres", "redis", "qdrant"]
+STORE_KINDS = ["memory", "sqlite", "postgres", "redis", "qdrant", "weaviate"]
 
 #: Sync Store methods with an async twin; async adapter methods must not call these.
 #: ``close`` is left out: it moves no data, and the fixtures call it after the test.
@@ -74,6 +74,11 @@ def store_url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
     if kind == "qdrant":  # local mode lives in this process; a live server has a URL
         live = qdrant_live_target()
         return live[0] if live is not None else None
+    if kind == "weaviate":
+        # The stand-in (or BRUNO_TEST_WEAVIATE_URL); a prefix per test keeps tests apart.
+        url = str(request.getfixturevalue("weaviate_url"))
+        sep = "&" if "?" in url else "?"
+        return f"{url}{sep}prefix=T{uuid.uuid5(uuid.NAMESPACE_URL, str(tmp_path)).hex[:12]}"
     raise ValueError(f"unknown store kind {kind!r}")
 
 

@@ -133,3 +133,31 @@ def test_real_backend_without_its_driver_names_the_extra(
     )
     wanted = f"pip install 'bruno-memory-integrations[{extra}]'"
     assert wanted in out.stdout, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(
+    "module, blocked, package, extra",
+    [
+        ("bruno_memory_integrations.langchain", "langchain_core", "langchain-core", "langchain"),
+        ("bruno_memory_integrations.llama_index", "llama_index", "llama-index-core", "llama-index"),
+    ],
+)
+def test_adapter_without_its_framework_names_the_extra(
+    module: str, blocked: str, package: str, extra: str
+) -> None:
+    code = (
+        "import sys\n"
+        f"sys.modules[{blocked!r}] = None  # as if not installed\n"
+        "from bruno_memory_integrations import MissingDependencyError\n"
+        "try:\n"
+        f"    import {module}\n"
+        "except MissingDependencyError as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("MissingDependencyError"), out.stdout + out.stderr
+    assert package in out.stdout
+    assert f"pip install 'bruno-memory-integrations[{extra}]'" in out.stdout

@@ -32,6 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Imported before any test: on import, langchain_core puts its own "show deprecations"
+# filter first, which would override a test's filterwarnings mark.
+import langchain_core  # noqa: F401
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -98,9 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Look after the stores of bruno-memory-integrations: vector "
-        "collections, chat sessions and key-value items in SQLite, PostgreSQL, Redis "
-        "or memory; and run the offline demo.",
+        description="Look after the stores of bruno-memory-integrations: vector collections,\n"
+        "chat sessions and key-value items in SQLite, PostgreSQL, Redis or memory;\n"
+        "and run the offline demo.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],

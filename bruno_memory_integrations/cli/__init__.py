@@ -216,9 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(debug: bool) -> None:
-    level = logging.DEBUG if debug else logging.WARNING
+    # Warnings (slow operations, retries) reach stderr; with --debug, everything the
+    # package logs. basicConfig does nothing where logging is already set up (a
+    # notebook calling main()), and the package logger is touched only for --debug.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    get_logger().setLevel(level)
+    if debug:
+        get_logger().setLevel(logging.DEBUG)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

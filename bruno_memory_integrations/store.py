@@ -14,6 +14,7 @@ generator that checks its input and yields the backend calls it needs (see
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ from .errors import (
     StoreClosedError,
 )
 from .filters import FilterNode, evaluate, parse_filter
+from .logs import log_slow
 from .sansio import Offload, adrive, drive
 from .scores import canonical_metric, distance, score_from_distance
 from .types import CollectionInfo, Message, Page, Record, SearchResult
@@ -52,6 +54,19 @@ TIE_DISTANCE = 1e-6
 
 def _tie_key(distance: float) -> int:
     return round(distance / TIE_DISTANCE)
+
+
+def _logger_of(backend: Backend) -> logging.Logger:
+    """``bruno_memory_integrations.backends.<folder>``: where a backend's package logs."""
+    module = type(backend).__module__
+    package = module.rsplit(".", 1)[0] if module.endswith(".backend") else module
+    return logging.getLogger(package)
+
+
+def _op_name(call: Any) -> str:
+    """The backend operation a call runs (``functools.partial`` of a backend method)."""
+    target = call.func if isinstance(call, functools.partial) else call
+    return str(getattr(target, "__name__", "operation"))
 
 
 def _check_k(k: Any, what: str = "k") -> int:
@@ -122,6 +137,9 @@ class Store:
             raise NotSupportedError(backend.name, "TTL (expiry)", "leave default_ttl unset")
         self._infos: dict[str, CollectionInfo] = {}
         self._closed = False
+        # Every backend call is timed here (DEBUG; WARNING when slow): one place
+        # gives every backend the same operation logging.
+        self._log = _logger_of(backend)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Store:
@@ -135,10 +153,14 @@ class Store:
         return functools.partial(method, *args)
 
     def _step(self, step: Any) -> Any:
-        return self._open().run(step)
+        backend = self._open()
+        with log_slow(self._log, _op_name(step)):
+            return backend.run(step)
 
     async def _astep(self, step: Any) -> Any:
-        return await self._open().arun(step)
+        backend = self._open()
+        with log_slow(self._log, _op_name(step)):
+            return await backend.arun(step)
 
     def _sync(self, flow: Flow[T]) -> T:
         return drive(flow, self._step)

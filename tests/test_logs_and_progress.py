@@ -182,3 +182,32 @@ async def test_llama_index_async_add_progress(
 def test_llama_index_rejects_a_bad_batch_size(sqlite_store: Store) -> None:
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         LlamaStore(sqlite_store, batch_size=0)
+
+
+# ---------------------------------------------------------------- every backend's operations
+def test_every_backend_operation_is_timed_under_its_backend_logger(
+    store: Store, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bruno_memory_integrations import Record
+
+    caplog.set_level(logging.DEBUG, logger="bruno_memory_integrations")
+    store.upsert("logged", [Record("a", "t", [1.0, 0.0], {})])
+    store.get("logged", ["a"])
+    folder = type(store.backend).__module__.split(".")[2]
+    name = f"bruno_memory_integrations.backends.{folder}"
+    timed = [r for r in caplog.records if r.name == name and r.levelno == logging.DEBUG]
+    assert {r.getMessage().split(":")[0] for r in timed} >= {"upsert", "get"}
+    caplog.clear()
+    monkeypatch.setenv("BRUNO_MEMORY_SLOW_SECONDS", "0")  # everything is slow now
+    store.count("logged")
+    slow = [r for r in caplog.records if r.name == name and r.levelno == logging.WARNING]
+    assert slow and slow[0].getMessage().startswith("slow count")
+    store.drop_collection("logged")
+
+
+async def test_async_backend_operations_are_timed_too(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="bruno_memory_integrations")
+    await store.alist_collections()
+    assert any(r.getMessage().startswith("list_collections") for r in caplog.records)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -29,6 +30,8 @@ from .options import PostgresOptions, mask_url
 from .schema import CopyIn, Statement
 
 T = TypeVar("T")
+
+log = logging.getLogger("bruno_memory_integrations.backends.postgres")
 
 __all__ = ["ClientSource", "OwnedPools", "PoolSet", "Source", "arun", "arun_op", "run", "run_op"]
 
@@ -155,11 +158,17 @@ def run_op(source: Source, make: Callable[[], Op[T]], idempotent: bool) -> T:
         except psycopg.Error as exc:
             lost = conn is None or conn.broken
             if attempt + 1 < attempts and _retryable(exc, lost):
+                _log_retry(exc, lost, source)
                 continue
             raise _error(exc, source.display, lost, idempotent) from exc
         except UnicodeEncodeError as exc:
             raise InvalidInputError(f"text that cannot be encoded as UTF-8: {exc}") from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _log_retry(exc: psycopg.Error, lost: bool, source: Source) -> None:
+    why = "the connection was lost" if lost else "the transaction was rolled back"
+    log.warning("retrying once at %s: %s (%s)", source.display, why, _one_line(exc))
 
 
 async def arun_op(source: Source, make: Callable[[], Op[T]], idempotent: bool) -> T:
@@ -173,6 +182,7 @@ async def arun_op(source: Source, make: Callable[[], Op[T]], idempotent: bool) -
         except psycopg.Error as exc:
             lost = conn is None or conn.broken
             if attempt + 1 < attempts and _retryable(exc, lost):
+                _log_retry(exc, lost, source)
                 continue
             raise _error(exc, source.display, lost, idempotent) from exc
         except UnicodeEncodeError as exc:
@@ -322,6 +332,10 @@ class OwnedPools:
                     pool.close()
                     raise self._unavailable(exc) from exc
                 pools.sync_pool = pool
+                log.info(
+                    "opened a pool of up to %d connections to %s", self.options.pool_size,
+                    self.display,
+                )
             return pools.sync_pool
 
     def _discard_sync(self, pool: ConnectionPool[Any]) -> None:
@@ -407,6 +421,10 @@ class OwnedPools:
             await pool.close()
             raise self._unavailable(exc) from exc
         pools.async_pool, pools.async_loop = pool, loop
+        log.info(
+            "opened an async pool of up to %d connections to %s", self.options.pool_size,
+            self.display,
+        )
         return pool
 
     async def _adiscard(self, pool: AsyncConnectionPool[Any]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import weakref
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from .query import Batch
 __all__ = ["Clients", "Connection", "clients_for_client", "clients_for_url", "mask_url"]
 
 RETRY_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+
+log = logging.getLogger("bruno_memory_integrations.backends.redis")
 
 # Connection settings that can be carried from a client of one kind (sync/async)
 # to the other; the rest of redis-py's pool kwargs is internal state.
@@ -178,6 +181,9 @@ def clients_for_url(url: str, retries: int, options: dict[str, Any]) -> Clients:
         pool = aioredis.BlockingConnectionPool.from_url(url, **_with_retry(opts, retries, True))
         return aioredis.Redis(connection_pool=pool)
 
+    log.info(
+        "connected to Redis at %s (pools of up to %d connections)", masked, opts["max_connections"]
+    )
     return Clients(sync, make_async, masked)
 
 

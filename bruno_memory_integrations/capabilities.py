@@ -27,6 +27,10 @@ class Capabilities:
         chat: chat-message storage.
         kv: key-value storage.
         metrics: distance metrics the backend can index.
+        refused_filters: parts of the filter language the backend refuses with
+            ``FilterError`` because it cannot express them exactly:
+            ``"big-numbers"`` (operands of magnitude 2**53 or more) and
+            ``"substring"`` (``$substring`` / ``$isubstring``). Everything else is exact.
     """
 
     keyword_search: bool = False
@@ -39,6 +43,7 @@ class Capabilities:
     chat: bool = True
     kv: bool = True
     metrics: tuple[str, ...] = ("cosine", "euclidean", "dot")
+    refused_filters: frozenset[str] = frozenset()
 
     def with_(self, **changes: object) -> Capabilities:
         """A copy with some flags changed."""

@@ -32,7 +32,15 @@ from .logs import log_slow
 from .sansio import Offload, adrive, drive
 from .scores import canonical_metric, distance, score_from_distance
 from .types import CollectionInfo, Message, Page, Record, SearchResult
-from .validation import check_id, check_ids, check_name, check_records, check_vector
+from .validation import (
+    check_cursor,
+    check_id,
+    check_ids,
+    check_name,
+    check_prefix,
+    check_records,
+    check_vector,
+)
 
 __all__ = ["DEFAULT_NAMESPACE", "Store"]
 
@@ -460,6 +468,7 @@ class Store:
         check_name(collection)
         where = parse_filter(filter)
         _check_k(limit, "limit")
+        check_cursor(cursor)
         if (yield from self._info(collection)) is None:
             return Page([], None)
         return (
@@ -949,9 +958,8 @@ class Store:
 
     def _keys(self, collection: str, prefix: str | None) -> Flow[list[str]]:
         self._prepare_kv(collection)
-        if prefix is not None and not isinstance(prefix, str):
-            raise InvalidInputError(f"prefix must be a string, got {prefix!r}")
-        return (yield self._backend_call(self.backend.kv_keys, collection, prefix or None))
+        checked = check_prefix(prefix)
+        return (yield self._backend_call(self.backend.kv_keys, collection, checked))
 
     def kv_keys(self, collection: str, *, prefix: str | None = None) -> list[str]:
         """Keys of a collection, sorted; only those starting with ``prefix`` when given."""

@@ -1,8 +1,16 @@
 """Input checks shared by every backend, run before anything is written.
 
-One rule set for all stores: NUL characters are refused in ids, names, keys,
-text and metadata strings because PostgreSQL cannot store them; every other
-character (quotes, SQL, control characters, any Unicode) is stored exactly.
+One rule set for all stores:
+
+* NUL characters and lone surrogates are refused in ids, names, keys, text and
+  metadata strings (PostgreSQL cannot store a NUL, and no store can encode a lone
+  surrogate as UTF-8); every other character (quotes, SQL, control characters,
+  any Unicode) is stored exactly.
+* Ids, keys and names are at most :data:`MAX_KEY_BYTES` bytes of UTF-8, so that
+  two of them fit in one PostgreSQL B-tree index entry (about 2 700 bytes).
+* Vector components are float32 values of bounded magnitude (:func:`check_vector`).
+* Metadata numbers are 64-bit integers or finite floats, in the canonical form of
+  :func:`~bruno_memory_integrations.filters.canonical_number`.
 """
 
 from __future__ import annotations
@@ -12,30 +20,48 @@ import json
 import math
 import re
 import uuid
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import (
     DimensionMismatchError,
     InvalidIdError,
+    InvalidInputError,
     InvalidMetadataError,
     InvalidNameError,
     InvalidVectorError,
 )
+from .filters import canonical_number
 from .types import Record
 
 __all__ = [
+    "MAX_KEY_BYTES",
+    "MAX_VECTOR_COMPONENT",
+    "MIN_VECTOR_COMPONENT",
+    "check_cursor",
     "check_id",
     "check_ids",
     "check_metadata",
     "check_name",
+    "check_prefix",
     "check_text",
     "check_vector",
     "new_id",
     "safe_identifier",
 ]
 
-MAX_NAME_LENGTH = 512
+#: Longest id, key or name, in bytes of UTF-8 (S3's key limit too). PostgreSQL
+#: indexes (collection, key) and (namespace, session) pairs, and one B-tree entry
+#: holds at most about 2 700 bytes: two of these always fit.
+MAX_KEY_BYTES = 1024
+#: Largest magnitude of a vector component. Stores compute distances in float32:
+#: with components up to 1e16, squared norms and distances of up to 850 000
+#: dimensions stay below float32's maximum (3.4e38), so no distance overflows.
+MAX_VECTOR_COMPONENT = 1e16
+#: A vector that is not all zeros needs a component at least this large, or its
+#: squared norm underflows float32 to zero and float32 stores would see a zero vector.
+MIN_VECTOR_COMPONENT = 1e-16
 
 
 def new_id() -> str:
@@ -52,30 +78,90 @@ def _encodable(value: str) -> bool:
     return True
 
 
+def _short(value: str) -> str:
+    return repr(value) if len(value) <= 60 else repr(value[:40]) + f"... ({len(value)} chars)"
+
+
+def _too_long(value: str) -> int | None:
+    """The UTF-8 size of ``value`` when it exceeds :data:`MAX_KEY_BYTES`, else None."""
+    if len(value) * 4 <= MAX_KEY_BYTES:  # cannot be too long: skip the encoding
+        return None
+    size = len(value.encode("utf-8"))
+    return size if size > MAX_KEY_BYTES else None
+
+
 def check_name(name: Any, what: str = "collection") -> str:
-    """A collection, namespace, session or key-collection name: any non-empty string."""
+    """A collection, namespace, session or key-collection name: any non-empty string
+    of at most :data:`MAX_KEY_BYTES` bytes of UTF-8, without NUL or lone surrogates."""
     if not isinstance(name, str) or not name:
         raise InvalidNameError(f"a {what} name must be a non-empty string, got {name!r}")
     if "\x00" in name:
-        raise InvalidNameError(f"a {what} name cannot contain a NUL character: {name!r}")
+        raise InvalidNameError(f"a {what} name cannot contain a NUL character: {_short(name)}")
     if not _encodable(name):
         raise InvalidNameError(f"a {what} name must be valid Unicode (no lone surrogates)")
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidNameError(f"a {what} name is at most {MAX_NAME_LENGTH} characters long")
+    size = _too_long(name)
+    if size is not None:
+        raise InvalidNameError(
+            f"a {what} name is at most {MAX_KEY_BYTES} bytes of UTF-8, got {size} bytes: "
+            f"{_short(name)}; use a shorter name (e.g. a hash of it)"
+        )
     return name
 
 
 def check_id(value: Any, what: str = "id") -> str:
-    """An id or key: a non-empty string without NUL."""
+    """An id or key: a non-empty string of at most :data:`MAX_KEY_BYTES` bytes of UTF-8,
+    without NUL or lone surrogates."""
     if not isinstance(value, str):
         raise InvalidIdError(f"{what}s must be strings, got {type(value).__name__} {value!r}")
     if not value:
         raise InvalidIdError(f"{what}s must be non-empty strings")
     if "\x00" in value:
-        raise InvalidIdError(f"{what} {value!r} contains a NUL character, which no store keeps")
+        raise InvalidIdError(
+            f"{what} {_short(value)} contains a NUL character, which no store keeps"
+        )
     if not _encodable(value):
-        raise InvalidIdError(f"{what} {value!r} is not valid Unicode (it has a lone surrogate)")
+        raise InvalidIdError(
+            f"{what} {_short(value)} is not valid Unicode (it has a lone surrogate)"
+        )
+    size = _too_long(value)
+    if size is not None:
+        raise InvalidIdError(
+            f"{what} {_short(value)} is {size} bytes of UTF-8; {what}s are at most "
+            f"{MAX_KEY_BYTES} bytes in every store: use a shorter {what} (e.g. a hash of it)"
+        )
     return value
+
+
+def check_cursor(cursor: Any) -> str | None:
+    """A scan cursor: ``None`` (the first page) or the string a previous page returned."""
+    if cursor is None:
+        return None
+    if not isinstance(cursor, str) or not cursor:
+        raise InvalidInputError(
+            f"a scan cursor is None or the non-empty string a previous page returned "
+            f"(Page.cursor), got {type(cursor).__name__} {cursor!r}"
+        )
+    if "\x00" in cursor or not _encodable(cursor):
+        raise InvalidInputError(
+            f"a scan cursor cannot contain a NUL character or a lone surrogate: {_short(cursor)}; "
+            f"pass the Page.cursor of the previous page"
+        )
+    return cursor
+
+
+def check_prefix(prefix: Any) -> str | None:
+    """A key prefix: ``None`` or a string (``""`` means no prefix) without NUL or
+    lone surrogates, which no stored key can contain."""
+    if prefix is None:
+        return None
+    if not isinstance(prefix, str):
+        raise InvalidInputError(f"prefix must be a string, got {type(prefix).__name__} {prefix!r}")
+    if "\x00" in prefix or not _encodable(prefix):
+        raise InvalidInputError(
+            f"prefix {_short(prefix)} contains a NUL character or a lone surrogate, which no "
+            f"key can contain"
+        )
+    return prefix or None
 
 
 def check_ids(values: Iterable[Any], what: str = "id") -> list[str]:
@@ -97,8 +183,32 @@ def check_text(text: Any) -> str:
     return text
 
 
+def _float32(values: list[float]) -> list[float]:
+    """Check the magnitude rule and round every component to the nearest float32."""
+    largest = max(*values, -min(values))
+    if largest > MAX_VECTOR_COMPONENT:
+        raise InvalidVectorError(
+            f"a vector component has magnitude {largest!r}; components are stored as float32 "
+            f"and must lie within ±{MAX_VECTOR_COMPONENT:g} so distances cannot overflow: "
+            f"scale the vector down (normalised embeddings lie within ±1)"
+        )
+    if 0.0 < largest < MIN_VECTOR_COMPONENT:
+        raise InvalidVectorError(
+            f"every component of this vector is below {MIN_VECTOR_COMPONENT:g} in magnitude "
+            f"(largest {largest!r}): its squared norm underflows float32; scale it up"
+        )
+    return array("f", values).tolist()
+
+
 def check_vector(vector: Any, dimension: int | None = None) -> list[float]:
-    """A finite, non-empty list of floats (numpy arrays and tuples accepted)."""
+    """A non-empty list of finite numbers, returned rounded to float32.
+
+    The one vector rule: every store keeps 4-byte floats, so the core rounds each
+    component to the nearest float32 before any store sees it, and every backend
+    returns exactly those values. Components must lie within
+    ±:data:`MAX_VECTOR_COMPONENT`; a non-zero vector needs one of magnitude at
+    least :data:`MIN_VECTOR_COMPONENT`. numpy arrays and tuples are accepted.
+    """
     if vector is None:
         raise InvalidVectorError("a record needs a vector; embed its text first")
     if hasattr(vector, "tolist"):
@@ -112,7 +222,7 @@ def check_vector(vector: Any, dimension: int | None = None) -> list[float]:
     ):
         if dimension is not None and len(vector) != dimension:
             raise InvalidVectorError(f"expected a vector of {dimension} numbers, got {len(vector)}")
-        return list(vector)
+        return _float32(vector)
     if isinstance(vector, (str, bytes)) or not isinstance(vector, Sequence):
         raise InvalidVectorError(f"a vector must be a list of numbers, got {type(vector).__name__}")
     if not vector:
@@ -121,47 +231,54 @@ def check_vector(vector: Any, dimension: int | None = None) -> list[float]:
     for x in vector:
         if isinstance(x, bool) or not isinstance(x, (int, float)):
             raise InvalidVectorError(f"a vector holds numbers only, found {x!r}")
-        f = float(x)
+        try:
+            f = float(x)
+        except OverflowError:
+            raise InvalidVectorError(
+                "a vector component is an integer beyond the range of floats"
+            ) from None
         if not math.isfinite(f):
             raise InvalidVectorError(f"a vector cannot contain NaN or infinity (found {x!r})")
         out.append(f)
     if dimension is not None and len(out) != dimension:
         raise InvalidVectorError(f"expected a vector of {dimension} numbers, got {len(out)}")
-    return out
+    return _float32(out)
 
 
-def _check_json(value: Any, path: str, nested: bool, depth: int = 0) -> None:
+def _check_json(value: Any, path: str, nested: bool, depth: int = 0) -> bool:
+    """Raise for a value no store can hold; True when a number needs :func:`_canonical`."""
     if value is None or isinstance(value, bool):
-        return
+        return False
     if isinstance(value, str):
         if "\x00" in value:
             raise InvalidMetadataError(f"metadata {path} contains a NUL character")
         if not _encodable(value):
             raise InvalidMetadataError(f"metadata {path} is not valid Unicode (lone surrogate)")
-        return
+        return False
     if isinstance(value, int):
         if abs(value) > 2**63 - 1:
             raise InvalidMetadataError(f"metadata {path} is an integer out of 64-bit range")
-        return
+        return False
     if isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidMetadataError(f"metadata {path} is {value!r}, which JSON cannot hold")
-        return
+        return canonical_number(value) is not value
     if depth > 32:
         raise InvalidMetadataError(f"metadata {path} is nested too deeply")
+    fix = False
     if isinstance(value, (list, tuple)):
         if not nested and depth == 0 and all(isinstance(v, str) for v in value):
             for i, v in enumerate(value):
                 _check_json(v, f"{path}[{i}]", nested, depth + 1)
-            return
+            return False
         if not nested:
             raise InvalidMetadataError(
                 f"metadata {path} is a list of non-strings; this backend stores only "
                 f"strings, numbers, booleans, null and lists of strings"
             )
         for i, v in enumerate(value):
-            _check_json(v, f"{path}[{i}]", nested, depth + 1)
-        return
+            fix |= _check_json(v, f"{path}[{i}]", nested, depth + 1)
+        return fix
     if isinstance(value, Mapping):
         if not nested:
             raise InvalidMetadataError(
@@ -171,20 +288,37 @@ def _check_json(value: Any, path: str, nested: bool, depth: int = 0) -> None:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise InvalidMetadataError(f"metadata {path} has a non-string key {k!r}")
-            _check_json(v, f"{path}.{k}", nested, depth + 1)
-        return
+            fix |= _check_json(v, f"{path}.{k}", nested, depth + 1)
+        return fix
     raise InvalidMetadataError(
         f"metadata {path} is a {type(value).__name__}, which is not JSON; convert it to a "
         f"string, number, boolean, list or dict"
     )
 
 
+def _canonical(value: Any) -> Any:
+    """``value`` (a JSON copy) with every float in canonical form (see canonical_number)."""
+    if isinstance(value, float):
+        return canonical_number(value)
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    return value
+
+
 def check_metadata(metadata: Any, nested: bool = True) -> dict[str, Any]:
-    """A JSON object whose keys are non-empty strings; returns a plain-dict deep copy."""
+    """A JSON object whose keys are non-empty strings; returns a plain-dict deep copy.
+
+    Floats of magnitude 2**53 or more (whole numbers) become ints of the same value
+    (:func:`~bruno_memory_integrations.filters.canonical_number`), so that every
+    store keeps and compares their exact value.
+    """
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
         raise InvalidMetadataError(f"metadata must be a dict, got {type(metadata).__name__}")
+    fix = False
     for key, value in metadata.items():
         if not isinstance(key, str) or not key:
             raise InvalidMetadataError(f"metadata keys must be non-empty strings, got {key!r}")
@@ -192,9 +326,10 @@ def check_metadata(metadata: Any, nested: bool = True) -> dict[str, Any]:
             raise InvalidMetadataError(
                 f"metadata key {key!r} contains a NUL character or a lone surrogate"
             )
-        _check_json(value, repr(key), nested)
+        fix |= _check_json(value, repr(key), nested)
     # A JSON round trip gives an independent copy with tuples as lists, like every store.
-    return json.loads(json.dumps(dict(metadata)))
+    copy = json.loads(json.dumps(dict(metadata)))
+    return _canonical(copy) if fix else copy
 
 
 def check_records(

@@ -82,6 +82,21 @@ def store_url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
     raise ValueError(f"unknown store kind {kind!r}")
 
 
+def url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL of the test's database for ``kind``, for adapters that open a store themselves.
+
+    For ``memory`` (and Qdrant's local mode) every open is a new, empty store.
+    """
+    if kind == "memory":
+        return "memory://"
+    url = store_url_for(kind, request, tmp_path)
+    if url is None and kind == "qdrant":
+        return "qdrant://:memory:"
+    if url is None:
+        raise ValueError(f"store kind {kind!r} has no URL")
+    return url
+
+
 def make_store_for(
     kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> Callable[[], Store]:

@@ -60,8 +60,11 @@ def memory_client() -> Iterator[QdrantClient]:
     client.close()
 
 
+
+
 class TestQdrantLocalMemoryConformance(ConformanceTests):
     """Local mode in memory: one caller's client shared by the test's stores."""
+
 
     @pytest.fixture
     def make_store(self, memory_client: QdrantClient) -> Callable[[], Store]:
@@ -70,6 +73,7 @@ class TestQdrantLocalMemoryConformance(ConformanceTests):
 
 class TestQdrantLocalNamedMemoryConformance(ConformanceTests):
     """``qdrant://:memory:`` with ``name=``: stores of one name share a database; own prefix."""
+
 
     @pytest.fixture
     def make_store(self) -> Callable[[], Store]:

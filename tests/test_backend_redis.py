@@ -77,8 +77,11 @@ def raw(redis_url: str) -> Iterator[Any]:
 
 
 # ============================================================================ conformance
+
+
 class TestRedisConformance(ConformanceTests):
     """Default settings: HNSW index, redis-py's default protocol (RESP3)."""
+
 
     @pytest.fixture
     def make_store(self, redis_url: str) -> Callable[[], Store]:
@@ -87,6 +90,7 @@ class TestRedisConformance(ConformanceTests):
 
 class TestRedisFlatResp2Conformance(ConformanceTests):
     """FLAT index, RESP2 replies, own key prefix: the other reply parser and index type."""
+
 
     @pytest.fixture
     def make_store(self, redis_url: str) -> Callable[[], Store]:

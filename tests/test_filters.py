@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 
 from bruno_memory_integrations.errors import FilterError
 from bruno_memory_integrations.filters import (
+    MAX_CONDITIONS,
+    MAX_DEPTH,
+    MAX_IN_VALUES,
+    MAX_TREE_DEPTH,
     And,
     Comparison,
     Not,
@@ -17,6 +22,7 @@ from bruno_memory_integrations.filters import (
     fold,
     matches,
     parse_filter,
+    simplify,
     to_negation_normal_form,
 )
 from bruno_memory_integrations.testing.data import FILTER_CASES, filter_records
@@ -140,3 +146,118 @@ def test_de_morgan_exhaustively_on_small_tree() -> None:
             nnf = to_negation_normal_form(node)  # type: ignore[arg-type]
             for md in values:
                 assert evaluate(nnf, md) == evaluate(node, md)
+
+
+# ------------------------------------------------------------------ limits and edge rules
+def _nested(depth: int, leaf: dict[str, Any]) -> dict[str, Any]:
+    """The deepest tree per level: operator, implicit AND, a negation at the bottom."""
+    spec = leaf
+    for i in range(depth):
+        op = ("$and", "$or", "$not")[i % 3]
+        if op == "$not":
+            spec = {"$not": spec, f"z{i}": {"$ne": i}}
+        else:
+            spec = {op: [spec, {"y": 1}], f"z{i}": {"$ne": i}}
+    return spec
+
+
+def _tree_depth(node: Any) -> int:
+    if isinstance(node, Comparison):
+        return 1
+    if isinstance(node, Not):
+        return 1 + _tree_depth(node.child)
+    return 1 + max(_tree_depth(c) for c in node.children)
+
+
+def test_depth_limit_is_exact_and_trees_round_trip() -> None:
+    leaf = {"a": {"$ne": 1}, "b": 2}
+    node = parse_filter(_nested(MAX_DEPTH, leaf))
+    assert node is not None and _tree_depth(node) == MAX_TREE_DEPTH
+    assert parse_filter(node) is node  # a parsed tree is accepted again as is
+    with pytest.raises(FilterError, match=f"at most {MAX_DEPTH} deep"):
+        parse_filter(_nested(MAX_DEPTH + 1, leaf))
+    very_deep: dict[str, Any] = {"a": 1}
+    for _ in range(50_000):  # no RecursionError, however deep
+        very_deep = {"$not": very_deep}
+    with pytest.raises(FilterError):
+        parse_filter(very_deep)
+    tree: Any = Comparison("a", "eq", 1)
+    for _ in range(MAX_TREE_DEPTH):
+        tree = Not(tree)
+    with pytest.raises(FilterError, match="levels deep"):
+        parse_filter(tree)
+
+
+def test_condition_and_in_list_limits_are_exact() -> None:
+    parse_filter({"$or": [{"a": i} for i in range(MAX_CONDITIONS)]})
+    with pytest.raises(FilterError, match=str(MAX_CONDITIONS)):
+        parse_filter({"$or": [{"a": i} for i in range(MAX_CONDITIONS + 1)]})
+    with pytest.raises(FilterError, match=str(MAX_CONDITIONS)):
+        parse_filter(And(tuple(Comparison("a", "eq", i) for i in range(MAX_CONDITIONS + 1))))
+    parse_filter({"a": {"$in": list(range(MAX_IN_VALUES))}})
+    with pytest.raises(FilterError, match=str(MAX_IN_VALUES)):
+        parse_filter({"a": {"$nin": list(range(MAX_IN_VALUES + 1))}})
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"a": "x\x00"}, {"a": {"$in": ["ok", "\ud800"]}}, {"a\udfff": 1},
+     {"a": {"$contains": "\x00"}}, {"a": {"$substring": "\ud800"}}],
+)
+def test_nul_and_lone_surrogates_are_filter_errors(bad: dict[str, Any]) -> None:
+    with pytest.raises(FilterError):
+        parse_filter(bad)
+
+
+def test_numbers_are_canonical_and_64_bit() -> None:
+    # A float from 2**53 on is a whole number: it becomes the int of its exact value.
+    assert parse_filter({"v": 9.123456789012345e18}) == Comparison("v", "eq", 9123456789012344832)
+    assert matches({"v": 9123456789012344832}, {"v": 9.123456789012345e18})
+    assert not matches({"v": 9123456789012345000}, {"v": 9.123456789012345e18})
+    assert matches({"v": {"$gt": 9123456789012344831}}, {"v": 9.123456789012345e18})
+    assert parse_filter({"v": 1e300}) == Comparison("v", "eq", 1e300)  # beyond 64 bits: a float
+    assert parse_filter({"v": -0.0}) == Comparison("v", "eq", -0.0)
+    for bad in (2**63, -(2**63), 10**30):
+        with pytest.raises(FilterError, match="64-bit"):
+            parse_filter({"v": {"$gte": bad}})
+
+
+@pytest.mark.parametrize(
+    "metadata, spec, expected",
+    [
+        ({"a": "100% sure"}, {"a": {"$substring": "%"}}, True),
+        ({"a": "100 sure"}, {"a": {"$substring": "%"}}, False),  # no wildcards
+        ({"a": "axb"}, {"a": {"$substring": "a_b"}}, False),
+        ({"a": "a*b"}, {"a": {"$substring": "*"}}, True),
+        ({"a": "abc"}, {"a": {"$substring": ""}}, True),
+        ({"a": "Mixed"}, {"a": {"$substring": "mixed"}}, False),
+        ({"a": "Mixed"}, {"a": {"$isubstring": "MIXED"}}, True),
+        ({"a": "ÄB"}, {"a": {"$isubstring": "äb"}}, False),  # ASCII case only
+        ({"a": "ÄB"}, {"a": {"$isubstring": "Äb"}}, True),
+        ({"a": ["abc"]}, {"a": {"$substring": "b"}}, False),  # lists: use $contains
+        ({"a": 123}, {"a": {"$substring": "2"}}, False),
+        ({}, {"$not": {"a": {"$substring": "x"}}}, True),
+    ],
+)
+def test_substring_semantics(
+    metadata: dict[str, Any], spec: dict[str, Any], expected: bool
+) -> None:
+    assert matches(spec, metadata) is expected
+
+
+def test_simplify_keeps_meaning_and_alternates() -> None:
+    recs = filter_records()
+    for _, spec in FILTER_CASES:
+        node = parse_filter(spec)
+        flat = simplify(node)  # type: ignore[arg-type]
+
+        def alternates(n: Any, parent: type | None = None) -> bool:
+            if isinstance(n, Not):
+                return isinstance(n.child, Comparison)
+            if isinstance(n, (And, Or)):
+                return type(n) is not parent and all(alternates(c, type(n)) for c in n.children)
+            return True
+
+        assert alternates(flat)
+        for r in recs:
+            assert evaluate(flat, r.metadata) == evaluate(node, r.metadata)

@@ -346,6 +346,36 @@ def test_other_embedding_model_is_refused(store: Store) -> None:
     assert store.count(vs.collection) == 4
 
 
+def _cached(embeddings: Embeddings) -> Embeddings:
+    from langchain_classic.embeddings import CacheBackedEmbeddings
+    from langchain_core.stores import InMemoryByteStore
+
+    return CacheBackedEmbeddings.from_bytes_store(
+        embeddings, InMemoryByteStore(), namespace="cache", key_encoder="blake2b"
+    )
+
+
+def test_wrapped_embeddings_are_recorded_by_their_model(store: Store) -> None:
+    """A cache wrapper must not hide the model: two cached models never mix."""
+    vs = BrunoVectorStore(_cached(TableEmbeddings(FRUIT)), store=store, collection=_fresh())
+    vs.add_texts(["apple", "banana"], ids=["apple", "banana"])
+    info = store.collection_info(vs.collection)
+    assert info is not None and info.embedding_model == "table-v1"
+    other = BrunoVectorStore(
+        _cached(TableEmbeddings(FRUIT, model_name="table-v2")),
+        store=store,
+        collection=vs.collection,
+    )
+    with pytest.raises(CollectionMismatchError, match="table-v1"):
+        other.add_texts(["cherry"])
+    with pytest.raises(CollectionMismatchError, match="table-v1"):
+        other.similarity_search("apple")
+    # The same model with or without the cache is the same model.
+    plain = BrunoVectorStore(TableEmbeddings(FRUIT), store=store, collection=vs.collection)
+    assert plain.similarity_search("apple", k=1)[0].page_content == "apple"
+    assert store.count(vs.collection) == 2
+
+
 def test_other_dimension_is_refused(store: Store) -> None:
     vs = _fruit_store(store)
     other = BrunoVectorStore(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from llama_index.core.llms import MockLLM
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import Document, NodeRelationship, RelatedNodeInfo, TextNode
 
-from bruno_memory_integrations import InvalidInputError, Store
+from bruno_memory_integrations import InvalidInputError, Store, StoreClosedError
 from bruno_memory_integrations.llama_index import (
     BrunoDocumentStore,
     BrunoIndexStore,
@@ -33,9 +34,9 @@ from bruno_memory_integrations.llama_index import (
 )
 
 try:
-    from stores import SYNC_METHODS, forbid_sync, require_capability
+    from stores import SYNC_METHODS, forbid_sync, require_capability, url_for
 except ImportError:  # tests/ imported as a package
-    from tests.stores import SYNC_METHODS, forbid_sync, require_capability
+    from tests.stores import SYNC_METHODS, forbid_sync, require_capability, url_for
 
 DIM = 8
 
@@ -209,6 +210,36 @@ def test_index_store(store: Store, ns: str, make_store: Callable[[], Store]) -> 
     again.delete_index_struct("my-index")
     assert index_store.get_index_struct("my-index") is None
     again.kvstore.close()
+
+
+@pytest.mark.parametrize("cls", [BrunoDocumentStore, BrunoIndexStore])
+async def test_document_and_index_stores_close_what_they_opened(
+    store: Store,
+    store_kind: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    ns: str,
+    cls: type[BrunoDocumentStore | BrunoIndexStore],
+) -> None:
+    # A Store passed in belongs to the caller: close() and aclose() leave it open.
+    borrowed = cls(store, kv_namespace=ns)
+    assert borrowed.store is store
+    borrowed.close()
+    await borrowed.aclose()
+    assert not store.closed
+    store.kv_mset("still-open", {"k": b"v"})
+    # From a URL the adapter opened the store itself, so close() / aclose() close it.
+    url = url_for(store_kind, request, tmp_path)
+    for closing in ("close", "aclose"):
+        owned = cls(url, kv_namespace=ns)
+        owned.kvstore.put("key", {"a": 1})
+        if closing == "close":
+            owned.close()
+        else:
+            await owned.aclose()
+        assert owned.store.closed
+        with pytest.raises(StoreClosedError):
+            owned.kvstore.get("key")
 
 
 # ================================================================== whole storage context

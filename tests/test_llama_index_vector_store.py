@@ -260,6 +260,21 @@ FILTER_CASES: list[tuple[str, MetadataFilters, Callable[[dict[str, Any]], bool]]
         MetadataFilters(filters=[_f("color", "it's", FilterOperator.EQ)]),
         lambda m: m.get("color") == "it's",
     ),
+    (
+        "text-match",
+        MetadataFilters(filters=[_f("color", "re", FilterOperator.TEXT_MATCH)]),
+        lambda m: isinstance(m.get("color"), str) and "re" in m["color"],
+    ),
+    (
+        "text-match-insensitive",
+        MetadataFilters(filters=[_f("color", "RE", FilterOperator.TEXT_MATCH_INSENSITIVE)]),
+        lambda m: isinstance(m.get("color"), str) and "re" in m["color"].lower(),
+    ),
+    (
+        "text-match-quote",
+        MetadataFilters(filters=[_f("color", "'", FilterOperator.TEXT_MATCH)]),
+        lambda m: isinstance(m.get("color"), str) and "'" in m["color"],
+    ),
 ]
 
 
@@ -291,8 +306,8 @@ def test_filter_translation_shapes() -> None:
 @pytest.mark.parametrize(
     "filters",
     [
-        MetadataFilters(filters=[_f("color", "re", FilterOperator.TEXT_MATCH)]),
-        MetadataFilters(filters=[_f("color", "RE", FilterOperator.TEXT_MATCH_INSENSITIVE)]),
+        MetadataFilters(filters=[_f("color", 5, FilterOperator.TEXT_MATCH)]),
+        MetadataFilters(filters=[_f("color", "RÉ", FilterOperator.TEXT_MATCH_INSENSITIVE)]),
         MetadataFilters(filters=[_f("n", "5", FilterOperator.GT)]),
         MetadataFilters(filters=[_f("color", [], FilterOperator.IN)]),
         MetadataFilters(filters=[_f("color", "red", FilterOperator.IN)]),
@@ -306,8 +321,8 @@ def test_filter_translation_shapes() -> None:
         ),
     ],
     ids=[
-        "text-match",
-        "text-match-insensitive",
+        "text-match-number",
+        "text-match-insensitive-non-ascii",
         "gt-string",
         "in-empty",
         "in-scalar",
@@ -471,6 +486,7 @@ def test_clear(vs: BrunoVectorStore, store: Store) -> None:
 @pytest.mark.parametrize("case_id,filters,meaning", FILTER_CASES, ids=[c[0] for c in FILTER_CASES])
 def test_filters_on_the_backend_match_the_reference(
     vs: BrunoVectorStore,
+    store_kind: str,
     case_id: str,
     filters: MetadataFilters,
     meaning: Callable[[dict[str, Any]], bool],
@@ -480,6 +496,10 @@ def test_filters_on_the_backend_match_the_reference(
         for m in FILTER_DATA
     ]
     vs.add(nodes)
+    if case_id.startswith("text-match") and "substring" in vs.store.capabilities.refused_filters:
+        with pytest.raises(FilterError, match="substring"):
+            vs.get_nodes(filters=filters)
+        return
     want = sorted(f"f{m['i']}" for m in FILTER_DATA if meaning(m))
     assert sorted(n.node_id for n in vs.get_nodes(filters=filters)) == want
     result = vs.query(
@@ -554,13 +574,32 @@ def test_query_needs_what_its_mode_needs(vs: BrunoVectorStore) -> None:
         vs.query(VectorStoreQuery(query_embedding=_vec(1), mode=VectorStoreQueryMode.SVM))
     with pytest.raises(InvalidInputError):
         vs.query(VectorStoreQuery(query_embedding=_vec(1), mode=VectorStoreQueryMode.TEXT_SEARCH))
-    with pytest.raises(FilterError):
-        vs.query(
-            VectorStoreQuery(
-                query_embedding=_vec(1),
-                filters=MetadataFilters(filters=[_f("fruit", "app", FilterOperator.TEXT_MATCH)]),
-            )
-        )
+
+
+@pytest.mark.parametrize(
+    "op, value, want",
+    [
+        (FilterOperator.TEXT_MATCH, "app", ["n0", "n2", "n4"]),
+        (FilterOperator.TEXT_MATCH, "APP", []),
+        (FilterOperator.TEXT_MATCH_INSENSITIVE, "PeA", ["n1", "n3", "n5"]),
+        (FilterOperator.TEXT_MATCH, "%", []),
+        (FilterOperator.TEXT_MATCH, "_", []),
+    ],
+)
+def test_text_match_filters(
+    vs: BrunoVectorStore, store_kind: str, op: FilterOperator, value: str, want: list[str]
+) -> None:
+    vs.add(_nodes())
+    query = VectorStoreQuery(
+        query_embedding=_vec(1),
+        similarity_top_k=10,
+        filters=MetadataFilters(filters=[_f("fruit", value, op)]),
+    )
+    if "substring" in vs.store.capabilities.refused_filters:
+        with pytest.raises(FilterError, match="substring"):
+            vs.query(query)
+        return
+    assert sorted(vs.query(query).ids or []) == want
 
 
 def test_text_search(vs: BrunoVectorStore, store: Store) -> None:

@@ -12,6 +12,7 @@ import math
 import random
 import re
 import string
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -159,7 +160,7 @@ def test_each_comparison_translates_to_its_clause() -> None:
         f"@{t}:{{{f.tag_value('s', 'a')} | {f.tag_value('s', 'b')}}}"
     )
     assert f.to_redis_query(Comparison("k", "in", (1, 2)), sc) == f"(@{n}:[1 1] | @{n}:[2 2])"
-    assert f.to_redis_query(Not(Comparison("k", "eq", 3)), sc) == f"-(@{n}:[3 3])"
+    assert f.to_redis_query(Not(Comparison("k", "eq", 3)), sc) == f"-@{n}:[3 3]"
 
 
 def test_constant_parts_fold_away() -> None:
@@ -206,7 +207,8 @@ def test_nested_queries_are_balanced() -> None:
     for ch in text:
         depth += {"(": 1, ")": -1}.get(ch, 0)
         assert depth >= 0
-    assert depth == 0 and text.count("-(") == 2
+    # Negation normal form: NOT only directly before a field test, never around a group.
+    assert depth == 0 and "-(" not in text and text.count("-@") == 3
 
 
 # ============================================================================ translation meaning
@@ -323,6 +325,82 @@ def test_random_translations_agree_with_the_reference() -> None:
         node = _random_node(rng)
         assert fields_of(node)  # every tree names a field
         _check(node, recs)
+
+
+class _Shape(_Eval):
+    """Parses the emitted query into ("or" | "and" | "not" | "leaf", children), merging
+    nested unions the way RediSearch does."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text, {})
+
+    def tree(self) -> Any:
+        node = self._tor()
+        assert self.i == len(self.s)
+        return node
+
+    def _tor(self) -> Any:
+        kids = [self._tand()]
+        while self.s.startswith(" | ", self.i):
+            self.i += 3
+            kids.append(self._tand())
+        flat: list[Any] = []
+        for k in kids:
+            flat.extend(k[1] if k[0] == "or" else [k])
+        return flat[0] if len(flat) == 1 else ("or", flat)
+
+    def _tand(self) -> Any:
+        kids = [self._tunary()]
+        while self._peek() == " " and not self.s.startswith(" | ", self.i):
+            self.i += 1
+            kids.append(self._tunary())
+        return kids[0] if len(kids) == 1 else ("and", kids)
+
+    def _tunary(self) -> Any:
+        c = self._peek()
+        if c == "-":
+            self.i += 1
+            return ("not", [self._tunary()])
+        if c == "(":
+            self.i += 1
+            node = self._tor()
+            self._eat(")")
+            return node
+        start = self.i
+        self._unary()  # a field test: skip it
+        return ("leaf", self.s[start : self.i])
+
+
+def _unions(node: Any) -> Any:
+    kind, kids = node
+    if kind == "leaf":
+        return
+    if kind == "or":
+        yield kids
+    for k in kids:
+        yield from _unions(k)
+
+
+def test_wide_unions_never_put_a_negation_in_a_heap_union() -> None:
+    """RediSearch's heap union (more than 20 alternatives) mishandles negated ones."""
+    rng = random.Random(11)
+    recs = filter_records(8)
+    for width in (15, 16, 17, 21, 40, 200):
+        for _ in range(20):
+            kids = []
+            for _ in range(width):
+                leaf = _random_node(rng, depth=3)
+                roll = rng.random()
+                kids.append(Not(leaf) if roll < 0.4 else And((leaf, _random_node(rng, 3)))
+                            if roll < 0.6 else leaf)
+            node = Or(tuple(kids))
+            _check(node, recs)
+            text = f.to_redis_query(node, schema("i", "n", "color", "flag", "tags"))
+            if text in (f.MATCH_ALL, f.MATCH_NOTHING):
+                continue
+            for alternatives in _unions(_Shape(text).tree()):
+                if len(alternatives) > f.MAX_UNION:
+                    assert all(a[0] != "not" for a in alternatives), text
 
 
 # ============================================================================ other queries
@@ -489,3 +567,17 @@ def test_documents_gone_while_a_search_ran_are_left_out() -> None:
     }
     assert [d.fields["id"] for d in codec.parse_search(resp3).docs] == ["a"]
     assert codec.parse_search([1, b"bruno:r:c:2"], no_content=True).docs[0].key == b"bruno:r:c:2"
+
+
+def test_backend_page_names_every_refused_filter() -> None:
+    """docs/backends/redis.md must state each refusal the translator makes."""
+    page = (Path(__file__).parent.parent / "docs" / "backends" / "redis.md").read_text()
+    table_row = next(line for line in page.splitlines() if line.startswith("| refused filters"))
+    assert "none" not in table_row
+    for words in ("2⁵³", "$substring", "$isubstring"):
+        assert words in table_row, words
+    schema_n = schema("n")
+    with pytest.raises(FilterError, match="2\\*\\*53"):
+        f.to_redis_query(Comparison("n", "eq", 2**53), schema_n)
+    with pytest.raises(FilterError, match="substring"):
+        f.to_redis_query(Comparison("n", "substring", "x"), schema_n)

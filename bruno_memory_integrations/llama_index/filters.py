@@ -58,12 +58,21 @@ def _one(f: MetadataFilter) -> dict[str, Any]:
         if len(parts) == 1:
             return parts[0]
         return {"$or": parts} if op == FilterOperator.ANY else {"$and": parts}
-    if op in (FilterOperator.TEXT_MATCH, FilterOperator.TEXT_MATCH_INSENSITIVE):
-        raise FilterError(
-            f"{op.name} on {f.key!r}: the filter language has no substring match, so this "
-            f"condition cannot be applied exactly; filter with EQ / IN, or use keyword search "
-            f"(VectorStoreQueryMode.TEXT_SEARCH) on the node text"
-        )
+    if op == FilterOperator.TEXT_MATCH:
+        return {f.key: {"$substring": f.value}}
+    if op == FilterOperator.TEXT_MATCH_INSENSITIVE:
+        # Our $isubstring folds ASCII letters only (the one case rule every store
+        # applies alike); LlamaIndex lower-cases all of Unicode. They agree unless
+        # the operand holds a non-ASCII letter with case, which is refused.
+        if isinstance(f.value, str) and any(
+            ord(c) > 127 and (c.lower() != c or c.upper() != c) for c in f.value
+        ):
+            raise FilterError(
+                f"TEXT_MATCH_INSENSITIVE on {f.key!r}: {f.value!r} has non-ASCII letters, "
+                f"whose case is not ignored the same way by every store; use TEXT_MATCH "
+                f"with the exact case"
+            )
+        return {f.key: {"$isubstring": f.value}}
     raise FilterError(f"unknown LlamaIndex filter operator {op!r} on {f.key!r}")
 
 
@@ -103,9 +112,10 @@ def to_bruno_filter(filters: MetadataFilters | None) -> dict[str, Any]:
         :func:`~bruno_memory_integrations.filters.parse_filter`.
 
     Raises:
-        FilterError: an operator has no exact translation (``TEXT_MATCH``,
-            ``TEXT_MATCH_INSENSITIVE``, unknown ones) or an operand is wrong
-            (a string for ``GT``, an empty list for ``IN`` ...).
+        FilterError: an operator has no exact translation (unknown ones, or
+            ``TEXT_MATCH_INSENSITIVE`` with non-ASCII letters) or an operand is wrong
+            (a string for ``GT``, an empty list for ``IN`` ...). A store that cannot
+            express substring conditions (Redis) raises it when the filter is used.
     """
     if filters is None:
         return {}

@@ -154,7 +154,33 @@ class BrunoKVStore(StoreOwner, BaseKVStore):
         return existed
 
 
-class BrunoDocumentStore(KVDocumentStore):
+class _KVOwner:
+    """``store``, ``close()`` and ``aclose()`` for the stores built on a
+    :class:`BrunoKVStore`: they close the underlying store only if it was opened
+    here (from a URL or a client), like every adapter."""
+
+    _bruno_kvstore: BrunoKVStore
+
+    @property
+    def kvstore(self) -> BrunoKVStore:
+        """The key-value store underneath."""
+        return self._bruno_kvstore
+
+    @property
+    def store(self) -> Store:
+        """The underlying :class:`~bruno_memory_integrations.Store`."""
+        return self._bruno_kvstore.store
+
+    def close(self) -> None:
+        """Close the store if this object opened it from a URL or client."""
+        self._bruno_kvstore.close()
+
+    async def aclose(self) -> None:
+        """Async :meth:`close`."""
+        await self._bruno_kvstore.aclose()
+
+
+class BrunoDocumentStore(_KVOwner, KVDocumentStore):
     """LlamaIndex document store (``KVDocumentStore``) over a :class:`BrunoKVStore`.
 
     Args:
@@ -180,13 +206,8 @@ class BrunoDocumentStore(KVDocumentStore):
             self._bruno_kvstore, namespace=namespace, batch_size=_check_batch(batch_size), **kwargs
         )
 
-    @property
-    def kvstore(self) -> BrunoKVStore:
-        """The key-value store underneath."""
-        return self._bruno_kvstore
 
-
-class BrunoIndexStore(KVIndexStore):
+class BrunoIndexStore(_KVOwner, KVIndexStore):
     """LlamaIndex index store (``KVIndexStore``) over a :class:`BrunoKVStore`.
 
     Args:
@@ -206,8 +227,3 @@ class BrunoIndexStore(KVIndexStore):
     ) -> None:
         self._bruno_kvstore = BrunoKVStore(store, namespace=kv_namespace)
         super().__init__(self._bruno_kvstore, namespace=namespace, **kwargs)
-
-    @property
-    def kvstore(self) -> BrunoKVStore:
-        """The key-value store underneath."""
-        return self._bruno_kvstore

@@ -16,16 +16,22 @@ from .conformance import (
     ScoreTests,
     TTLTests,
 )
+from .fuzz import FilterFuzzTests
+from .injection import InjectionTests
+from .limits import LimitTests
 
 __all__ = [
     "AsyncTests",
     "BadInputTests",
     "ChatTests",
     "ConformanceTests",
+    "FilterFuzzTests",
     "FilterTests",
     "HybridTests",
+    "InjectionTests",
     "KeyValueTests",
     "KeywordTests",
+    "LimitTests",
     "RecordTests",
     "ScoreTests",
     "TTLTests",

@@ -11,8 +11,17 @@ reference evaluator (:func:`bruno_memory_integrations.filters.evaluate`) exactly
 * ``exists`` is "present and not JSON null" (``?`` is indexed; null is checked apart);
 * ranges only match JSON numbers: ``jsonb_typeof`` guards the ``numeric`` cast, so a
   string such as ``"7"`` never matches and never raises;
+* ``substring`` is ``strpos`` on the string (no wildcard exists); ``isubstring``
+  lower-cases ASCII letters only, with ``translate`` (``lower()`` would follow the
+  database's locale), and compares with the operand lower-cased the same way;
 * each comparison is two-valued (never SQL NULL), so ``NOT`` is the full complement,
   including the records that lack the field.
+
+Numbers need no care beyond the core's canonical form: every float a filter or a
+record holds is either below 2**53 in magnitude (its shortest decimal, which JSONB
+keeps, orders exactly like its binary value against every other such number and
+every integer) or an integer (stored exactly), or beyond the 64-bit range where
+only floats exist and shortest decimals order like their values.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from ...errors import FilterError
-from ...filters import Comparison, FilterNode, fold
+from ...filters import Comparison, FilterNode, fold, simplify
 
 __all__ = ["METADATA", "Where", "to_postgres_where"]
 
@@ -36,6 +45,7 @@ Where = tuple[sql.Composable, list[Any]]
 """A boolean SQL expression and the parameters of its ``%s`` placeholders, in order."""
 
 _RANGE_SQL = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def _number(value: Any) -> Decimal:
@@ -70,6 +80,19 @@ def _comparison(node: Comparison, column: sql.Composable) -> Where:
                 "THEN ({col} -> %s)::numeric {op} %s END, false)"
             ).format(col=column, op=sql.SQL(_RANGE_SQL[op])),
             [field, field, _number(value)],
+        )
+    if op in ("substring", "isubstring"):
+        text = sql.SQL("({col} ->> %s)").format(col=column)
+        if op == "isubstring":  # the operand is lower-cased by the parser
+            text = sql.SQL("translate({}, %s, %s)").format(text)
+            args: list[Any] = [field, _ASCII_UPPER, _ASCII_UPPER.lower()]
+        else:
+            args = [field]
+        return (
+            sql.SQL(
+                "COALESCE(jsonb_typeof({col} -> %s) = 'string' AND strpos({text}, %s) > 0, false)"
+            ).format(col=column, text=text),
+            [field, *args, value],
         )
     raise FilterError(f"the postgresql backend cannot express the filter operator {op!r}")
 
@@ -106,5 +129,8 @@ def to_postgres_where(node: FilterNode | None, column: sql.Composable = METADATA
     """
     if node is None:
         return sql.SQL("TRUE"), []
-    where: Where = fold(node, lambda c: _comparison(c, column), _join("AND"), _join("OR"), _not)
+    # The shallowest equivalent tree: fewer nested SQL fragments to compose.
+    where: Where = fold(
+        simplify(node), lambda c: _comparison(c, column), _join("AND"), _join("OR"), _not
+    )
     return where

@@ -196,9 +196,14 @@ def vector_binaries(vectors: Sequence[Sequence[float]]) -> list[bytes]:
 
 
 def parse_vector(text: str) -> list[float]:
-    """A vector from pgvector's text form."""
+    """A vector from pgvector's text form, as the float32 values pgvector holds.
+
+    pgvector prints the shortest decimal that reads back as the same float4
+    (``0.1``); read as a double that is not the stored value, so each component is
+    rounded to float32 again, the values every backend returns.
+    """
     body = text.strip()[1:-1]
-    return [float(x) for x in body.split(",")] if body else []
+    return np.asarray(body.split(","), dtype=np.float32).tolist() if body else []
 
 
 def tsvector_literal(text: str) -> str:

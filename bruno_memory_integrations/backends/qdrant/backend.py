@@ -69,6 +69,8 @@ class QdrantBackend(Backend):
         native_async=True,
         nested_metadata=True,
         persistent=True,
+        # Qdrant compares numbers as doubles; its text match is by token, not substring.
+        refused_filters=frozenset({"big-numbers", "substring"}),
     )
 
     def __init__(self, connection: Connection, options: QdrantOptions, persistent: bool) -> None:

@@ -9,8 +9,9 @@ Pure functions, no I/O.
   back exactly.
 * **Record payload.** ``id``, ``text``, ``metadata`` (exactly as given), ``f``
   (the generated filter fields, see ``filters.py``), ``w`` (the record's words,
-  for keyword search) and, in cosine collections, ``norm``: Qdrant normalises
-  cosine vectors when it stores them, and the norm brings the caller's vector back.
+  for keyword search) and, in cosine collections, ``vb``: Qdrant normalises cosine
+  vectors when it stores them, so the caller's float32 values are kept there exactly
+  (base64 of little-endian float32) and returned instead of the unit vector.
 * **Keyword search.** A record's words (``text.tokenize``: the package's one
   definition of a word) become a sparse vector scored by Qdrant with its IDF
   modifier, and the list ``w`` that a filter uses to demand every query word.
@@ -21,12 +22,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import math
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from qdrant_client import models
 
 from ...text import tokenize
@@ -114,7 +115,9 @@ def record_point(rec: Record, metric: str, keyword: bool) -> models.PointStruct:
         "f": filter_fields(rec.metadata),
     }
     if metric == "cosine":
-        payload["norm"] = math.sqrt(sum(x * x for x in vector))
+        # Qdrant keeps only the unit vector of a cosine collection: the caller's
+        # float32 values ride along exactly, as little-endian float32 in base64.
+        payload["vb"] = base64.b64encode(np.asarray(vector, "<f4").tobytes()).decode("ascii")
     vectors: Any = vector
     if keyword:
         words = tokenize(rec.text)
@@ -139,10 +142,12 @@ def decode_record(payload: dict[str, Any] | None, vector: Any, include_vector: b
     """A record from a point's payload (and vector, when fetched)."""
     payload = payload or {}
     vec = _dense(vector) if include_vector else None
-    norm = payload.get("norm")
-    if vec is not None and norm is not None:
-        # Cosine collections store the unit vector; the norm restores the caller's.
-        vec = [x * norm for x in vec]
+    exact = payload.get("vb")
+    if vec is not None and exact is not None:
+        # Cosine collections store the unit vector; the caller's values are kept here.
+        vec = np.frombuffer(base64.b64decode(exact), "<f4").tolist()
+    elif vec is not None and payload.get("norm") is not None:  # written by 0.1 layouts
+        vec = [x * payload["norm"] for x in vec]
     return Record(
         str(payload.get("id", "")), str(payload.get("text", "")), vec,
         dict(payload.get("metadata") or {}),

@@ -151,9 +151,15 @@ def _comparison(node: Comparison) -> _Part:
         return parts[0] if len(parts) == 1 else models.Filter(should=parts)
     if op == "contains":
         return _equal("l", key, value)
-    bound = _number(value)
     if op in ("gt", "gte", "lt", "lte"):
-        return _field(_path("n", key), range=models.Range(**{op: bound}))
+        return _field(_path("n", key), range=models.Range(**{op: _number(value)}))
+    if op in ("substring", "isubstring"):
+        raise FilterError(
+            f"the qdrant backend cannot express ${op} (on {key!r}) exactly: Qdrant's text "
+            f"match is by token on a server and by substring in local mode; filter with "
+            f"$eq / $in, or use a store that supports substring filters (sqlite, postgresql, "
+            f"memory)"
+        )
     raise FilterError(f"the qdrant backend cannot express the comparison {op!r}")
 
 

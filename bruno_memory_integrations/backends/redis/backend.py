@@ -18,7 +18,12 @@ from typing import Any, ClassVar, TypeVar
 
 from ...backend import Backend, Hit
 from ...capabilities import Capabilities
-from ...errors import BackendError, ConfigurationError, FilterError, InvalidMetadataError
+from ...errors import (
+    BackendError,
+    ConfigurationError,
+    InvalidInputError,
+    InvalidMetadataError,
+)
 from ...filters import FilterNode, fields_of
 from ...sansio import Op
 from ...types import CollectionInfo, Message, Page, Record
@@ -79,6 +84,8 @@ class RedisBackend(Backend):
         ttl=True,
         native_async=True,
         nested_metadata=False,
+        # NUMERIC fields hold doubles; TAG fields hold digests of values, not the text.
+        refused_filters=frozenset({"big-numbers", "substring"}),
     )
 
     def __init__(
@@ -358,7 +365,10 @@ class RedisBackend(Backend):
         if cursor is not None:
             sk, sep, rid = cursor.partition(":")
             if not sep or not sk.isdigit():
-                raise FilterError(f"not a cursor of this backend: {cursor!r}")
+                raise InvalidInputError(
+                    f"not a scan cursor of the redis backend: {cursor!r}; pass the "
+                    f"Page.cursor of the previous page"
+                )
             after = (int(sk), rid)
         fetch = limit + 8
         ret = [q.ID_FIELD, q.SORT_FIELD, *fields]

@@ -19,6 +19,16 @@ Filters are translated from the parsed tree (:mod:`..filters`) so that the resul
 is exactly the reference semantics: a comparison on a key that no record has
 ever been written with matches nothing, ``Not`` is Redis' ``-(...)``, which is the
 full complement (it matches records without the field).
+
+Two things cannot be expressed and raise :class:`FilterError`, whatever the data:
+numbers of magnitude 2**53 or more (the NUMERIC index holds doubles) and
+``$substring`` / ``$isubstring`` (the index holds digests of values, and a raw TAG
+field would split values on its separator and trim their spaces).
+
+The query parser has a small fixed stack, so the tree is first put in its
+shallowest form (:func:`~bruno_memory_integrations.filters.simplify`), children
+are written deepest first (a parenthesis opened first costs the least), and only
+compound children get parentheses: every filter within the language's limits fits.
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import FilterError, InvalidMetadataError
-from ...filters import Comparison, FilterNode, fold
+from ...filters import And, Comparison, FilterNode, Not, Or, simplify
 
 __all__ = [
     "EXISTS_TAG",
@@ -60,6 +70,13 @@ MATCH_NOTHING = "@sk:[-1 -1]"
 MAX_EXACT_NUMBER = 2**53
 
 TAG_SEPARATOR = ","
+
+#: Most alternatives in one union that may hold a negation. Above
+#: UNION_ITERATOR_HEAP (20 by default) RediSearch uses a heap-based union, which in
+#: Redis Stack 7.4 returned duplicates, skipped documents and once looped forever
+#: when an alternative was a negation and the index had deleted documents (any
+#: replaced record leaves some); see :func:`_union`.
+MAX_UNION = 16
 
 _SAFE_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ASCII_WORD_CHAR = re.compile(r"[A-Za-z0-9]")
@@ -174,6 +191,42 @@ class FieldSchema:
 _Part = str | bool  # a query, or a constant: True (everything) / False (nothing)
 
 
+class _Union(str):  # noqa: SLOT000 - str subtypes cannot have non-empty __slots__
+    """A union's query text, knowing how many alternatives it has once RediSearch
+    merges nested unions into one."""
+
+    alternatives: int
+
+
+def _alternatives(part: str) -> int:
+    return part.alternatives if isinstance(part, _Union) else 1
+
+
+def _union(parts: Sequence[str]) -> str:
+    """``a | b | ...``, never a heap union with a negated alternative.
+
+    RediSearch merges nested unions into one, so grouping cannot keep a union
+    small. Beyond :data:`MAX_UNION` alternatives (counted after that merge), the
+    negated ones (``-X``) are taken out by De Morgan: ``P1 | ... | Pm | -X1 | ...
+    | -Xk`` is ``-(-(P1 | ... | Pm) X1 ... Xk)``, an intersection under one
+    negation, and the union left holds positive alternatives only (which the heap
+    union handles).
+    """
+    parts = list(parts)
+    if len(parts) == 1:
+        return parts[0]
+    negated = [p for p in parts if p.startswith("-")]
+    if sum(map(_alternatives, parts)) > MAX_UNION and negated:
+        positive = [p for p in parts if not p.startswith("-")]
+        terms = [p[1:] for p in negated]
+        if positive:
+            terms.insert(0, f"-{_union(positive)}")
+        return "-(" + " ".join(terms) + ")"
+    out = _Union("(" + " | ".join(parts) + ")")
+    out.alternatives = sum(map(_alternatives, parts))
+    return out
+
+
 def _tags(field: str, tags: Sequence[str]) -> str:
     return f"@{field}:{{{' | '.join(escape_tag(t) for t in tags)}}}"
 
@@ -183,10 +236,20 @@ def _range(field: str, low: str, high: str) -> str:
 
 
 def _comparison(node: Comparison, schema: FieldSchema) -> _Part:
+    op, value = node.op, node.value
+    if op in ("substring", "isubstring"):
+        raise FilterError(
+            f"the redis backend cannot express ${op} (on {node.field!r}): its index keeps "
+            f"digests of metadata values, not the text; filter with $eq / $in, or use a "
+            f"store that supports substring filters (sqlite, postgresql, memory)"
+        )
+    if op != "exists":
+        for v in value if op == "in" else (value,):
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                _filter_number(v)  # refused whether or not the key is indexed
     if node.field not in schema.keys:
         return False  # no record was ever written with this key
     tag, num = tag_field(node.field), numeric_field(node.field)
-    op, value = node.op, node.value
     if op == "exists":
         return _tags(tag, [EXISTS_TAG])
     if op in ("eq", "in"):
@@ -195,8 +258,7 @@ def _comparison(node: Comparison, schema: FieldSchema) -> _Part:
             return _tags(tag, [_bool_tag(v) for v in values])
         if isinstance(values[0], str):
             return _tags(tag, [tag_value("s", v) for v in values])
-        ranges = [_range(num, n, n) for n in dict.fromkeys(_filter_number(v) for v in values)]
-        return ranges[0] if len(ranges) == 1 else "(" + " | ".join(ranges) + ")"
+        return _union([_range(num, n, n) for n in dict.fromkeys(_filter_number(v) for v in values)])
     if op == "contains":
         if not isinstance(value, str):
             return False  # lists hold strings only (nested metadata is off)
@@ -213,13 +275,15 @@ def _comparison(node: Comparison, schema: FieldSchema) -> _Part:
     raise FilterError(f"the redis backend cannot express the comparison {op!r}")
 
 
+# Every part is one term: a field test, "-" before a term, or a parenthesized
+# group. Parentheses only around groups, since each costs parser stack.
 def _and(parts: list[_Part]) -> _Part:
     if any(p is False for p in parts):
         return False
     rest = [p for p in parts if p is not True]
     if not rest:
         return True
-    return rest[0] if len(rest) == 1 else "(" + " ".join(f"({p})" for p in rest) + ")"
+    return rest[0] if len(rest) == 1 else "(" + " ".join(rest) + ")"  # type: ignore[arg-type]
 
 
 def _or(parts: list[_Part]) -> _Part:
@@ -228,13 +292,29 @@ def _or(parts: list[_Part]) -> _Part:
     rest = [p for p in parts if p is not False]
     if not rest:
         return False
-    return rest[0] if len(rest) == 1 else "(" + " | ".join(f"({p})" for p in rest) + ")"
+    return _union(rest)  # type: ignore[arg-type]
 
 
 def _not(part: _Part) -> _Part:
     if isinstance(part, bool):
         return not part
-    return f"-({part})"  # the full complement, records missing the field included
+    return f"-{part}"  # the full complement, records missing the field included
+
+
+def _height(node: FilterNode) -> int:
+    if isinstance(node, (And, Or)):
+        return 1 + max(_height(c) for c in node.children)
+    return 0
+
+
+def _translate(node: FilterNode, schema: FieldSchema) -> _Part:
+    if isinstance(node, Comparison):
+        return _comparison(node, schema)
+    if isinstance(node, Not):
+        return _not(_translate(node.child, schema))
+    kids = sorted(node.children, key=_height, reverse=True)  # deepest first
+    parts = [_translate(c, schema) for c in kids]
+    return _and(parts) if isinstance(node, And) else _or(parts)
 
 
 def to_redis_query(node: FilterNode | None, schema: FieldSchema) -> str:
@@ -248,7 +328,7 @@ def to_redis_query(node: FilterNode | None, schema: FieldSchema) -> str:
     """
     if node is None:
         return MATCH_ALL
-    part = fold(node, lambda c: _comparison(c, schema), _and, _or, _not)
+    part = _translate(simplify(node), schema)
     if part is True:
         return MATCH_ALL
     if part is False:

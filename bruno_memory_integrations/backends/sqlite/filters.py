@@ -11,11 +11,25 @@ How the reference semantics (``filters.evaluate``) map onto SQLite's JSON1:
   would compare the text ``'7'`` as greater than any number, and
   ``json_extract`` returns JSON ``true`` as the integer ``1``.
 * Every comparison yields exactly 0 or 1, never NULL (a missing field makes the
-  type test false before the value is looked at), and ``NOT`` additionally maps
-  NULL to 0 first, so ``NOT`` is the full complement, including records where
-  the field is missing or null.
+  type test false before the value is looked at), so ``NOT`` is the full
+  complement, including records where the field is missing or null.
 * A field is a top-level key, looked up with the quoted path ``$."key"`` when
   the key is path-safe, else through ``json_each`` by key (see :func:`_field`).
+* ``substring`` is ``instr`` (no wildcard exists); ``isubstring`` is a ``GLOB``
+  pattern whose ASCII letters are classes like ``[aA]`` and whose wildcard
+  characters are escaped as classes too (``[*]``), so only ASCII case is ignored
+  and the operand's characters match only themselves.
+
+SQLite's parser has a fixed stack of about 100 entries (each parenthesis or
+function call nesting takes one to three) and an expression may be at most 1 000
+levels deep. Every filter within the language's limits
+(:data:`~bruno_memory_integrations.filters.MAX_DEPTH`,
+:data:`~bruno_memory_integrations.filters.MAX_CONDITIONS`) fits, because the tree
+is first put in its shallowest form (:func:`~bruno_memory_integrations.filters.simplify`:
+negations on comparisons only, AND and OR alternating), the deepest child of each
+node is written first (a parenthesis opened first costs one stack entry, after
+``x AND`` three), and long lists of children are grouped in eights so no chain of
+ANDs or ORs is longer than a few dozen.
 """
 
 from __future__ import annotations
@@ -26,13 +40,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import FilterError
-from ...filters import Comparison, FilterNode, fold, value_kind
+from ...filters import And, Comparison, FilterNode, Not, Or, simplify, value_kind
 
 __all__ = ["to_sqlite_where"]
 
 # Numbers compare with numbers only; SQLite compares INTEGER and REAL numerically.
 _NUMBER_TYPES = "('integer','real')"
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+#: Children written inline before the rest are grouped in parentheses of this many.
+_GROUP = 8
 # Keys the JSON path `$."key"` addresses exactly in every SQLite version we met:
 # quotes, backslashes and control characters are escaped in the stored JSON text
 # (3.40 then fails to match) or read as escapes in the path (3.45+).
@@ -86,6 +102,16 @@ def _bool_is(f: _Field, values: set[bool]) -> _Sql:
     return _Sql(f"IFNULL({f.type_sql}, '') IN ({listed})", [f.arg])
 
 
+def _number(value: Any) -> tuple[str, list[Any]]:
+    """A filter number as SQL: a float goes through SQLite's own text-to-float
+    conversion, the one that read the stored JSON, so equal floats compare equal
+    even where that conversion is not correctly rounded (some SQLite builds are off
+    by one unit in the last place for exponents beyond about ±200)."""
+    if isinstance(value, float):
+        return "CAST(? AS REAL)", [repr(value)]
+    return "?", [value]
+
+
 def _value_test(f: _Field, kind: str, op_sql: str, params: list[Any]) -> _Sql:
     """``type is kind AND value <op> ...``: 0 when the type differs, else never NULL."""
     guard = _type_is(f, kind)
@@ -94,10 +120,12 @@ def _value_test(f: _Field, kind: str, op_sql: str, params: list[Any]) -> _Sql:
 
 def _contains(f: _Field, column: str, value: Any) -> _Sql:
     kind = value_kind(value)
+    eparams: list[Any]
     if kind == "bool":
         elem, eparams = ("e.type = 'true'" if value else "e.type = 'false'"), []
     elif kind == "number":
-        elem, eparams = f"e.type IN {_NUMBER_TYPES} AND e.value = ?", [value]
+        num, eparams = _number(value)
+        elem = f"e.type IN {_NUMBER_TYPES} AND e.value = {num}"
     else:
         elem, eparams = "e.type = 'text' AND e.value = ?", [value]
     if f.by_path:
@@ -127,6 +155,9 @@ def _comparison(node: Comparison, column: str) -> _Sql:
         kind = value_kind(node.value)
         if kind == "bool":
             return _bool_is(f, {node.value})
+        if kind == "number":
+            num, nparams = _number(node.value)
+            return _value_test(f, kind, f"= {num}", nparams)
         return _value_test(f, kind, "= ?", [node.value])
     if op == "in":
         values = tuple(node.value)
@@ -144,15 +175,66 @@ def _comparison(node: Comparison, column: str) -> _Sql:
         if value_kind(node.value) != "number":
             raise FilterError(f"${op} on {node.field!r} takes a number, got {node.value!r}")
         sym = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
-        return _value_test(f, "number", f"{sym} ?", [node.value])
+        num, nparams = _number(node.value)
+        return _value_test(f, "number", f"{sym} {num}", nparams)
+    if op == "substring":
+        guard = _type_is(f, "string")
+        return _Sql(
+            f"({guard.text} AND instr({f.value_sql}, ?) > 0)", [*guard.params, f.arg, node.value]
+        )
+    if op == "isubstring":
+        return _value_test(f, "string", "GLOB ?", [_glob_ignoring_ascii_case(node.value)])
     raise FilterError(f"the sqlite backend cannot translate the comparison {op!r}")
 
 
-def _join(parts: list[_Sql], word: str) -> _Sql:
+def _glob_ignoring_ascii_case(lowered: str) -> str:
+    """``*…*`` matching ``lowered`` anywhere, ASCII letters in either case.
+
+    Every GLOB wildcard (``*``, ``?``, ``[``) becomes a one-character class, so
+    each operand character matches only itself (``]`` outside a class is literal).
+    """
+    out = []
+    for c in lowered:
+        if "a" <= c <= "z":
+            out.append(f"[{c}{c.upper()}]")
+        elif c in "*?[":
+            out.append(f"[{c}]")
+        else:
+            out.append(c)
+    return "*" + "".join(out) + "*"
+
+
+def _height(node: FilterNode) -> int:
+    if isinstance(node, (And, Or)):
+        return 1 + max(_height(c) for c in node.children)
+    return 0
+
+
+def _emit(node: FilterNode, column: str) -> _Sql:
+    if isinstance(node, Comparison):
+        return _comparison(node, column)
+    if isinstance(node, Not):  # only around a comparison (simplified tree), never NULL
+        inner = _comparison(node.child, column)  # type: ignore[arg-type]
+        return _Sql(f"(NOT ({inner.text}))", inner.params)
+    word = " AND " if isinstance(node, And) else " OR "
+    # Deepest first: the parenthesis it opens is the first token of the group, the
+    # cheapest place on SQLite's parser stack.
+    kids = sorted(node.children, key=_height, reverse=True)
+    parts = [_emit(c, column) for c in kids]
+    head, rest = parts[:_GROUP], parts[_GROUP:]
+    groups = [_chain(rest[i : i + _GROUP], word) for i in range(0, len(rest), _GROUP)]
+    if len(groups) > _GROUP:  # very many siblings: group the groups too
+        groups = [_chain(groups[i : i + _GROUP], word) for i in range(0, len(groups), _GROUP)]
+    return _chain(head + groups, word)
+
+
+def _chain(parts: list[_Sql], word: str) -> _Sql:
+    if len(parts) == 1:
+        return parts[0]
     params: list[Any] = []
     for p in parts:
         params += p.params
-    return _Sql("(" + f" {word} ".join(p.text for p in parts) + ")", params)
+    return _Sql("(" + word.join(p.text for p in parts) + ")", params)
 
 
 def to_sqlite_where(node: FilterNode | None, column: str = "metadata") -> tuple[str, list[Any]]:
@@ -174,11 +256,5 @@ def to_sqlite_where(node: FilterNode | None, column: str = "metadata") -> tuple[
         raise ValueError(f"not a plain column name: {column!r}")
     if node is None:
         return "1", []
-    result = fold(
-        node,
-        lambda c: _comparison(c, column),
-        lambda parts: _join(parts, "AND"),
-        lambda parts: _join(parts, "OR"),
-        lambda part: _Sql(f"(NOT IFNULL({part.text}, 0))", part.params),
-    )
+    result = _emit(simplify(node), column)
     return result.text, result.params

@@ -21,7 +21,13 @@ from weaviate.classes.query import BM25Operator, Filter, HybridFusion, MetadataQ
 
 from ...backend import Backend, Hit
 from ...capabilities import Capabilities
-from ...errors import BackendError, ConfigurationError, FilterError, NotSupportedError
+from ...errors import (
+    BackendError,
+    ConfigurationError,
+    FilterError,
+    InvalidInputError,
+    NotSupportedError,
+)
 from ...filters import FilterNode
 from ...sansio import Offload, Op, non_idempotent
 from ...text import tokenize
@@ -75,6 +81,8 @@ class WeaviateBackend(Backend):
         native_hybrid=True,
         native_async=True,
         nested_metadata=True,
+        # The client sends numbers as doubles; Like's wildcards cannot be escaped.
+        refused_filters=frozenset({"big-numbers", "substring"}),
     )
 
     def __init__(
@@ -439,7 +447,10 @@ class WeaviateBackend(Backend):
                 key, seen = json.loads(cursor)
                 start = (int(key), [str(x) for x in seen])
             except (ValueError, TypeError) as exc:
-                raise ConfigurationError(f"not a cursor of this backend: {cursor!r}") from exc
+                raise InvalidInputError(
+                    f"not a scan cursor of the weaviate backend: {cursor!r}; pass the "
+                    f"Page.cursor of the previous page"
+                ) from exc
         objs, nxt = yield from self._page(
             cls, flt, min(limit, MAX_RESULTS // 2), start, _RECORD_PROPS, include_vectors
         )

@@ -146,6 +146,13 @@ def _contains(field: str, value: Any, has: Callable[[str], bool]) -> Translated:
 
 def _comparison(node: Comparison, has: Callable[[str], bool]) -> Translated:
     field, op, value = node.field, node.op, node.value
+    if op != "exists":
+        for v in value if op == "in" else (value,):
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) >= _EXACT_FLOAT:
+                raise FilterError(
+                    f"the weaviate backend cannot compare numbers beyond ±2**53 exactly (got "
+                    f"{v!r} on {field!r}): the client sends numbers to Weaviate as doubles"
+                )
     if op == "exists":
         return Filter.by_property(KEYS).contains_any([wrap(field)]) if has(KEYS) else NEVER
     if op == "eq":

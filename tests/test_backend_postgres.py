@@ -12,6 +12,8 @@ import asyncio
 import gc
 import random
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -482,6 +484,35 @@ async def test_async_first_use_by_many_tasks_opens_one_pool(
     assert peak <= 5 + 1  # the pool, plus the one probe connection made before it opens
     await s.aclose()
     assert settle(admin, app) == 0
+
+
+_EXIT_WITHOUT_ACLOSE = """
+import asyncio, sys
+from bruno_memory_integrations import open_store
+
+async def main():
+    s = open_store(sys.argv[1], schema=sys.argv[2], pool_size=10, pool_min_size=1)
+    # Many waiting calls make the pool grow: its workers are opening connections
+    # when main() returns, and asyncio.run cancels them (no aclose on purpose).
+    calls = [asyncio.ensure_future(s.acount("x")) for _ in range(40)]
+    await asyncio.wait(calls, return_when=asyncio.FIRST_COMPLETED)
+
+for _ in range(int(sys.argv[3])):
+    asyncio.run(main())
+print("exited")
+"""
+
+
+def test_asyncio_run_exits_when_the_store_was_never_closed(postgres_url: str, schema: str) -> None:
+    """psycopg_pool's workers swallow a cancellation that lands while they open a
+    connection and then wait forever, so asyncio.run() hung on exit about one run in
+    forty. The pool now closes itself when its loop shuts down."""
+    out = subprocess.run(
+        [sys.executable, "-c", _EXIT_WITHOUT_ACLOSE, postgres_url, schema, "25"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["exited"]
 
 
 # ============================================================ clients passed in

@@ -43,6 +43,24 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+async def _close_when_loop_ends(pool: AsyncConnectionPool[Any]) -> None:
+    """Close an async pool when its event loop shuts down, if nothing closed it before.
+
+    ``asyncio.run`` cancels every task on exit. psycopg_pool's workers survive a
+    cancellation that arrives while they open a connection and then wait forever,
+    so a program that never called ``aclose()`` could hang on exit. This task is
+    cancelled with them and closes the pool, which stops its workers. A connection
+    that no pool holds any more keeps its socket until the store's ``close()`` (or
+    the next loop's first call) closes it: closing a socket a task still waits on
+    would hang that task.
+    """
+    try:
+        await asyncio.Event().wait()  # until cancelled: by aclose()/close() or the loop's end
+    except asyncio.CancelledError:
+        await pool.close(timeout=1.0)
+        raise
+
+
 # ============================================================ running ops
 def _prepare_copy(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any], step: CopyIn) -> None:
     for dumper in step.dumpers:
@@ -199,6 +217,8 @@ class PoolSet:
         self.sync_pool: ConnectionPool[Any] | None = None
         self.async_pool: AsyncConnectionPool[Any] | None = None
         self.async_loop: asyncio.AbstractEventLoop | None = None
+        #: Task that closes the async pool if its loop ends first (asyncio.run exit).
+        self.async_guard: asyncio.Task[None] | None = None
         #: Connections of the async pool, to close their sockets when no loop can.
         self.async_conns: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()
         #: Per event loop: held while that loop's pool is being opened.
@@ -224,6 +244,7 @@ class PoolSet:
         """Close the async pool without awaiting: on its loop if it can, else the sockets."""
         pool, loop, conns = self.async_pool, self.async_loop, list(self.async_conns)
         self.async_pool = self.async_loop = None
+        self.drop_guard()
         if pool is None:
             return
         try:
@@ -250,11 +271,19 @@ class PoolSet:
             with contextlib.suppress(Exception):
                 conn.pgconn.finish()
 
+    def drop_guard(self) -> None:
+        guard, self.async_guard = self.async_guard, None
+        if guard is None or guard.done():
+            return
+        with contextlib.suppress(RuntimeError):  # its loop is closed: nothing to stop
+            guard.get_loop().call_soon_threadsafe(guard.cancel)
+
     async def aclose(self) -> None:
         self.closed = True
         pool, loop = self.async_pool, self.async_loop
         if pool is not None and loop is asyncio.get_running_loop():
             self.async_pool = self.async_loop = None
+            self.drop_guard()
             await pool.close()
         await asyncio.to_thread(self.close)
 
@@ -407,7 +436,7 @@ class OwnedPools:
             # An async pool belongs to the event loop it was opened on; this call
             # comes from another loop (e.g. a second asyncio.run).
             pools.discard_async()
-        conns = pools.async_conns
+        conns = pools.async_conns = weakref.WeakSet()  # this pool's connections
 
         async def track(conn: psycopg.AsyncConnection[Any]) -> None:
             conns.add(conn)
@@ -421,6 +450,11 @@ class OwnedPools:
             await pool.close()
             raise self._unavailable(exc) from exc
         pools.async_pool, pools.async_loop = pool, loop
+        guard = loop.create_task(_close_when_loop_ends(pool), name="bruno-memory-pool-guard")
+        _CLOSING.add(guard)
+        guard.add_done_callback(_CLOSING.discard)
+        pools.async_guard = guard
+        await asyncio.sleep(0)  # let the guard enter its try block before anything ends the loop
         log.info(
             "opened an async pool of up to %d connections to %s", self.options.pool_size,
             self.display,
@@ -430,6 +464,7 @@ class OwnedPools:
     async def _adiscard(self, pool: AsyncConnectionPool[Any]) -> None:
         if self.pools.async_pool is pool:
             self.pools.async_pool = self.pools.async_loop = None
+            self.pools.drop_guard()
         await pool.close(timeout=1.0)
 
     @contextlib.asynccontextmanager

@@ -228,6 +228,22 @@ class Store:
             raise NotSupportedError(self.backend_name, "TTL (expiry)", "call without ttl=")
         return ttl
 
+    def _purge(self) -> Flow[int]:
+        return int((yield self._backend_call(self.backend.purge_expired)))
+
+    def purge_expired(self) -> int:
+        """Delete everything whose TTL has passed, now; returns how many rows went.
+
+        Expired data is never returned by any read whether or not this runs; the
+        stores that keep expiry times in rows (SQLite, PostgreSQL) also clean up
+        as they write. Call it from a periodic job to free space on a store that
+        is mostly read. Stores that expire data themselves (Redis) return 0.
+        """
+        return self._sync(self._purge())
+
+    async def apurge_expired(self) -> int:
+        return await self._async(self._purge())
+
     # ------------------------------------------------------------------ collections
     def _new_info(
         self, name: str, dimension: int, metric: str | None, model: str | None

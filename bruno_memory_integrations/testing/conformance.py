@@ -57,6 +57,7 @@ __all__ = [
     "RecordTests",
     "ScoreTests",
     "TTLTests",
+    "TenantTests",
 ]
 
 DIM = 8
@@ -1117,6 +1118,7 @@ class TTLTests(_Base):
 from .fuzz import FilterFuzzTests  # noqa: E402
 from .injection import InjectionTests  # noqa: E402
 from .limits import LimitTests  # noqa: E402
+from .tenants import TenantTests  # noqa: E402
 
 
 class ConformanceTests(
@@ -1133,5 +1135,6 @@ class ConformanceTests(
     AsyncTests,
     BadInputTests,
     TTLTests,
+    TenantTests,
 ):
     """Every conformance mixin; a backend's test class subclasses this and adds make_store."""

@@ -192,7 +192,8 @@ class TenantBackend(Backend):
     def kv_put(
         self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None
     ) -> Op[None]:
-        return (yield from self.inner.kv_put(self._n(collection, "key-value collection"), items, ttl))
+        name = self._n(collection, "key-value collection")
+        return (yield from self.inner.kv_put(name, items, ttl))
 
     def kv_get(self, collection: str, keys: Sequence[str]) -> Op[list[bytes | None]]:
         return (yield from self.inner.kv_get(self._n(collection, "key-value collection"), keys))

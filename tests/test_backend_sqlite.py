@@ -191,7 +191,8 @@ def test_expiry_probe_uses_the_partial_index(tmp_path: Path) -> None:
         store.upsert("c", [Record("a", "x", unit([1.0, 0.0]), {})])
     con = sqlite3.connect(tmp_path / "p.db")
     try:
-        plan = " ".join(str(r) for r in con.execute(f"EXPLAIN QUERY PLAN {q.ANY_EXPIRED}", ("c", 1.0)))
+        rows = con.execute(f"EXPLAIN QUERY PLAN {q.ANY_EXPIRED}", ("c", 1.0))
+        plan = " ".join(str(r) for r in rows)
         assert "bruno_records_expiry" in plan
     finally:
         con.close()

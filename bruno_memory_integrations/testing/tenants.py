@@ -112,7 +112,7 @@ class TenantTests(_Base):
                     t.clear_messages(sid, namespace=ns)
 
     async def test_tenant_isolation_async(self, store: Store) -> None:
-        a, b, coll, kv, ns, sid = self._pair(store)
+        a, b, coll, _, _, _ = self._pair(store)
         try:
             await a.aupsert(coll, _tenant_records("aaa"))
             await b.aupsert(coll, _tenant_records("bbb"))

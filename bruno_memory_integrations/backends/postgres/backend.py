@@ -233,7 +233,7 @@ class PostgresBackend(Backend):
             (exists,) = yield _sql.namespace_exists(names)
             if not exists:
                 yield _sql.create_schema(names)
-        for step in _sql.schema_ddl(names):  # noqa: UP028 (replies unused)
+        for step in _sql.schema_ddl(names):
             yield step
         (stored,) = yield _sql.read_version(names)
         if int(stored) > _sql.SCHEMA_VERSION:
@@ -245,7 +245,7 @@ class PostgresBackend(Backend):
         # Upgrades are idempotent and run under the DDL lock: from version 1 they add
         # the expiry columns; on a fresh schema they add the shared expiry indexes.
         rows = yield _sql.collection_tables(names)
-        for step in _sql.upgrade_to_2(names, [r[0] for r in rows]):  # noqa: UP028
+        for step in _sql.upgrade_to_2(names, [r[0] for r in rows]):
             yield step
         ext, oid, _ = yield _sql.schema_exists(names)
         ctx.vector_version, ctx.vector_oid = _version(ext), oid

@@ -94,12 +94,18 @@ _EXPIRING_TABLES = ("bruno_records", "bruno_messages", "bruno_kv")
 # Partial indexes: only rows written with a TTL are in them, so stores that never use
 # TTL pay nothing, and "has this collection anything expired?" is one index probe.
 _EXPIRY_INDEXES = [
-    "CREATE INDEX IF NOT EXISTS bruno_records_expiry ON bruno_records (cid, expires_at) "
-    "WHERE expires_at IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS bruno_messages_expiry ON bruno_messages (expires_at) "
-    "WHERE expires_at IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS bruno_kv_expiry ON bruno_kv (collection, expires_at) "
-    "WHERE expires_at IS NOT NULL",
+    (
+        "CREATE INDEX IF NOT EXISTS bruno_records_expiry ON bruno_records (cid, expires_at) "
+        "WHERE expires_at IS NOT NULL"
+    ),
+    (
+        "CREATE INDEX IF NOT EXISTS bruno_messages_expiry ON bruno_messages (expires_at) "
+        "WHERE expires_at IS NOT NULL"
+    ),
+    (
+        "CREATE INDEX IF NOT EXISTS bruno_kv_expiry ON bruno_kv (collection, expires_at) "
+        "WHERE expires_at IS NOT NULL"
+    ),
 ]
 
 

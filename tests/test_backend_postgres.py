@@ -145,7 +145,7 @@ def test_schema_layout_and_version(store: Store, schema: str, admin: Any) -> Non
     version = admin.execute(
         f'SELECT value FROM "{schema}".bruno_meta WHERE key = %s', ["schema_version"]
     ).fetchone()
-    assert version == ("1",)
+    assert version == ("2",)
     row = admin.execute(
         f'SELECT name, table_name, dimension, metric, index_kind FROM "{schema}".bruno_collections'
     ).fetchone()

@@ -326,8 +326,8 @@ class PostgresBackend(Backend):
             rows = prepare_rows(records, binary)
         names, table = ctx.names, _sql.table_name(collection)
         try:
-            yield q.purge(names, table)  # writes clean up what expired (partial index)
             if not binary:
+                yield q.purge(names, table)  # writes clean up what expired (partial index)
                 columns = [list(col) for col in zip(*rows, strict=True)]
                 yield q.upsert_values(names, table, columns, ttl)
                 return
@@ -344,6 +344,9 @@ class PostgresBackend(Backend):
                     if row is not None:
                         rebuild = row[0]
                         yield q.drop_index(names, spec.table + "_vec")
+            # After the load lock: a load holding it may drop this table's index, and
+            # a row lock taken before waiting for it would deadlock with that load.
+            yield q.purge(names, table)
             yield q.upsert_from_stage(names, table, ttl)
             if rebuild is not None:
                 yield q.run_definition(rebuild)

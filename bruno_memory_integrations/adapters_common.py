@@ -43,13 +43,22 @@ class StoreOwner:
     ``_store`` and ``_owns_store`` as private attributes.)
     """
 
-    def _attach_store(self, store: Any, opened: Store | None = None) -> Store:
-        """Keep ``opened`` (or ``open_store(store)``); own it unless ``store`` was a Store."""
+    def _attach_store(
+        self, store: Any, opened: Store | None = None, tenant: str | None = None
+    ) -> Store:
+        """Keep ``opened`` (or ``open_store(store)``); own it unless ``store`` was a Store.
+
+        With ``tenant``, keep the store's view of that tenant (``Store.tenant``);
+        closing an adapter that opened the store closes it through the view.
+        """
         from .registry import open_store
 
         opened = opened if opened is not None else open_store(store)
+        owns = opened is not store
+        if tenant is not None:
+            opened = opened._tenant_view(tenant, owns=owns)
         self._store = opened
-        self._owns_store = opened is not store
+        self._owns_store = owns
         return opened
 
     @property

@@ -220,6 +220,17 @@ class Backend(ABC):
     def kv_keys(self, collection: str, prefix: str | None = None) -> Op[list[str]]:
         """Keys in a collection, sorted, optionally only those starting with ``prefix``."""
 
+    # ---------------------------------------------------------------- expiry
+    def purge_expired(self) -> Op[int]:
+        """Delete what has expired (``ttl=`` writes) now; returns how many rows went.
+
+        Expired data is never returned whether or not this runs; it frees the space.
+        Stores that expire data themselves (Redis) and stores without TTL have
+        nothing to do and return 0.
+        """
+        return 0
+        yield  # pragma: no cover - makes this an operation with no steps
+
     # ================================================================ lifecycle
     def close(self) -> None:
         """Release connections and threads. Idempotent."""

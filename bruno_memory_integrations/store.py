@@ -228,6 +228,48 @@ class Store:
             raise NotSupportedError(self.backend_name, "TTL (expiry)", "call without ttl=")
         return ttl
 
+    def tenant(self, name: str) -> Store:
+        """A view of this store that holds only tenant ``name``'s data.
+
+        Every collection, key-value collection and chat namespace the view is given
+        lives in the tenant's own space (see :mod:`.tenants`), so nothing done
+        through it can see, count or change another tenant's data; listings show
+        the tenant's names only. The view shares this store's connections:
+        closing it leaves this store open. Every adapter takes ``tenant=`` and
+        calls this.
+
+        Raises:
+            InvalidNameError: ``name`` is not a valid name or contains ``\\x1f``.
+        """
+        return self._tenant_view(name, owns=False)
+
+    def _tenant_view(self, name: str, *, owns: bool) -> Store:
+        from .tenants import TenantBackend
+
+        view = Store(
+            TenantBackend(self._open(), name, owns=owns),
+            default_metric=self.default_metric,
+            default_ttl=self.default_ttl,
+        )
+        view._log = self._log
+        return view
+
+    def _purge(self) -> Flow[int]:
+        return int((yield self._backend_call(self.backend.purge_expired)))
+
+    def purge_expired(self) -> int:
+        """Delete everything whose TTL has passed, now; returns how many rows went.
+
+        Expired data is never returned by any read whether or not this runs; the
+        stores that keep expiry times in rows (SQLite, PostgreSQL) also clean up
+        as they write. Call it from a periodic job to free space on a store that
+        is mostly read. Stores that expire data themselves (Redis) return 0.
+        """
+        return self._sync(self._purge())
+
+    async def apurge_expired(self) -> int:
+        return await self._async(self._purge())
+
     # ------------------------------------------------------------------ collections
     def _new_info(
         self, name: str, dimension: int, metric: str | None, model: str | None

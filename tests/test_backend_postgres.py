@@ -147,7 +147,7 @@ def test_schema_layout_and_version(store: Store, schema: str, admin: Any) -> Non
     version = admin.execute(
         f'SELECT value FROM "{schema}".bruno_meta WHERE key = %s', ["schema_version"]
     ).fetchone()
-    assert version == ("1",)
+    assert version == ("2",)
     row = admin.execute(
         f'SELECT name, table_name, dimension, metric, index_kind FROM "{schema}".bruno_collections'
     ).fetchone()
@@ -668,3 +668,30 @@ def test_payloads_are_stored_never_executed(postgres_url: str, admin: Any, schem
     assert admin.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'public'").fetchone() == (1,)
     drop = psycopg.sql.SQL("DROP SCHEMA {} CASCADE")
     admin.execute(drop.format(psycopg.sql.Identifier(evil_schema)))
+
+
+def test_version_1_schema_is_upgraded_for_ttl(
+    store: Store, postgres_url: str, schema: str, admin: Any
+) -> None:
+    """A schema written by version 1 (no expiry columns) gains them on first use, and TTL
+    then works on the collections it already had."""
+    store.upsert("old", records(2))
+    store.kv_mset("kv", {"k": b"v"})
+    store.append_messages("s", [{"m": 1}])
+    old_table = table_name("old")
+    for table in ("bruno_messages", "bruno_kv", old_table):
+        admin.execute(f'ALTER TABLE "{schema}"."{table}" DROP COLUMN expires_at')
+    admin.execute(f"UPDATE \"{schema}\".bruno_meta SET value = '1' WHERE key = 'schema_version'")
+    with open_store(postgres_url, schema=schema) as again:
+        assert again.count("old") == 2 and again.kv_mget("kv", ["k"]) == [b"v"]
+        assert again.get_messages("s") == [{"m": 1}]
+        again.upsert("old", records(3)[2:], ttl=0.3)
+        again.kv_mset("kv", {"t": b"x"}, ttl=0.3)
+        assert again.count("old") == 3
+        time.sleep(0.6)
+        assert again.count("old") == 2 and again.kv_keys("kv") == ["k"]
+        assert again.purge_expired() == 2
+    version = admin.execute(
+        f'SELECT value FROM "{schema}".bruno_meta WHERE key = %s', ["schema_version"]
+    ).fetchone()
+    assert version == ("2",)

@@ -134,7 +134,7 @@ def test_capabilities(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path}/c.db") as store:
         caps = store.capabilities
         assert (caps.keyword_search, caps.hybrid_search, caps.ttl, caps.native_async) == (
-            True, True, False, False)
+            True, True, True, False)
         assert caps.nested_metadata and caps.persistent
     with open_store("sqlite://:memory:") as mem:
         assert mem.capabilities.persistent is False
@@ -142,6 +142,62 @@ def test_capabilities(tmp_path: Path) -> None:
 
 
 # ============================================================================ file, WAL, schema
+def _downgrade_to_version_1(path: Path) -> None:
+    """Make a file look as version 1 wrote it: no expiry columns, no expiry indexes."""
+    con = sqlite3.connect(path)
+    try:
+        for table in ("bruno_records", "bruno_messages", "bruno_kv"):
+            short = table.removeprefix("bruno_")
+            con.execute(f"DROP INDEX IF EXISTS bruno_{short}_expiry")
+            con.execute(f"ALTER TABLE {table} DROP COLUMN expires_at")
+        con.execute("UPDATE bruno_meta SET value = '1' WHERE key = 'schema_version'")
+        con.commit()
+    finally:
+        con.close()
+
+
+def test_version_1_file_is_upgraded_for_ttl(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    with open_store(f"sqlite:///{path}") as store:
+        store.upsert("c", [Record("a", "alpha", unit([1.0, 0.0]), {"n": 1})])
+        store.append_messages("s", [{"m": 1}])
+        store.kv_mset("kv", {"k": b"v"})
+    _downgrade_to_version_1(path)
+    with open_store(f"sqlite:///{path}") as store:
+        assert [r.id for r in store.get("c", ["a"])] == ["a"]
+        assert store.get_messages("s") == [{"m": 1}]
+        assert store.kv_mget("kv", ["k"]) == [b"v"]
+        store.upsert("c", [Record("b", "beta", unit([0.0, 1.0]), {})], ttl=0.2)
+        store.kv_mset("kv", {"t": b"x"}, ttl=0.2)
+        assert store.count("c") == 2
+        time.sleep(0.4)
+        assert store.count("c") == 1 and store.kv_keys("kv") == ["k"]
+        assert store.purge_expired() == 2
+    con = sqlite3.connect(path)
+    try:
+        row = con.execute("SELECT value FROM bruno_meta WHERE key = 'schema_version'").fetchone()
+        assert row == (str(SCHEMA_VERSION),) == ("2",)
+        indexes = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert {"bruno_records_expiry", "bruno_messages_expiry", "bruno_kv_expiry"} <= indexes
+    finally:
+        con.close()
+
+
+def test_expiry_probe_uses_the_partial_index(tmp_path: Path) -> None:
+    """Reads ask "anything expired here?" with one index probe, not a table scan."""
+    from bruno_memory_integrations.backends.sqlite import query as q
+
+    with open_store(f"sqlite:///{tmp_path}/p.db") as store:
+        store.upsert("c", [Record("a", "x", unit([1.0, 0.0]), {})])
+    con = sqlite3.connect(tmp_path / "p.db")
+    try:
+        rows = con.execute(f"EXPLAIN QUERY PLAN {q.ANY_EXPIRED}", ("c", 1.0))
+        plan = " ".join(str(r) for r in rows)
+        assert "bruno_records_expiry" in plan
+    finally:
+        con.close()
+
+
 def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
     with open_store(f"sqlite:///{path}") as store:

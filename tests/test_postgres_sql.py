@@ -371,7 +371,7 @@ class TestOps:
 
     def test_init_schema_fast_path_takes_no_lock(self) -> None:
         c = ctx()
-        answers = iter([("0.8.5", 777, True), ("1",)])
+        answers = iter([("0.8.5", 777, True), ("2",)])
         steps, _ = drive(c.init_schema(), lambda s: next(answers))
         assert len(steps) == 2 and (c._ctx.vector_version, c._ctx.vector_oid) == ((0, 8, 5), 777)
 
@@ -383,6 +383,8 @@ class TestOps:
                     return ("0.7.4", 5, False)
                 if "pg_namespace WHERE nspname" in text:
                     return (False,)
+                if "SELECT table_name FROM" in text:
+                    return [("bruno_c_docs_0123456789ab",)]
                 return (stored,) if "schema_version'" in text and step.fetch == "one" else None
 
             return answer
@@ -393,6 +395,10 @@ class TestOps:
         assert any("pg_advisory_xact_lock" in t for t in texts)
         assert any(t.startswith('CREATE SCHEMA IF NOT EXISTS "app"') for t in texts)
         assert not c._ctx.iterative_scans  # pgvector 0.7: no iterative index scans
+        # Version 1 is upgraded: expiry columns on the shared and collection tables.
+        added = [t for t in texts if "ADD COLUMN IF NOT EXISTS expires_at" in t]
+        assert len(added) == 3 and any("bruno_c_docs_0123456789ab" in t for t in added)
+        assert any("SET value" in t and "schema_version" in t for t in texts)
         with pytest.raises(ConfigurationError, match="newer release"):
             drive(ctx().init_schema(), reply("99"))
 

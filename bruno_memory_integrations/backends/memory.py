@@ -215,10 +215,14 @@ class MemoryBackend(Backend):
     ) -> None:
         with self._lock:
             log = self._chat.setdefault((namespace, session_id), [])
-            log.extend((copy.deepcopy(m), None) for m in messages)
-            if ttl is not None:  # like Redis: the whole session expires ttl after its last write
+            log[:] = [(m, exp) for m, exp in log if self._alive(exp)]
+            # Like Redis: the whole session expires ttl after its last write with a ttl;
+            # a write without one keeps the session's expiry.
+            exp = log[-1][1] if log else None
+            if ttl is not None:
                 exp = self._expiry(ttl)
                 log[:] = [(m, exp) for m, _ in log]
+            log.extend((copy.deepcopy(m), exp) for m in messages)
 
     def _session(self, namespace: str, session_id: str) -> list[Message]:
         log = self._chat.get((namespace, session_id), [])
@@ -243,6 +247,30 @@ class MemoryBackend(Backend):
     def list_sessions(self, namespace: str) -> list[str]:
         with self._lock:
             return sorted(s for (ns, s) in self._chat if ns == namespace and self._session(ns, s))
+
+    # ------------------------------------------------------------ expiry
+    @blocking
+    def purge_expired(self) -> int:
+        with self._lock:
+            n = 0
+            for coll in self._collections.values():
+                gone = [i for i, (_, exp) in coll.records.items() if not self._alive(exp)]
+                for i in gone:
+                    del coll.records[i]
+                n += len(gone)
+            for key, log in list(self._chat.items()):
+                live = [(m, exp) for m, exp in log if self._alive(exp)]
+                n += len(log) - len(live)
+                if live:
+                    log[:] = live
+                else:
+                    del self._chat[key]
+            for bucket in self._kv.values():
+                gone = [k for k, (_, exp) in bucket.items() if not self._alive(exp)]
+                for k in gone:
+                    del bucket[k]
+                n += len(gone)
+            return n
 
     # ------------------------------------------------------------ key-value
     @blocking

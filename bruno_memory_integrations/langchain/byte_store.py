@@ -41,8 +41,10 @@ class BrunoByteStore(StoreOwner, BaseStore[str, bytes]):
         store: Store | str | Any = DEFAULT_STORE,
         collection: str = "langchain_kv",
         ttl: float | None = None,
+        *,
+        tenant: str | None = None,
     ) -> None:
-        self._attach_store(store)
+        self._attach_store(store, tenant=tenant)
         self.collection = check_name(collection, "key-value collection")
         self.ttl = ttl
 

@@ -103,9 +103,10 @@ class BrunoChatMessageHistory(StoreOwner, BaseChatMessageHistory):
         token_model: str = "gpt-4o-mini",
         *,
         ttl: float | None = None,
+        tenant: str | None = None,
     ) -> None:
         self.session_id = check_name(session_id, "session")
-        self._attach_store(store)
+        self._attach_store(store, tenant=tenant)
         self.namespace = check_name(namespace, "namespace")
         self.max_messages = _positive(max_messages, "max_messages")
         self.max_tokens = _positive(max_tokens, "max_tokens")

@@ -130,9 +130,10 @@ class BrunoVectorStore(StoreOwner, VectorStore):
         metric: str | None = None,
         *,
         show_progress: bool = False,
+        tenant: str | None = None,
     ) -> None:
         self.embedding = embedding
-        self._attach_store(store)
+        self._attach_store(store, tenant=tenant)
         self.collection = check_name(collection)
         self.metric = metric
         self.show_progress = show_progress
@@ -598,6 +599,7 @@ class BrunoVectorStore(StoreOwner, VectorStore):
         metric: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         show_progress: bool = False,
+        tenant: str | None = None,
         **kwargs: Any,
     ) -> BrunoVectorStore:
         """Open a vector store and add ``texts`` to it.
@@ -612,12 +614,13 @@ class BrunoVectorStore(StoreOwner, VectorStore):
             metric: The distance metric of a new collection.
             batch_size: Texts per embedding call and store write.
             show_progress: Draw a progress bar while adding (and on later adds).
+            tenant: Keep the records in this tenant's space (see ``Store.tenant``).
             **kwargs: Not accepted; an unknown option raises ``TypeError``.
         """
         _reject_extra(kwargs, "from_texts")
         vs = cls(
             embedding, store=store, collection=collection, metric=metric,
-            show_progress=show_progress,
+            show_progress=show_progress, tenant=tenant,
         )
         vs.add_texts(texts, metadatas, ids=ids, batch_size=batch_size)
         return vs
@@ -635,13 +638,14 @@ class BrunoVectorStore(StoreOwner, VectorStore):
         metric: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         show_progress: bool = False,
+        tenant: str | None = None,
         **kwargs: Any,
     ) -> BrunoVectorStore:
         """Async :meth:`from_texts`."""
         _reject_extra(kwargs, "afrom_texts")
         vs = cls(
             embedding, store=store, collection=collection, metric=metric,
-            show_progress=show_progress,
+            show_progress=show_progress, tenant=tenant,
         )
         await vs.aadd_texts(texts, metadatas, ids=ids, batch_size=batch_size)
         return vs

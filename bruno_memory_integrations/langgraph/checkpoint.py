@@ -138,10 +138,11 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         *,
         prefix: str = "langgraph",
         serde: SerializerProtocol | None = None,
+        tenant: str | None = None,
     ) -> None:
         super().__init__(serde=serde)
         self.prefix = check_name(prefix, "checkpoint prefix")
-        self._attach_store(store)
+        self._attach_store(store, tenant=tenant)
         self._index = f"{self.prefix}.checkpoints.index"
         # What this process already wrote, to skip index writes and pointer reads.
         self._lock = threading.Lock()

@@ -188,8 +188,9 @@ class BrunoStore(StoreOwner, BaseStore):
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
         prefix: str = "langgraph",
+        tenant: str | None = None,
     ) -> None:
-        self._attach_store(store)
+        self._attach_store(store, tenant=tenant)
         self.prefix = check_name(prefix, "store prefix")
         self.items = f"{self.prefix}.store.items"
         self.vectors = f"{self.prefix}.store.vectors"

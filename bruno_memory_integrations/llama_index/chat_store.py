@@ -49,16 +49,24 @@ class BrunoChatStore(StoreOwner, BaseChatStore):
     """
 
     namespace: str = "llama_index"
+    tenant: str | None = None
 
     _store: Store = PrivateAttr()
     _owns_store: bool = PrivateAttr(default=False)
 
-    def __init__(self, store: Store | str | Any, *, namespace: str = "llama_index", **kwargs: Any):
+    def __init__(
+        self,
+        store: Store | str | Any,
+        *,
+        namespace: str = "llama_index",
+        tenant: str | None = None,
+        **kwargs: Any,
+    ):
         check_name(namespace, "namespace")
         opened = open_store(store)
-        fields: dict[str, Any] = {"namespace": namespace}
+        fields: dict[str, Any] = {"namespace": namespace, "tenant": tenant}
         super().__init__(**fields, **kwargs)
-        self._attach_store(store, opened)
+        self._attach_store(store, opened, tenant)
 
     @classmethod
     def class_name(cls) -> str:

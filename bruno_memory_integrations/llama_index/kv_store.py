@@ -58,10 +58,13 @@ class BrunoKVStore(StoreOwner, BaseKVStore):
             other users of the same store.
     """
 
-    def __init__(self, store: Store | str | Any, *, namespace: str = "llama_index") -> None:
+    def __init__(
+        self, store: Store | str | Any, *, namespace: str = "llama_index", tenant: str | None = None
+    ) -> None:
         check_name(namespace, "namespace")
-        self._attach_store(store)
+        self._attach_store(store, tenant=tenant)
         self.namespace = namespace
+        self.tenant = tenant
 
     def _coll(self, collection: str) -> str:
         check_name(collection, "key-value collection")
@@ -189,6 +192,7 @@ class BrunoDocumentStore(_KVOwner, KVDocumentStore):
         batch_size: Items per write when adding documents (LlamaIndex's default, 1,
             writes row by row).
         kv_namespace: Prefix of the key-value collections (see :class:`BrunoKVStore`).
+        tenant: Keep everything in this tenant's space (see ``Store.tenant``).
         **kwargs: Other ``KVDocumentStore`` options (collection suffixes).
     """
 
@@ -199,9 +203,10 @@ class BrunoDocumentStore(_KVOwner, KVDocumentStore):
         namespace: str | None = None,
         batch_size: int = DEFAULT_KV_BATCH_SIZE,
         kv_namespace: str = "llama_index",
+        tenant: str | None = None,
         **kwargs: Any,
     ) -> None:
-        self._bruno_kvstore = BrunoKVStore(store, namespace=kv_namespace)
+        self._bruno_kvstore = BrunoKVStore(store, namespace=kv_namespace, tenant=tenant)
         super().__init__(
             self._bruno_kvstore, namespace=namespace, batch_size=_check_batch(batch_size), **kwargs
         )
@@ -214,6 +219,7 @@ class BrunoIndexStore(_KVOwner, KVIndexStore):
         store: A :class:`~bruno_memory_integrations.Store`, a store URL or a driver client.
         namespace: The index store's namespace (LlamaIndex's default: ``"index_store"``).
         kv_namespace: Prefix of the key-value collections (see :class:`BrunoKVStore`).
+        tenant: Keep everything in this tenant's space (see ``Store.tenant``).
         **kwargs: Other ``KVIndexStore`` options (``collection_suffix``).
     """
 
@@ -223,7 +229,8 @@ class BrunoIndexStore(_KVOwner, KVIndexStore):
         *,
         namespace: str | None = None,
         kv_namespace: str = "llama_index",
+        tenant: str | None = None,
         **kwargs: Any,
     ) -> None:
-        self._bruno_kvstore = BrunoKVStore(store, namespace=kv_namespace)
+        self._bruno_kvstore = BrunoKVStore(store, namespace=kv_namespace, tenant=tenant)
         super().__init__(self._bruno_kvstore, namespace=namespace, **kwargs)

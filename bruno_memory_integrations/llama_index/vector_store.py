@@ -139,6 +139,7 @@ class BrunoVectorStore(StoreOwner, BasePydanticVectorStore):
     stores_text: bool = True
     flat_metadata: bool = True
     collection: str = "llama_index"
+    tenant: str | None = None
     metric: str | None = None
     embedding_model: str | None = None
     batch_size: int = DEFAULT_ADD_BATCH_SIZE
@@ -156,6 +157,7 @@ class BrunoVectorStore(StoreOwner, BasePydanticVectorStore):
         embedding_model: str | None = None,
         batch_size: int = DEFAULT_ADD_BATCH_SIZE,
         show_progress: bool = False,
+        tenant: str | None = None,
         **kwargs: Any,
     ) -> None:
         check_name(collection)
@@ -170,9 +172,10 @@ class BrunoVectorStore(StoreOwner, BasePydanticVectorStore):
             "embedding_model": embedding_model,
             "batch_size": batch_size,
             "show_progress": show_progress,
+            "tenant": tenant,
         }
         super().__init__(**fields, **kwargs)
-        self._attach_store(store, opened)
+        self._attach_store(store, opened, tenant)
 
     @classmethod
     def class_name(cls) -> str:

@@ -19,6 +19,7 @@ from .conformance import (
 from .fuzz import FilterFuzzTests
 from .injection import InjectionTests
 from .limits import LimitTests
+from .tenants import TenantTests
 
 __all__ = [
     "AsyncTests",
@@ -35,4 +36,5 @@ __all__ = [
     "RecordTests",
     "ScoreTests",
     "TTLTests",
+    "TenantTests",
 ]

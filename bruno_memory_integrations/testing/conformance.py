@@ -57,6 +57,7 @@ __all__ = [
     "RecordTests",
     "ScoreTests",
     "TTLTests",
+    "TenantTests",
 ]
 
 DIM = 8
@@ -993,6 +994,118 @@ class TTLTests(_Base):
         assert store.kv_mget(kv, ["keep", "gone"]) == [b"1", None]
         assert store.kv_keys(kv) == ["keep"]
 
+    @staticmethod
+    def _wait_expired(store: Store, coll: str, kv: str, sid: str) -> None:
+        """Wait (up to 10 s) until the ttl=1 writes of a test are gone."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (
+            store.count(coll) > 2 or store.get_messages(sid) or store.kv_mget(kv, ["gone"])[0]
+        ):
+            time.sleep(0.2)
+
+    def test_expired_data_is_invisible_to_every_read(self, store: Store, coll: str) -> None:
+        """No read path returns, counts or touches an expired record, message or item."""
+        _require(store, "ttl")
+        keep = [
+            Record(f"keep{i}", "alpha keeper", unit([1.0, i + 1.0] + [0.0] * (DIM - 2)), {"g": 1})
+            for i in range(2)
+        ]
+        gone = [
+            Record(f"gone{i}", "alpha leaver", unit([1.0, i + 0.5] + [0.0] * (DIM - 2)), {"g": 1})
+            for i in range(2)
+        ]
+        store.upsert(coll, keep)
+        store.upsert(coll, gone, ttl=1)
+        sid_keep, sid_gone, ns = _name("s"), _name("s"), _name("ns")
+        store.append_messages(sid_keep, _messages(1), namespace=ns)
+        store.append_messages(sid_gone, _messages(2), namespace=ns, ttl=1)
+        store.append_messages(sid_gone, _messages(1))  # default namespace: to wait on
+        kv = _name("kv")
+        store.kv_mset(kv, {"keep": b"1", "gone-not": b"3"})
+        store.kv_mset(kv, {"gone": b"2", "gone-too": b"4"}, ttl=1)
+        store.kv_mset(kv, {"gone-not": b"5"}, ttl=1)
+        store.kv_mset(kv, {"gone-not": b"6"})  # rewritten without ttl: permanent again
+        assert store.list_sessions(namespace=ns) == sorted([sid_keep, sid_gone])
+        store.append_messages(sid_gone, _messages(1), ttl=1)
+        self._wait_expired(store, coll, kv, sid_gone)
+        if store.get_messages(sid_gone, namespace=ns):  # the loop waits on the other one
+            time.sleep(0.5)
+        q = keep[0].vector or []
+        ids = {"keep0", "keep1"}
+        assert {r.id for r in store.get(coll, ["gone0", "gone1", "keep0"])} == {"keep0"}
+        assert {h.record.id for h in store.search(coll, q, k=10)} == ids
+        assert {h.record.id for h in store.search(coll, q, k=10, filter={"g": 1})} == ids
+        assert {r.id for r in store.scan(coll, limit=10).records} == ids
+        assert {r.id for r in store.scan(coll, filter={"g": 1}, limit=1).records} <= ids
+        assert {r.id for r in store.iter_records(coll, batch_size=1)} == ids
+        assert store.count(coll) == 2
+        assert store.count(coll, filter={"g": 1}) == 2
+        if store.capabilities.keyword_search:
+            assert {h.record.id for h in store.keyword_search(coll, "alpha", k=10)} == ids
+            assert {
+                h.record.id
+                for h in store.keyword_search(coll, "leaver", k=10, filter={"g": 1})
+            } == set()
+        if store.capabilities.hybrid_search:
+            assert {h.record.id for h in store.hybrid_search(coll, "alpha", q, k=10)} == ids
+        # Deleting what expired counts nothing; deleting what lives counts it.
+        assert store.delete(coll, ["gone0", "gone1"]) == 0
+        assert store.delete(coll, filter={"g": 1}) == 2
+        assert store.count(coll) == 0
+        assert store.get_messages(sid_gone, namespace=ns) == []
+        assert store.get_messages(sid_gone, namespace=ns, last_n=1) == []
+        assert store.get_messages(sid_keep, namespace=ns) == _messages(1)
+        assert store.list_sessions(namespace=ns) == [sid_keep]
+        assert store.kv_mget(kv, ["keep", "gone", "gone-too", "gone-not"]) == [
+            b"1", None, None, b"6"
+        ]
+        assert store.kv_keys(kv) == ["gone-not", "keep"]
+        assert store.kv_keys(kv, prefix="gone") == ["gone-not"]
+        # A session that expired starts again empty, and without ttl it stays.
+        store.append_messages(sid_gone, _messages(1), namespace=ns)
+        assert store.get_messages(sid_gone, namespace=ns) == _messages(1)
+
+    def test_session_expiry_covers_later_writes(self, store: Store) -> None:
+        """A session's expiry is the session's: later writes without ttl keep it; a
+        write with ttl moves the whole session's expiry."""
+        _require(store, "ttl")
+        sid, ns = _name("s"), _name("ns")
+        store.append_messages(sid, _messages(1), namespace=ns, ttl=1)
+        store.append_messages(sid, _messages(2), namespace=ns)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and store.get_messages(sid, namespace=ns):
+            time.sleep(0.2)
+        assert store.get_messages(sid, namespace=ns) == []
+        store.append_messages(sid, _messages(1), namespace=ns, ttl=1)
+        store.append_messages(sid, _messages(1), namespace=ns, ttl=60)
+        time.sleep(1.5)
+        assert len(store.get_messages(sid, namespace=ns)) == 2
+
+    def test_purge_expired(self, store: Store, coll: str) -> None:
+        """purge_expired removes what expired, keeps the rest, and reads agree before and after."""
+        _require(store, "ttl")
+        store.upsert(coll, _records(2, prefix="keep"))
+        store.upsert(coll, _records(3, prefix="gone"), ttl=1)
+        sid = _name("s")
+        store.append_messages(sid, _messages(2), ttl=1)
+        kv = _name("kv")
+        store.kv_mset(kv, {"keep": b"1"})
+        store.kv_mset(kv, {"gone": b"2"}, ttl=1)
+        self._wait_expired(store, coll, kv, sid)
+        purged = store.purge_expired()
+        assert isinstance(purged, int) and purged >= 0
+        assert store.purge_expired() == 0  # nothing left to purge
+        assert store.count(coll) == 2
+        assert {r.id for r in store.iter_records(coll)} == {"keep0000", "keep0001"}
+        assert store.kv_keys(kv) == ["keep"]
+        assert store.get_messages(sid) == []
+
+    async def test_purge_expired_async(self, store: Store, coll: str) -> None:
+        _require(store, "ttl")
+        await store.aupsert(coll, _records(1), ttl=60)
+        assert await store.apurge_expired() >= 0
+        assert await store.acount(coll) == 1
+
     def test_bad_ttl(self, store: Store, coll: str) -> None:
         _require(store, "ttl")
         for bad in (0, -1, "10", True):
@@ -1005,6 +1118,7 @@ class TTLTests(_Base):
 from .fuzz import FilterFuzzTests  # noqa: E402
 from .injection import InjectionTests  # noqa: E402
 from .limits import LimitTests  # noqa: E402
+from .tenants import TenantTests  # noqa: E402
 
 
 class ConformanceTests(
@@ -1021,5 +1135,6 @@ class ConformanceTests(
     AsyncTests,
     BadInputTests,
     TTLTests,
+    TenantTests,
 ):
     """Every conformance mixin; a backend's test class subclasses this and adds make_store."""

@@ -124,7 +124,7 @@ class PostgresBackend(Backend):
 
     name: ClassVar[str] = "postgresql"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        keyword_search=True, hybrid_search=True, ttl=False, native_async=True
+        keyword_search=True, hybrid_search=True, ttl=True, native_async=True
     )
 
     def __init__(self, source: Source, options: PostgresOptions) -> None:
@@ -233,7 +233,7 @@ class PostgresBackend(Backend):
             (exists,) = yield _sql.namespace_exists(names)
             if not exists:
                 yield _sql.create_schema(names)
-        for step in _sql.schema_ddl(names):  # noqa: UP028 (replies unused)
+        for step in _sql.schema_ddl(names):
             yield step
         (stored,) = yield _sql.read_version(names)
         if int(stored) > _sql.SCHEMA_VERSION:
@@ -242,7 +242,11 @@ class PostgresBackend(Backend):
                 f"{stored}, this release knows {_sql.SCHEMA_VERSION}); upgrade "
                 f"bruno-memory-integrations"
             )
-        # Migrations from older schema versions go here, keyed on `stored`.
+        # Upgrades are idempotent and run under the DDL lock: from version 1 they add
+        # the expiry columns; on a fresh schema they add the shared expiry indexes.
+        rows = yield _sql.collection_tables(names)
+        for step in _sql.upgrade_to_2(names, [r[0] for r in rows]):
+            yield step
         ext, oid, _ = yield _sql.schema_exists(names)
         ctx.vector_version, ctx.vector_oid = _version(ext), oid
 
@@ -314,7 +318,6 @@ class PostgresBackend(Backend):
         pgvector builds an index over many rows about five times faster than it
         inserts them one by one.
         """
-        self._no_ttl(ttl)
         ctx = self._ctx
         binary = len(records) >= ctx.options.copy_threshold
         if len(records) >= _FORMAT_OFFLOAD:
@@ -324,7 +327,9 @@ class PostgresBackend(Backend):
         names, table = ctx.names, _sql.table_name(collection)
         try:
             if not binary:
-                yield q.upsert_values(names, table, [list(col) for col in zip(*rows, strict=True)])
+                yield q.purge(names, table)  # writes clean up what expired (partial index)
+                columns = [list(col) for col in zip(*rows, strict=True)]
+                yield q.upsert_values(names, table, columns, ttl)
                 return
             for step in q.stage_copy(rows, ctx.vector_oid):  # noqa: UP028 (replies unused)
                 yield step
@@ -339,7 +344,10 @@ class PostgresBackend(Backend):
                     if row is not None:
                         rebuild = row[0]
                         yield q.drop_index(names, spec.table + "_vec")
-            yield q.upsert_from_stage(names, table)
+            # After the load lock: a load holding it may drop this table's index, and
+            # a row lock taken before waiting for it would deadlock with that load.
+            yield q.purge(names, table)
+            yield q.upsert_from_stage(names, table, ttl)
             if rebuild is not None:
                 yield q.run_definition(rebuild)
         except pg_errors.UndefinedTable:
@@ -361,8 +369,10 @@ class PostgresBackend(Backend):
 
     def delete(self, collection: str, ids: Sequence[str]) -> Op[int]:
         ctx = self._ctx
+        table = _sql.table_name(collection)
         try:
-            deleted: int = yield q.delete_ids(ctx.names, _sql.table_name(collection), ids)
+            yield q.purge(ctx.names, table)  # expired records are gone: never counted
+            deleted: int = yield q.delete_ids(ctx.names, table, ids)
         except pg_errors.UndefinedTable:
             return 0
         return deleted
@@ -370,15 +380,17 @@ class PostgresBackend(Backend):
     def delete_where(self, collection: str, where: FilterNode | None) -> Op[int]:
         ctx = self._ctx
         clause = to_postgres_where(where)
+        table = _sql.table_name(collection)
         try:
-            deleted: int = yield q.delete_where(ctx.names, _sql.table_name(collection), clause)
+            yield q.purge(ctx.names, table)  # expired records are gone: never counted
+            deleted: int = yield q.delete_where(ctx.names, table, clause)
         except pg_errors.UndefinedTable:
             return 0
         return deleted
 
     def count(self, collection: str, where: FilterNode | None = None) -> Op[int]:
         ctx = self._ctx
-        clause = to_postgres_where(where)
+        clause = q.live(to_postgres_where(where))
         try:
             (n,) = yield q.count(ctx.names, _sql.table_name(collection), clause)
         except pg_errors.UndefinedTable:
@@ -394,7 +406,7 @@ class PostgresBackend(Backend):
         include_vectors: bool = False,
     ) -> Op[Page]:
         ctx = self._ctx
-        clause = to_postgres_where(where)
+        clause = q.live(to_postgres_where(where))
         table = _sql.table_name(collection)
         try:
             rows = yield q.scan(ctx.names, table, clause, limit, cursor, include_vectors)
@@ -418,7 +430,7 @@ class PostgresBackend(Backend):
         matching row is found whenever fewer than ``k`` match.
         """
         ctx = self._ctx
-        clause = to_postgres_where(where)
+        clause = q.live(to_postgres_where(where))
         literal = _sql.vector_literal(vector)
         spec = yield from self._spec(collection)
         if spec is None:
@@ -445,7 +457,7 @@ class PostgresBackend(Backend):
         self, collection: str, query: str, k: int, where: FilterNode | None
     ) -> Op[list[Hit]]:
         ctx = self._ctx
-        clause = to_postgres_where(where)
+        clause = q.live(to_postgres_where(where))
         tsquery = _sql.tsquery_literal(query)
         if tsquery is None:
             return []
@@ -461,9 +473,13 @@ class PostgresBackend(Backend):
     def append_messages(
         self, namespace: str, session_id: str, messages: Sequence[Message], ttl: float | None = None
     ) -> Op[None]:
-        self._no_ttl(ttl)
+        names = self._ctx.names
         rows = [Jsonb(m) for m in messages]
-        yield q.append_messages(self._ctx.names, namespace, session_id, rows)
+        # Expired messages go first: a session that expired starts again empty.
+        yield q.purge_messages(names)
+        if ttl is not None:  # like Redis: the whole session expires ttl after this write
+            yield q.expire_session(names, namespace, session_id, ttl)
+        yield q.append_messages(names, namespace, session_id, rows, ttl)
 
     def get_messages(
         self, namespace: str, session_id: str, last_n: int | None = None
@@ -482,9 +498,9 @@ class PostgresBackend(Backend):
     def kv_put(
         self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None
     ) -> Op[None]:
-        self._no_ttl(ttl)
         ordered = sorted(items, key=lambda kv: kv[0].encode("utf-8"))  # one lock order
-        yield q.kv_put(self._ctx.names, collection, ordered)
+        yield q.purge_kv(self._ctx.names, collection)
+        yield q.kv_put(self._ctx.names, collection, ordered, ttl)
 
     def kv_get(self, collection: str, keys: Sequence[str]) -> Op[list[bytes | None]]:
         rows = yield q.kv_get(self._ctx.names, collection, keys)
@@ -498,10 +514,21 @@ class PostgresBackend(Backend):
         rows = yield q.kv_keys(self._ctx.names, collection, prefix)
         return [r[0] for r in rows]
 
+    # ------------------------------------------------------------ expiry
+    def purge_expired(self) -> Op[int]:
+        """Delete expired records of every collection, messages and items, in one
+        transaction (holding the DDL lock, so no collection is dropped meanwhile)."""
+        names = self._ctx.names
+        yield _sql.ddl_lock()
+        rows = yield _sql.collection_tables(names)
+        n = 0
+        for (table,) in rows:
+            n += yield q.purge(names, table)
+        n += yield q.purge_messages(names)
+        n += yield q.purge(names, "bruno_kv")
+        return int(n)
+
     # ------------------------------------------------------------ lifecycle
-    def _no_ttl(self, ttl: float | None) -> None:
-        if ttl is not None:  # the Store refuses ttl= already; direct callers get the same answer
-            raise NotSupportedError(self.name, "TTL (expiry)", "call without ttl=")
 
     def close(self) -> None:
         """Close the pools this backend opened (a client passed in stays open)."""

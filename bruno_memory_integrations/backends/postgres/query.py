@@ -19,11 +19,43 @@ Where = tuple[sql.Composable, list[Any]]
 LOAD_LOCK_CLASS = 0x62726E
 
 
+# ---------------------------------------------------------------- expiry
+# ``expires_at`` holds the server's clock (``now()``: the transaction's start), so
+# every client agrees on what has expired whatever its own clock says.
+#: Rows that have not expired.
+LIVE = sql.SQL("(expires_at IS NULL OR expires_at > now())")
+#: When a write with a ttl of ``%s`` seconds (NULL: never) expires.
+EXPIRES = sql.SQL("now() + %s::float8 * interval '1 second'")
+
+
+def live(where: Where) -> Where:
+    """A filter narrowed to rows that have not expired."""
+    return sql.SQL("{} AND ({})").format(LIVE, where[0]), where[1]
+
+
+def purge(names: Names, table: str) -> Statement:
+    """Delete a table's expired rows (through its partial index on ``expires_at``)."""
+    return Statement(
+        sql.SQL("DELETE FROM {} WHERE expires_at <= now()").format(names.ident(table)),
+        None,
+        "rowcount",
+    )
+
+
+def purge_kv(names: Names, collection: str) -> Statement:
+    return Statement(
+        sql.SQL("DELETE FROM {} WHERE collection = %s AND expires_at <= now()").format(names.kv),
+        [collection],
+        "rowcount",
+    )
+
+
 # ---------------------------------------------------------------- records
 _UPSERT_COLUMNS = sql.SQL("id, text, embedding, metadata, tsv")
+_INSERT_COLUMNS = sql.SQL("id, text, embedding, metadata, tsv, expires_at")
 _ON_CONFLICT = sql.SQL(
     " ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text, embedding = EXCLUDED.embedding,"
-    " metadata = EXCLUDED.metadata, tsv = EXCLUDED.tsv"
+    " metadata = EXCLUDED.metadata, tsv = EXCLUDED.tsv, expires_at = EXCLUDED.expires_at"
 )
 _STAGE = sql.Identifier("pg_temp", "bruno_stage")
 
@@ -35,15 +67,18 @@ def record_columns(include_vectors: bool) -> sql.Composable:
     )
 
 
-def upsert_values(names: Names, table: str, columns: Sequence[list[Any]]) -> Statement:
+def upsert_values(
+    names: Names, table: str, columns: Sequence[list[Any]], ttl: float | None = None
+) -> Statement:
     """One ``INSERT ... SELECT FROM unnest(arrays) ON CONFLICT`` for a whole (small) batch."""
     return Statement(
         sql.SQL(
-            "INSERT INTO {} ({}) SELECT * FROM unnest("
-            "%s::text[], %s::text[], %s::text[]::vector[], %s::jsonb[], %s::text[]::tsvector[])"
-        ).format(names.ident(table), _UPSERT_COLUMNS)
+            "INSERT INTO {} ({}) SELECT u.*, {} FROM unnest("
+            "%s::text[], %s::text[], %s::text[]::vector[], %s::jsonb[], %s::text[]::tsvector[]"
+            ") AS u"
+        ).format(names.ident(table), _INSERT_COLUMNS, EXPIRES)
         + _ON_CONFLICT,
-        list(columns),
+        [ttl, *columns],
     )
 
 
@@ -69,13 +104,14 @@ def stage_copy(rows: Iterable[Sequence[Any]], vector_oid: int) -> list[Statement
     ]
 
 
-def upsert_from_stage(names: Names, table: str) -> Statement:
+def upsert_from_stage(names: Names, table: str, ttl: float | None = None) -> Statement:
     return Statement(
         sql.SQL(
-            "INSERT INTO {} ({}) SELECT id, text, embedding, metadata, tsv::tsvector FROM {} "
+            "INSERT INTO {} ({}) SELECT id, text, embedding, metadata, tsv::tsvector, {} FROM {} "
             "ORDER BY id"
-        ).format(names.ident(table), _UPSERT_COLUMNS, _STAGE)
-        + _ON_CONFLICT
+        ).format(names.ident(table), _INSERT_COLUMNS, EXPIRES, _STAGE)
+        + _ON_CONFLICT,
+        [ttl],
     )
 
 
@@ -120,8 +156,8 @@ def run_definition(definition: str) -> Statement:
 
 def get_records(names: Names, table: str, ids: Sequence[str], include_vectors: bool) -> Statement:
     return Statement(
-        sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s::text[])").format(
-            record_columns(include_vectors), names.ident(table)
+        sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s::text[]) AND {}").format(
+            record_columns(include_vectors), names.ident(table), LIVE
         ),
         [list(ids)],
         "all",
@@ -241,16 +277,38 @@ def keyword_search(names: Names, table: str, tsquery: str, k: int, where: Where)
 
 
 # ---------------------------------------------------------------- chat
+def purge_messages(names: Names) -> Statement:
+    return Statement(
+        sql.SQL("DELETE FROM {} WHERE expires_at <= now()").format(names.messages),
+        None,
+        "rowcount",
+    )
+
+
+def expire_session(names: Names, namespace: str, session_id: str, ttl: float) -> Statement:
+    """Move a whole session's expiry to ``ttl`` seconds from now."""
+    return Statement(
+        sql.SQL(
+            "UPDATE {} SET expires_at = {} WHERE namespace = %s AND session_id = %s"
+        ).format(names.messages, EXPIRES),
+        [ttl, namespace, session_id],
+    )
+
+
 def append_messages(
-    names: Names, namespace: str, session_id: str, messages: list[Any]
+    names: Names, namespace: str, session_id: str, messages: list[Any], ttl: float | None = None
 ) -> Statement:
+    """Insert messages; they expire ``ttl`` seconds from now, or with their session
+    (the expiry of its newest message) when ``ttl`` is None."""
     # ORDER BY ordinality: seq values are drawn in the batch's order.
     return Statement(
         sql.SQL(
-            "INSERT INTO {} (namespace, session_id, message) SELECT %s, %s, m "
+            "INSERT INTO {t} (namespace, session_id, message, expires_at) "
+            "SELECT %s, %s, m, COALESCE({exp}, (SELECT expires_at FROM {t} "
+            "WHERE namespace = %s AND session_id = %s ORDER BY seq DESC LIMIT 1)) "
             "FROM unnest(%s::jsonb[]) WITH ORDINALITY AS u(m, n) ORDER BY n"
-        ).format(names.messages),
-        [namespace, session_id, messages],
+        ).format(t=names.messages, exp=EXPIRES),
+        [namespace, session_id, ttl, namespace, session_id, messages],
     )
 
 
@@ -258,16 +316,17 @@ def get_messages(names: Names, namespace: str, session_id: str, last_n: int | No
     if last_n is None:
         return Statement(
             sql.SQL(
-                "SELECT message FROM {} WHERE namespace = %s AND session_id = %s ORDER BY seq"
-            ).format(names.messages),
+                "SELECT message FROM {} WHERE namespace = %s AND session_id = %s AND {} "
+                "ORDER BY seq"
+            ).format(names.messages, LIVE),
             [namespace, session_id],
             "all",
         )
     return Statement(
         sql.SQL(
             "SELECT message FROM (SELECT seq, message FROM {} WHERE namespace = %s "
-            "AND session_id = %s ORDER BY seq DESC LIMIT %s) AS last ORDER BY seq"
-        ).format(names.messages),
+            "AND session_id = %s AND {} ORDER BY seq DESC LIMIT %s) AS last ORDER BY seq"
+        ).format(names.messages, LIVE),
         [namespace, session_id, last_n],
         "all",
     )
@@ -283,30 +342,34 @@ def clear_messages(names: Names, namespace: str, session_id: str) -> Statement:
 def list_sessions(names: Names, namespace: str) -> Statement:
     return Statement(
         sql.SQL(
-            "SELECT DISTINCT session_id FROM {} WHERE namespace = %s ORDER BY session_id"
-        ).format(names.messages),
+            "SELECT DISTINCT session_id FROM {} WHERE namespace = %s AND {} ORDER BY session_id"
+        ).format(names.messages, LIVE),
         [namespace],
         "all",
     )
 
 
 # ---------------------------------------------------------------- key-value
-def kv_put(names: Names, collection: str, items: Sequence[tuple[str, bytes]]) -> Statement:
+def kv_put(
+    names: Names, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None
+) -> Statement:
+    # Like Redis: rewriting an item without a ttl makes it permanent.
     return Statement(
         sql.SQL(
-            "INSERT INTO {} (collection, key, value) SELECT %s, k, v "
+            "INSERT INTO {} (collection, key, value, expires_at) SELECT %s, k, v, {} "
             "FROM unnest(%s::text[], %s::bytea[]) AS u(k, v) "
-            "ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value"
-        ).format(names.kv),
-        [collection, [k for k, _ in items], [v for _, v in items]],
+            "ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value, "
+            "expires_at = EXCLUDED.expires_at"
+        ).format(names.kv, EXPIRES),
+        [collection, ttl, [k for k, _ in items], [v for _, v in items]],
     )
 
 
 def kv_get(names: Names, collection: str, keys: Sequence[str]) -> Statement:
     return Statement(
-        sql.SQL("SELECT key, value FROM {} WHERE collection = %s AND key = ANY(%s::text[])").format(
-            names.kv
-        ),
+        sql.SQL(
+            "SELECT key, value FROM {} WHERE collection = %s AND key = ANY(%s::text[]) AND {}"
+        ).format(names.kv, LIVE),
         [collection, list(keys)],
         "all",
     )
@@ -323,14 +386,17 @@ def kv_keys(names: Names, collection: str, prefix: str | None) -> Statement:
     # starts_with compares code points exactly: no LIKE wildcards to escape.
     if prefix is None:
         return Statement(
-            sql.SQL("SELECT key FROM {} WHERE collection = %s ORDER BY key").format(names.kv),
+            sql.SQL("SELECT key FROM {} WHERE collection = %s AND {} ORDER BY key").format(
+                names.kv, LIVE
+            ),
             [collection],
             "all",
         )
     return Statement(
         sql.SQL(
-            "SELECT key FROM {} WHERE collection = %s AND starts_with(key, %s) ORDER BY key"
-        ).format(names.kv),
+            "SELECT key FROM {} WHERE collection = %s AND starts_with(key, %s) AND {} "
+            "ORDER BY key"
+        ).format(names.kv, LIVE),
         [collection, prefix],
         "all",
     )

@@ -51,7 +51,9 @@ __all__ = [
     "vector_literal",
 ]
 
-SCHEMA_VERSION = 1
+#: 1: the first layout. 2: ``expires_at timestamptz`` (NULL = never) on every
+#: collection table, ``bruno_messages`` and ``bruno_kv``, with partial indexes.
+SCHEMA_VERSION = 2
 #: ``pg_advisory_xact_lock`` key serialising schema changes of every deployment of
 #: this package in a database (CREATE EXTENSION is database-wide).
 DDL_LOCK_KEY = 7_354_021_118_003_211
@@ -322,7 +324,8 @@ def schema_ddl(names: Names) -> list[Statement]:
             ' namespace text COLLATE "C" NOT NULL,'
             ' session_id text COLLATE "C" NOT NULL,'
             " message jsonb NOT NULL,"
-            " created_at timestamptz NOT NULL DEFAULT now())"
+            " created_at timestamptz NOT NULL DEFAULT now(),"
+            " expires_at timestamptz)"
         ),
         (
             "CREATE INDEX IF NOT EXISTS bruno_messages_session"
@@ -333,6 +336,7 @@ def schema_ddl(names: Names) -> list[Statement]:
             ' collection text COLLATE "C" NOT NULL,'
             ' key text COLLATE "C" NOT NULL,'
             " value bytea NOT NULL,"
+            " expires_at timestamptz,"
             " PRIMARY KEY (collection, key))"
         ),
     ]
@@ -353,6 +357,46 @@ def schema_ddl(names: Names) -> list[Statement]:
         )
     )
     return out
+
+
+# ---------------------------------------------------------------- expiry (version 2)
+def expiry_index(names: Names, table: str) -> Statement:
+    """A partial index over the rows written with a TTL: purges and the opportunistic
+    cleanup on writes find them without reading the others."""
+    return Statement(
+        sql.SQL(
+            "CREATE INDEX IF NOT EXISTS {} ON {} (expires_at) WHERE expires_at IS NOT NULL"
+        ).format(sql.Identifier(table + "_exp"), names.ident(table))
+    )
+
+
+def upgrade_to_2(names: Names, tables: Sequence[str]) -> list[Statement]:
+    """Add ``expires_at`` to the shared tables and to collection ``tables`` (made by
+    version 1), with their indexes, and record version 2. Idempotent; adding a
+    nullable column without a default rewrites no rows."""
+    out = []
+    for table in ("bruno_messages", "bruno_kv", *tables):
+        out.append(
+            Statement(
+                sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS expires_at timestamptz").format(
+                    names.ident(table)
+                )
+            )
+        )
+        out.append(expiry_index(names, table))
+    out.append(
+        Statement(
+            sql.SQL("UPDATE {} SET value = %s WHERE key = 'schema_version'").format(names.meta),
+            [str(SCHEMA_VERSION)],
+        )
+    )
+    return out
+
+
+def collection_tables(names: Names) -> Statement:
+    return Statement(
+        sql.SQL("SELECT table_name FROM {} ORDER BY name").format(names.collections), None, "all"
+    )
 
 
 # ---------------------------------------------------------------- collections
@@ -392,9 +436,11 @@ def collection_ddl(
                 " text text NOT NULL DEFAULT '',"
                 " embedding vector({}) NOT NULL,"
                 " metadata jsonb NOT NULL DEFAULT '{{}}',"
-                " tsv tsvector NOT NULL DEFAULT '')"
+                " tsv tsvector NOT NULL DEFAULT '',"
+                " expires_at timestamptz)"
             ).format(table, sql.Literal(info.dimension))
         ),
+        expiry_index(names, spec.table),
         Statement(
             sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin (metadata)").format(
                 sql.Identifier(spec.table + "_meta"), table

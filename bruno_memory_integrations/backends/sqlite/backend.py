@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from ...backend import Backend, Hit
 from ...capabilities import Capabilities
-from ...errors import BackendError, ConfigurationError, NotSupportedError
+from ...errors import BackendError, ConfigurationError
 from ...filters import FilterNode
 from ...sansio import blocking
 from ...types import CollectionInfo, Message, Page, Record
@@ -51,7 +52,7 @@ class SQLiteBackend(Backend):
 
     name: ClassVar[str] = "sqlite"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        keyword_search=True, hybrid_search=True, ttl=False, native_async=False,
+        keyword_search=True, hybrid_search=True, ttl=True, native_async=False,
         nested_metadata=True, persistent=True,
     )
 
@@ -200,10 +201,47 @@ class SQLiteBackend(Backend):
         row = cur.execute(q.COLLECTION_ROW, (name,)).fetchone()
         return CollectionRow(*row) if row is not None else None
 
+    # ------------------------------------------------------------ expiry
     @staticmethod
-    def _no_ttl(ttl: float | None) -> None:
-        if ttl is not None:
-            raise NotSupportedError("sqlite", "TTL (expiry)", "call without ttl=")
+    def _expiry(ttl: float | None) -> float | None:
+        """When a write with ``ttl`` expires, in Unix seconds (wall clock: it is
+        stored, and read by other processes)."""
+        return None if ttl is None else time.time() + ttl
+
+    @staticmethod
+    def _live(
+        cur: Any, collection: str, sql: str, params: list[Any], now: float
+    ) -> tuple[str, list[Any]]:
+        """A filter's SQL, narrowed to unexpired records if the collection has expired ones."""
+        if cur.execute(q.ANY_EXPIRED, (collection, now)).fetchone() is None:
+            return sql, params
+        return f"({sql}) AND {q.LIVE}", [*params, now]
+
+    @staticmethod
+    def _purge_collection(cur: Any, cid: int, now: float) -> int:
+        """Delete a collection's expired records (the trigger takes their data along)."""
+        n = int(cur.execute(
+            "DELETE FROM bruno_records WHERE cid = ? AND expires_at <= ?", (cid, now)
+        ).rowcount)
+        if n:
+            cur.execute(q.BUMP_VERSION, (cid,))
+        return n
+
+    @blocking
+    def purge_expired(self) -> int:
+        """Delete every expired record, message and item now; returns how many."""
+        now = time.time()
+
+        def run(cur: Any) -> int:
+            cids = [r[0] for r in cur.execute(
+                "SELECT DISTINCT cid FROM bruno_records WHERE expires_at <= ?", (now,)
+            ).fetchall()]
+            n = sum(self._purge_collection(cur, cid, now) for cid in cids)
+            n += cur.execute("DELETE FROM bruno_messages WHERE expires_at <= ?", (now,)).rowcount
+            n += cur.execute("DELETE FROM bruno_kv WHERE expires_at <= ?", (now,)).rowcount
+            return int(n)
+
+        return int(self._write(run))
 
     # ------------------------------------------------------------ collections
     @blocking
@@ -242,9 +280,9 @@ class SQLiteBackend(Backend):
     # ------------------------------------------------------------ records
     @blocking
     def upsert(self, collection: str, records: Sequence[Record], ttl: float | None = None) -> None:
-        self._no_ttl(ttl)
+        expires = self._expiry(ttl)
         ids = [r.id for r in records]
-        metadata = [(r.id, q.dumps(r.metadata)) for r in records]
+        metadata = [(r.id, q.dumps(r.metadata), expires) for r in records]
         data = {r.id: (r.text, to_blob(r.vector), fts_words(r.text)) for r in records}
 
         def run(cur: Any) -> None:
@@ -254,12 +292,15 @@ class SQLiteBackend(Backend):
                     f"collection {collection!r} does not exist (dropped by another store?); "
                     f"open a new store to create it again"
                 )
+            # Writes clean up what has expired (cheap: the partial index holds only
+            # rows written with a TTL).
+            self._purge_collection(cur, coll.cid, time.time())
             # Delete + insert (not UPDATE): a changed record gets a new rid, which is
             # what lets the vector cache refresh incrementally; the trigger cleans FTS.
             cur.execute(f"DELETE FROM bruno_records WHERE cid = ? AND id {q.IN_JSON}",
                         (coll.cid, q.json_list(ids)))
             cur.executemany(
-                "INSERT INTO bruno_records (cid, id, metadata) VALUES (?, ?, ?)",
+                "INSERT INTO bruno_records (cid, id, metadata, expires_at) VALUES (?, ?, ?, ?)",
                 [(coll.cid, *row) for row in metadata],
             )
             rids = cur.execute(
@@ -282,18 +323,25 @@ class SQLiteBackend(Backend):
     def get(
         self, collection: str, ids: Sequence[str], include_vectors: bool = True
     ) -> list[Record]:
-        sql = (
-            f"SELECT {q.record_columns(include_vectors)} FROM {q.RECORD_JOIN} "
-            f"WHERE r.cid = {q.CID_OF} AND r.id {q.IN_JSON}"
-        )
-        rows = self._read(lambda cur: cur.execute(sql, (collection, q.json_list(ids))).fetchall())
-        return [q.record_from_row(r, include_vectors) for r in rows]
+        now = time.time()
+
+        def run(cur: Any) -> list[Any]:
+            live, params = self._live(cur, collection, "1", [], now)
+            sql = (
+                f"SELECT {q.record_columns(include_vectors)} FROM {q.RECORD_JOIN} "
+                f"WHERE r.cid = {q.CID_OF} AND r.id {q.IN_JSON} AND {live}"
+            )
+            return cur.execute(sql, [collection, q.json_list(ids), *params]).fetchall()
+
+        return [q.record_from_row(r, include_vectors) for r in self._read(run)]
 
     def _delete(self, collection: str, condition: str, params: list[Any]) -> int:
         def run(cur: Any) -> int:
             coll = self._collection(cur, collection)
             if coll is None:
                 return 0
+            # Expired records are gone already: purged first, they are not counted.
+            self._purge_collection(cur, coll.cid, time.time())
             n = cur.execute(
                 f"DELETE FROM bruno_records AS r WHERE r.cid = ? AND {condition}",
                 [coll.cid, *params],
@@ -315,9 +363,15 @@ class SQLiteBackend(Backend):
 
     @blocking
     def count(self, collection: str, where: FilterNode | None = None) -> int:
-        sql, params = to_sqlite_where(where, "r.metadata")
-        stmt = f"SELECT count(*) FROM bruno_records AS r WHERE r.cid = {q.CID_OF} AND {sql}"
-        return int(self._read(lambda cur: cur.execute(stmt, [collection, *params]).fetchone()[0]))
+        where_sql, where_params = to_sqlite_where(where, "r.metadata")
+        now = time.time()
+
+        def run(cur: Any) -> int:
+            sql, params = self._live(cur, collection, where_sql, where_params, now)
+            stmt = f"SELECT count(*) FROM bruno_records AS r WHERE r.cid = {q.CID_OF} AND {sql}"
+            return int(cur.execute(stmt, [collection, *params]).fetchone()[0])
+
+        return int(self._read(run))
 
     @blocking
     def scan(
@@ -328,10 +382,16 @@ class SQLiteBackend(Backend):
         cursor: str | None,
         include_vectors: bool = False,
     ) -> Page:
-        sql, params = to_sqlite_where(where, "r.metadata")
-        stmt = q.records_sql(include_vectors, sql, after=cursor is not None, limit=True)
-        args = [collection, *([cursor] if cursor is not None else []), *params, limit + 1]
-        rows = self._read(lambda cur: cur.execute(stmt, args).fetchall())
+        where_sql, where_params = to_sqlite_where(where, "r.metadata")
+        now = time.time()
+
+        def run(cur: Any) -> list[Any]:
+            sql, params = self._live(cur, collection, where_sql, where_params, now)
+            stmt = q.records_sql(include_vectors, sql, after=cursor is not None, limit=True)
+            args = [collection, *([cursor] if cursor is not None else []), *params, limit + 1]
+            return cur.execute(stmt, args).fetchall()
+
+        rows = self._read(run)
         records = [q.record_from_row(r, include_vectors) for r in rows[:limit]]
         # Keyset pagination: the cursor is the last id, so concurrent writes never
         # shift a page (a record present throughout is seen exactly once).
@@ -346,14 +406,16 @@ class SQLiteBackend(Backend):
         where: FilterNode | None,
         include_vectors: bool = False,
     ) -> list[Hit]:
-        sql, params = to_sqlite_where(where, "r.metadata")
+        where_sql, where_params = to_sqlite_where(where, "r.metadata")
         query = np.asarray(vector, dtype=np.float64)
         cols = q.record_columns(include_vectors)
+        now = time.time()
 
         def run(cur: Any) -> list[tuple[float, Record]]:
             coll = self._collection(cur, collection)
             if coll is None:
                 return []
+            sql, params = self._live(cur, collection, where_sql, where_params, now)
             rids, dists = self.knn.candidates(cur, coll, query, k, sql, params)
             if len(rids) == 0:
                 return []
@@ -375,9 +437,14 @@ class SQLiteBackend(Backend):
         match = fts_query(query)
         if match is None:
             return []
-        sql, params = to_sqlite_where(where, "r.metadata")
-        stmt = q.keyword_sql(sql)
-        rows = self._read(lambda cur: cur.execute(stmt, [match, collection, *params, k]).fetchall())
+        where_sql, where_params = to_sqlite_where(where, "r.metadata")
+        now = time.time()
+
+        def run(cur: Any) -> list[Any]:
+            sql, params = self._live(cur, collection, where_sql, where_params, now)
+            return cur.execute(q.keyword_sql(sql), [match, collection, *params, k]).fetchall()
+
+        rows = self._read(run)
         return [(q.record_from_row(r[:3], False), float(r[3])) for r in rows]
 
     # ------------------------------------------------------------ chat
@@ -385,19 +452,31 @@ class SQLiteBackend(Backend):
     def append_messages(
         self, namespace: str, session_id: str, messages: Sequence[Message], ttl: float | None = None
     ) -> None:
-        self._no_ttl(ttl)
         bodies = [q.dumps(m) for m in messages]
 
         def run(cur: Any) -> None:
+            now = time.time()
+            # Expired messages go first (a session that expired starts again empty).
+            cur.execute("DELETE FROM bruno_messages WHERE expires_at <= ?", (now,))
             # The write lock is held from BEGIN IMMEDIATE, so max(seq) cannot race.
-            last = cur.execute(
-                "SELECT IFNULL(MAX(seq), 0) FROM bruno_messages "
-                "WHERE namespace = ? AND session = ?",
+            row = cur.execute(
+                "SELECT seq, expires_at FROM bruno_messages "
+                "WHERE namespace = ? AND session = ? ORDER BY seq DESC LIMIT 1",
                 (namespace, session_id),
-            ).fetchone()[0]
+            ).fetchone()
+            last, expires = (row[0], row[1]) if row is not None else (0, None)
+            if ttl is not None:
+                # Like Redis: the whole session expires ttl after its last write with a
+                # ttl; a write without one keeps the session's expiry.
+                expires = now + ttl
+                cur.execute(
+                    "UPDATE bruno_messages SET expires_at = ? WHERE namespace = ? AND session = ?",
+                    (expires, namespace, session_id),
+                )
             cur.executemany(
-                "INSERT INTO bruno_messages (namespace, session, seq, message) VALUES (?, ?, ?, ?)",
-                [(namespace, session_id, last + i + 1, b) for i, b in enumerate(bodies)],
+                "INSERT INTO bruno_messages (namespace, session, seq, message, expires_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(namespace, session_id, last + i + 1, b, expires) for i, b in enumerate(bodies)],
             )
 
         self._write(run)
@@ -406,8 +485,11 @@ class SQLiteBackend(Backend):
     def get_messages(
         self, namespace: str, session_id: str, last_n: int | None = None
     ) -> list[Message]:
-        sql = "SELECT seq, message FROM bruno_messages WHERE namespace = ? AND session = ?"
-        args: list[Any] = [namespace, session_id]
+        sql = (
+            "SELECT seq, message FROM bruno_messages WHERE namespace = ? AND session = ? "
+            f"AND {q.LIVE_ROW}"
+        )
+        args: list[Any] = [namespace, session_id, time.time()]
         if last_n is not None:
             sql += " ORDER BY seq DESC LIMIT ?"
             args.append(last_n)
@@ -424,8 +506,9 @@ class SQLiteBackend(Backend):
     @blocking
     def list_sessions(self, namespace: str) -> list[str]:
         return self._read(lambda cur: [r[0] for r in cur.execute(
-            "SELECT DISTINCT session FROM bruno_messages WHERE namespace = ? ORDER BY session",
-            (namespace,),
+            f"SELECT DISTINCT session FROM bruno_messages WHERE namespace = ? AND {q.LIVE_ROW} "
+            "ORDER BY session",
+            (namespace, time.time()),
         )])
 
     # ------------------------------------------------------------ key-value
@@ -433,19 +516,30 @@ class SQLiteBackend(Backend):
     def kv_put(
         self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None
     ) -> None:
-        self._no_ttl(ttl)
-        rows = [(collection, key, bytes(value)) for key, value in items]
-        self._write(lambda cur: cur.executemany(
-            "INSERT INTO bruno_kv (collection, key, value) VALUES (?, ?, ?) "
-            "ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value",
-            rows,
-        ))
+        expires = self._expiry(ttl)
+        rows = [(collection, key, bytes(value), expires) for key, value in items]
+
+        def run(cur: Any) -> None:
+            cur.execute(
+                "DELETE FROM bruno_kv WHERE collection = ? AND expires_at <= ?",
+                (collection, time.time()),
+            )
+            # Like Redis: rewriting an item without a ttl makes it permanent.
+            cur.executemany(
+                "INSERT INTO bruno_kv (collection, key, value, expires_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value, "
+                "expires_at = excluded.expires_at",
+                rows,
+            )
+
+        self._write(run)
 
     @blocking
     def kv_get(self, collection: str, keys: Sequence[str]) -> list[bytes | None]:
         rows = self._read(lambda cur: cur.execute(
-            f"SELECT key, value FROM bruno_kv WHERE collection = ? AND key {q.IN_JSON}",
-            (collection, q.json_list(keys)),
+            f"SELECT key, value FROM bruno_kv WHERE collection = ? AND key {q.IN_JSON} "
+            f"AND {q.LIVE_ROW}",
+            (collection, q.json_list(keys), time.time()),
         ).fetchall())
         found = {key: bytes(value) for key, value in rows}
         return [found.get(key) for key in keys]
@@ -459,8 +553,8 @@ class SQLiteBackend(Backend):
 
     @blocking
     def kv_keys(self, collection: str, prefix: str | None = None) -> list[str]:
-        sql = "SELECT key FROM bruno_kv WHERE collection = ?"
-        args: list[Any] = [collection]
+        sql = f"SELECT key FROM bruno_kv WHERE collection = ? AND {q.LIVE_ROW}"
+        args: list[Any] = [collection, time.time()]
         if prefix:
             low, high = q.prefix_bounds(prefix)
             sql += " AND key >= ? AND substr(key, 1, ?) = ?"

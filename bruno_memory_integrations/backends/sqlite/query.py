@@ -43,6 +43,19 @@ CID_OF = "(SELECT cid FROM bruno_collections WHERE name = ?)"
 BUMP_VERSION = "UPDATE bruno_collections SET version = version + 1 WHERE cid = ?"
 IN_JSON = "IN (SELECT value FROM json_each(?))"
 
+# ---------------------------------------------------------------- expiry
+# ``expires_at`` is Unix time in seconds (NULL: never). Reads add LIVE only when the
+# collection holds an expired row (ANY_EXPIRED, one probe of the partial index), so a
+# store that never uses TTL keeps its plans, and its cached vector matrix fast path.
+#: Records of ``r`` that have not expired. Parameter: now.
+LIVE = "(r.expires_at IS NULL OR r.expires_at > ?)"
+#: Whether a collection (by name) holds an expired record. Parameters: name, now.
+ANY_EXPIRED = (
+    f"SELECT 1 FROM bruno_records WHERE cid = {CID_OF} AND expires_at <= ? LIMIT 1"
+)
+#: Rows of an unaliased table that have not expired. Parameter: now.
+LIVE_ROW = "(expires_at IS NULL OR expires_at > ?)"
+
 
 def record_columns(include_vectors: bool) -> str:
     """Columns for :func:`record_from_row`, from ``bruno_records AS r`` joined with ``d``."""

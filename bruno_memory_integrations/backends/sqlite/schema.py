@@ -23,7 +23,9 @@ from ...text import tokenize
 __all__ = ["SCHEMA_VERSION", "ensure_schema", "fts_query", "fts_words", "read_schema_version"]
 
 #: Bumped when the layout changes; stored in ``bruno_meta`` under ``schema_version``.
-SCHEMA_VERSION = 1
+#: 1: the first layout. 2: ``expires_at`` (Unix seconds, NULL = never) on records,
+#: messages and key-value items, with partial indexes over the rows that expire.
+SCHEMA_VERSION = 2
 
 _DDL = [
     """CREATE TABLE IF NOT EXISTS bruno_meta (
@@ -48,6 +50,7 @@ _DDL = [
         cid INTEGER NOT NULL,
         id TEXT NOT NULL,
         metadata TEXT NOT NULL,
+        expires_at REAL,
         UNIQUE (cid, id)
     )""",
     # Entries (cid, rid): a collection's rows in rid order, read sequentially.
@@ -73,14 +76,36 @@ _DDL = [
         session TEXT NOT NULL,
         seq INTEGER NOT NULL,
         message TEXT NOT NULL,
+        expires_at REAL,
         PRIMARY KEY (namespace, session, seq)
     ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS bruno_kv (
         collection TEXT NOT NULL,
         key TEXT NOT NULL,
         value BLOB NOT NULL,
+        expires_at REAL,
         PRIMARY KEY (collection, key)
     ) WITHOUT ROWID""",
+]
+
+#: Tables that gained ``expires_at`` in version 2 (added to older files on open).
+_EXPIRING_TABLES = ("bruno_records", "bruno_messages", "bruno_kv")
+
+# Partial indexes: only rows written with a TTL are in them, so stores that never use
+# TTL pay nothing, and "has this collection anything expired?" is one index probe.
+_EXPIRY_INDEXES = [
+    (
+        "CREATE INDEX IF NOT EXISTS bruno_records_expiry ON bruno_records (cid, expires_at) "
+        "WHERE expires_at IS NOT NULL"
+    ),
+    (
+        "CREATE INDEX IF NOT EXISTS bruno_messages_expiry ON bruno_messages (expires_at) "
+        "WHERE expires_at IS NOT NULL"
+    ),
+    (
+        "CREATE INDEX IF NOT EXISTS bruno_kv_expiry ON bruno_kv (collection, expires_at) "
+        "WHERE expires_at IS NOT NULL"
+    ),
 ]
 
 
@@ -110,6 +135,13 @@ def ensure_schema(cur: Any) -> None:
     if check_version(read_schema_version(cur)):
         return
     for statement in _DDL:
+        cur.execute(statement)
+    # Upgrade from version 1: tables made by an older release lack expires_at.
+    for table in _EXPIRING_TABLES:  # fixed names, not user input
+        columns = {row[1] for row in cur.execute(f"PRAGMA table_info({table})")}
+        if "expires_at" not in columns:
+            cur.execute(f"ALTER TABLE {table} ADD COLUMN expires_at REAL")
+    for statement in _EXPIRY_INDEXES:
         cur.execute(statement)
     cur.execute(
         "INSERT OR REPLACE INTO bruno_meta (key, value) VALUES ('schema_version', ?)",

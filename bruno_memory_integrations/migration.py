@@ -547,7 +547,8 @@ def _copy_kv(
         for i in range(0, len(todo), batch):
             chunk = todo[i : i + batch]
             values = src.kv_mget(name, chunk)
-            items = [(k, v) for k, v in zip(chunk, values, strict=True) if v is not None]  # expired meanwhile
+            # A key that expired since it was listed has no value: nothing to copy.
+            items = [(k, v) for k, v in zip(chunk, values, strict=True) if v is not None]
             if items:
                 dst.kv_mset(name, items)
             part.copied += len(items)

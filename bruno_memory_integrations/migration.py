@@ -506,7 +506,8 @@ def _copy_chat(
     after = state.get("after")
     part.resumed = after is not None
     todo = [s for s in sessions if after is None or s > after]
-    with progress_bar(len(sessions), f"chat {ns}", enabled=progress, unit="session") as bar:
+    shown = progress if todo else False
+    with progress_bar(len(sessions), f"chat {ns}", enabled=shown, unit="session") as bar:
         bar.update(len(sessions) - len(todo))
         for session in todo:
             messages = src.get_messages(session, namespace=ns)
@@ -542,7 +543,8 @@ def _copy_kv(
     todo = [k for k in keys if after is None or k > after]
     if ck is None:
         return
-    with progress_bar(len(keys), f"kv {name}", enabled=progress, unit="key") as bar:
+    shown = progress if todo else False
+    with progress_bar(len(keys), f"kv {name}", enabled=shown, unit="key") as bar:
         bar.update(len(keys) - len(todo))
         for i in range(0, len(todo), batch):
             chunk = todo[i : i + batch]
@@ -621,9 +623,10 @@ def migrate(
         report.parts += [PartReport("kv", k) for k in plan.kv]
         ck: _Checkpoint | None = None
         if not dry_run:
-            job_id = job or _job_id(
-                source if isinstance(source, str) else src.backend_name, plan.as_dict()
-            )
+            # Named after what was asked (not what it resolved to), so a rerun of the
+            # same command finds its checkpoint even if the source has changed since.
+            asked = {"collections": collections, "namespaces": namespaces, "kv": kv_collections}
+            job_id = job or _job_id(source if isinstance(source, str) else repr(src), asked)
             ck = _Checkpoint(dst, job_id, state_file)
             report.checkpoint = ck.where
             if restart:
@@ -740,7 +743,8 @@ def _verify_chat(src: Store, dst: Store, part: PartReport, progress: bool | None
     part.details["sessions"] = len(sessions)
     part.source = 0
     part.destination = 0
-    with progress_bar(len(sessions), f"verify chat {ns}", enabled=progress, unit="session") as bar:
+    shown = progress if sessions else False
+    with progress_bar(len(sessions), f"verify chat {ns}", enabled=shown, unit="session") as bar:
         for session in sessions:
             mine = src.get_messages(session, namespace=ns)
             other = dst.get_messages(session, namespace=ns) if session in theirs else []
@@ -761,7 +765,8 @@ def _verify_kv(
     keys = sorted(src.kv_keys(name))
     part.source = len(keys)
     part.destination = len(dst.kv_keys(name))
-    with progress_bar(len(keys), f"verify kv {name}", enabled=progress, unit="key") as bar:
+    shown = progress if keys else False
+    with progress_bar(len(keys), f"verify kv {name}", enabled=shown, unit="key") as bar:
         for i in range(0, len(keys), batch):
             chunk = keys[i : i + batch]
             mine, theirs = src.kv_mget(name, chunk), dst.kv_mget(name, chunk)

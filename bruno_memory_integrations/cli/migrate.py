@@ -8,10 +8,11 @@ when ``--verify`` finds a difference.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..migration import migrate
-from .common import CommandError, open_existing, print_json, shown_url
+from .common import CommandError, open_existing, print_json, shown_url, sqlite_path
 
 
 def _parts(args: argparse.Namespace, flag: str, names: list[str] | None) -> list[str] | None:
@@ -31,10 +32,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     collections = _parts(args, "records", args.collection)
     namespaces = _parts(args, "chat", args.namespace)
     kv = _parts(args, "kv", args.kv)
-    with (
-        open_existing(args.source) as src,
-        open_existing(args.destination, create=not args.dry_run) as dst,
-    ):
+    destination = args.destination
+    path = sqlite_path(destination)
+    if args.dry_run and path is not None and not os.path.exists(path):
+        # A dry run must not create the file: an empty database stands in for it.
+        destination = "sqlite://:memory:"
+    with open_existing(args.source) as src, open_existing(destination, create=True) as dst:
         report = migrate(
             src,
             dst,

@@ -126,7 +126,8 @@ def _snapshot(store: Store, n: dict[str, str]) -> dict[str, Any]:
             [(r.id, r.text, r.vector, json.loads(canonical_json(r.metadata))) for r in records],
         )
     for ns in (n["ns"], n["ns2"]):
-        out[ns] = {s: store.get_messages(s, namespace=ns) for s in store.list_sessions(namespace=ns)}
+        sessions = store.list_sessions(namespace=ns)
+        out[ns] = {s: store.get_messages(s, namespace=ns) for s in sessions}
     keys = store.kv_keys(n["kv"])
     out["kv"] = dict(zip(keys, store.kv_mget(n["kv"], keys), strict=True))
     return out
@@ -172,7 +173,9 @@ def test_pair(
 # ------------------------------------------------------------------ checksums
 def test_checksums_do_not_depend_on_number_spelling_or_key_order() -> None:
     a = Record("x", "t", [0.1, -0.0, 1.0], {"b": 1.0, "a": [1, 2.5], "c": {"z": 1, "y": 2}})
-    b = Record("x", "t", [0.10000000149011612, 0.0, 1], {"a": [1.0, 2.5], "c": {"y": 2, "z": 1}, "b": 1})
+    b = Record(
+        "x", "t", [0.10000000149011612, 0.0, 1], {"a": [1.0, 2.5], "c": {"y": 2, "z": 1}, "b": 1}
+    )
     assert record_checksum(a) == record_checksum(b)
     # Anything that differs changes it: id, text, vector (beyond float32), metadata.
     for other in (
@@ -199,7 +202,9 @@ def pair(tmp_path: Path) -> Iterator[tuple[Store, Store]]:
     dst.close()
 
 
-def test_dry_run_writes_nothing_and_counts(pair: tuple[Store, Store], names: dict[str, str]) -> None:
+def test_dry_run_writes_nothing_and_counts(
+    pair: tuple[Store, Store], names: dict[str, str]
+) -> None:
     src, dst = pair
     _fill(src, names)
     report = migrate(src, dst, **_opts(names), dry_run=True)

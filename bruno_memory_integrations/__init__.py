@@ -31,6 +31,8 @@ from .errors import (
     UnknownBackendError,
 )
 from .filters import matches, parse_filter
+from .migration import MigrationReport, migrate
+from .migration import verify as verify_migration
 from .registry import available_backends, open_store, register_backend
 from .store import DEFAULT_NAMESPACE, Store
 from .types import CollectionInfo, Page, Record, SearchResult
@@ -54,6 +56,7 @@ __all__ = [
     "InvalidMetadataError",
     "InvalidNameError",
     "InvalidVectorError",
+    "MigrationReport",
     "MissingDependencyError",
     "NotSupportedError",
     "Page",
@@ -64,8 +67,10 @@ __all__ = [
     "UnknownBackendError",
     "available_backends",
     "matches",
+    "migrate",
     "new_id",
     "open_store",
     "parse_filter",
     "register_backend",
+    "verify_migration",
 ]

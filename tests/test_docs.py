@@ -188,8 +188,15 @@ def check_index(namespace: dict[str, Any], printed: str, scratch: Path) -> None:
         assert f"{name} a 0.995" in printed.splitlines()
 
 
+def check_migration(namespace: dict[str, Any], printed: str, scratch: Path) -> None:
+    assert "would copy 25 of 25 records (dimension 3, cosine, model my-model)" in printed
+    assert "copied 25 of 25 records (dimension 3, cosine, model my-model), verified" in printed
+    assert "copied 1 of 1 keys, verified" in printed
+    assert "False ['doc-3']" in printed  # verify_migration found the edited record
+
+
 #: What a page's examples print or leave behind, beyond running without an error.
-CHECKS = {"README.md": check_readme, "index.md": check_index}
+CHECKS = {"README.md": check_readme, "index.md": check_index, "migration.md": check_migration}
 
 
 @pytest.mark.parametrize("page", RUN, ids=[p.name for p in RUN])

@@ -72,6 +72,18 @@ def _langgraph_agent(printed: str, folder: Path) -> None:
     assert "gift sent in the fork? False" in printed
 
 
+def _sqlite_to_postgres(printed: str, folder: Path) -> None:
+    assert "would copy 4 of 4 records (dimension 384, cosine" in printed
+    assert "collection 'handbook': copied 4 of 4 records" in printed
+    assert "namespace 'support_bot': copied 2 of 2 messages in 1 session, verified" in printed
+    assert "kv collection 'preferences': copied 2 of 2 keys, verified" in printed
+    assert "verified: True" in printed and "second run verified: True" in printed
+    assert "backend: postgres" in printed  # the real server, not the SQLite fallback
+    sqlite_line, prod_line = (ln for ln in printed.splitlines() if "Refunds are paid" in ln)
+    assert sqlite_line.split(": ", 1)[1] == prod_line.split(": ", 1)[1]  # same score and text
+    assert "[b'pt', b'no']" in printed and "records in production: 4" in printed
+
+
 EXPECTED: dict[str, Callable[[str, Path], None]] = {
     "quickstart.ipynb": _quickstart,
     "agent_memory_langchain.ipynb": _agent_memory,
@@ -79,6 +91,11 @@ EXPECTED: dict[str, Callable[[str, Path], None]] = {
     "same_data_both_frameworks.ipynb": _both_frameworks,
     "scores_picture.ipynb": _scores_picture,
     "langgraph_agent_memory.ipynb": _langgraph_agent,
+    "sqlite_to_postgres.ipynb": _sqlite_to_postgres,
+}
+#: Environment variables a notebook reads its server URLs from -> the fixture giving one.
+SERVER_ENV = {
+    "sqlite_to_postgres.ipynb": {"BRUNO_MEMORY_POSTGRES_URL": "postgres_url"},
 }
 
 
@@ -89,7 +106,11 @@ def test_every_notebook_has_expectations() -> None:
 # LangChain 1.x deprecates RunnableWithMessageHistory; the agent notebook says so.
 @pytest.mark.filterwarnings("ignore:RunnableWithMessageHistory is deprecated")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_runs(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    for env, fixture in SERVER_ENV.get(path.name, {}).items():
+        monkeypatch.setenv(env, str(request.getfixturevalue(fixture)))
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("MPLBACKEND", "Agg")  # draw into files; no window

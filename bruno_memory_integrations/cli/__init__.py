@@ -6,6 +6,8 @@ Commands (``bruno-memory COMMAND --help`` for each):
 * ``ls`` / ``info``: what a store holds (module ``browse``).
 * ``inspect`` / ``drop``: records, sessions or keys; remove a collection (``browse``).
 * ``export`` / ``import``: a collection as JSON Lines (module ``transfer``).
+* ``migrate``: copy collections, chat sessions and key-value items between two stores
+  (module ``migrate``).
 
 Every command takes ``--json`` (machine-readable output) and ``--debug`` (full
 tracebacks and debug logs). Errors print one line, ``bruno-memory: error: ...``,
@@ -26,6 +28,7 @@ from ..logs import get_logger
 from .browse import cmd_drop, cmd_info, cmd_inspect, cmd_ls
 from .common import CommandError, one_line
 from .demo import COLLECTION, DEFAULT_DB, load_corpus, run_demo
+from .migrate import cmd_migrate
 from .transfer import cmd_export, cmd_import
 
 __all__ = ["COLLECTION", "DEFAULT_DB", "build_parser", "load_corpus", "main"]
@@ -39,6 +42,7 @@ examples:
   bruno-memory export sqlite:///bruno_demo.db demo_docs -o docs.jsonl
   bruno-memory import postgresql://user@localhost/app docs.jsonl
   bruno-memory drop sqlite:///bruno_demo.db demo_docs
+  bruno-memory migrate sqlite:///bruno_demo.db postgresql://user@localhost/app --verify
 
 Store URLs: sqlite:///relative.db, sqlite:////absolute.db, memory://,
 postgresql://user:password@host:5432/db, redis://host:6379/0.
@@ -210,8 +214,54 @@ def build_parser() -> argparse.ArgumentParser:
         help="records per write (default: %(default)s)",
     )
 
-    # Copying whole stores (collections, chat sessions, key-value items) between two
-    # URLs belongs to a `migrate` command, registered here like the others.
+    p = add(
+        "migrate", cmd_migrate, "copy collections, chat sessions and kv items to another store",
+        "Copy the vector collections (with their dimension, metric and model), the chat "
+        "sessions and the key-value items of SRC_URL into DST_URL, page by page. An "
+        "interrupted run (even killed) continues where it stopped when run again. Items "
+        "with the same id, session or key in the destination are replaced.",
+    )
+    p.add_argument("source", metavar="SRC_URL", help="store to read")
+    p.add_argument("destination", metavar="DST_URL", help="store to write")
+    p.add_argument(
+        "--collection", action="append", metavar="NAME",
+        help="vector collection to copy (repeatable; default: all)",
+    )
+    p.add_argument(
+        "--namespace", action="append", metavar="NS",
+        help="chat namespace to copy (repeatable; default: default, langchain, llama_index)",
+    )
+    p.add_argument(
+        "--kv", action="append", metavar="NAME",
+        help="key-value collection to copy (repeatable; default: the LangChain and "
+        "LlamaIndex adapters' own, which cannot be listed otherwise)",
+    )
+    p.add_argument("--no-records", action="store_true", help="copy no vector collection")
+    p.add_argument("--no-chat", action="store_true", help="copy no chat session")
+    p.add_argument("--no-kv", action="store_true", help="copy no key-value item")
+    p.add_argument(
+        "--batch-size", type=int, default=500, metavar="N",
+        help="records, messages or keys per read and write (default: %(default)s)",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true",
+        help="write nothing: count what would be copied and check every record "
+        "against the destination",
+    )
+    p.add_argument(
+        "--verify", action="store_true",
+        help="afterwards compare counts and per-item checksums (exit status 1 if they differ)",
+    )
+    p.add_argument(
+        "--restart", action="store_true",
+        help="ignore the checkpoint of an interrupted run and copy everything again",
+    )
+    p.add_argument(
+        "--state-file", metavar="FILE",
+        help="keep the checkpoint in this local file (default: in the destination's "
+        "key-value collection bruno_migrations)",
+    )
+    p.add_argument("--job", metavar="NAME", help="checkpoint name (default: from the options)")
     return parser
 
 

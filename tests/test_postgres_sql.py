@@ -344,7 +344,8 @@ class TestOps:
         steps, _ = drive(ctx().upsert("c", recs), lambda s: None)
         (st,) = steps
         assert "unnest" in text_of(st.query) and "ON CONFLICT (id) DO UPDATE" in text_of(st.query)
-        assert st.params[0] == ["a", "b"] and st.params[4] == ["", "'two':1 'words':2"]
+        assert st.params[0] is None  # no ttl
+        assert st.params[1] == ["a", "b"] and st.params[5] == ["", "'two':1 'words':2"]
 
     def test_big_first_load_rebuilds_the_vector_index(self) -> None:
         c = ctx(copy_threshold=2)
@@ -362,8 +363,10 @@ class TestOps:
         assert kinds[1] == "CopyIn" and steps[1].types[2] == 12345
         assert "FORMAT BINARY" in texts[1]
         assert "pg_advisory_xact_lock" in texts[2]  # concurrent loads decide one at a time
-        assert texts[5].startswith("DROP INDEX") and texts[6].startswith("INSERT INTO")
-        assert texts[7] == "CREATE INDEX x ON s.t USING hnsw (e)"
+        assert texts[5].startswith("DROP INDEX")
+        assert texts[6].startswith("DELETE FROM") and "expires_at <= now()" in texts[6]
+        assert texts[7].startswith("INSERT INTO")
+        assert texts[8] == "CREATE INDEX x ON s.t USING hnsw (e)"
         # A table already twice the batch's size keeps its index.
         answers["count"] = (6,)
         steps, _ = drive(c.upsert("c", rows), reply)

@@ -326,8 +326,7 @@ class PostgresBackend(Backend):
             rows = prepare_rows(records, binary)
         names, table = ctx.names, _sql.table_name(collection)
         try:
-            if not binary:
-                yield q.purge(names, table)  # writes clean up what expired (partial index)
+            if not binary:  # one statement: an expired row with the same id is overwritten
                 columns = [list(col) for col in zip(*rows, strict=True)]
                 yield q.upsert_values(names, table, columns, ttl)
                 return
@@ -475,8 +474,8 @@ class PostgresBackend(Backend):
     ) -> Op[None]:
         names = self._ctx.names
         rows = [Jsonb(m) for m in messages]
-        # Expired messages go first: a session that expired starts again empty.
-        yield q.purge_messages(names)
+        # A session that expired starts again empty: its expired messages stay expired
+        # (expire_session and append_messages only look at live ones).
         if ttl is not None:  # like Redis: the whole session expires ttl after this write
             yield q.expire_session(names, namespace, session_id, ttl)
         yield q.append_messages(names, namespace, session_id, rows, ttl)
@@ -499,7 +498,6 @@ class PostgresBackend(Backend):
         self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None
     ) -> Op[None]:
         ordered = sorted(items, key=lambda kv: kv[0].encode("utf-8"))  # one lock order
-        yield q.purge_kv(self._ctx.names, collection)
         yield q.kv_put(self._ctx.names, collection, ordered, ttl)
 
     def kv_get(self, collection: str, keys: Sequence[str]) -> Op[list[bytes | None]]:

@@ -42,14 +42,6 @@ def purge(names: Names, table: str) -> Statement:
     )
 
 
-def purge_kv(names: Names, collection: str) -> Statement:
-    return Statement(
-        sql.SQL("DELETE FROM {} WHERE collection = %s AND expires_at <= now()").format(names.kv),
-        [collection],
-        "rowcount",
-    )
-
-
 # ---------------------------------------------------------------- records
 _UPSERT_COLUMNS = sql.SQL("id, text, embedding, metadata, tsv")
 _INSERT_COLUMNS = sql.SQL("id, text, embedding, metadata, tsv, expires_at")
@@ -289,7 +281,8 @@ def expire_session(names: Names, namespace: str, session_id: str, ttl: float) ->
     """Move a whole session's expiry to ``ttl`` seconds from now."""
     return Statement(
         sql.SQL(
-            "UPDATE {} SET expires_at = {} WHERE namespace = %s AND session_id = %s"
+            "UPDATE {} SET expires_at = {} WHERE namespace = %s AND session_id = %s "
+            "AND (expires_at IS NULL OR expires_at > now())"
         ).format(names.messages, EXPIRES),
         [ttl, namespace, session_id],
     )
@@ -304,7 +297,8 @@ def append_messages(
     return Statement(
         sql.SQL(
             "INSERT INTO {t} (namespace, session_id, message, expires_at) "
-            "SELECT %s, %s, m, COALESCE({exp}, (SELECT expires_at FROM {t} "
+            "SELECT %s, %s, m, COALESCE({exp}, (SELECT CASE WHEN expires_at > now() "
+            "THEN expires_at END FROM {t} "
             "WHERE namespace = %s AND session_id = %s ORDER BY seq DESC LIMIT 1)) "
             "FROM unnest(%s::jsonb[]) WITH ORDINALITY AS u(m, n) ORDER BY n"
         ).format(t=names.messages, exp=EXPIRES),

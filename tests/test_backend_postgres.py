@@ -563,6 +563,82 @@ def test_from_client_rejects_other_objects() -> None:
         PostgresBackend.from_client(object())
 
 
+# ============================================================ round trips
+class _Trips:
+    """Counts what an op costs on the wire: transactions opened and pool checks."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.transactions = self.pings = 0
+        real_tx = psycopg.Connection.transaction
+        real_ping = psycopg_pool.ConnectionPool.check_connection
+
+        def transaction(conn: Any, *args: Any, **kwargs: Any) -> Any:
+            self.transactions += 1
+            return real_tx(conn, *args, **kwargs)
+
+        def ping(conn: Any) -> None:
+            self.pings += 1
+            real_ping(conn)
+
+        monkeypatch.setattr(psycopg.Connection, "transaction", transaction)
+        monkeypatch.setattr(psycopg_pool.ConnectionPool, "check_connection", staticmethod(ping))
+
+    def reset(self) -> None:
+        self.transactions = self.pings = 0
+
+
+def test_small_reads_and_writes_are_one_round_trip(
+    postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain read or a one-statement write runs without BEGIN/COMMIT, and a quiet pooled
+    connection is used without a check query (each cost a round trip per call)."""
+    with open_store(postgres_url, schema=schema) as s:
+        s.upsert("c", records(5))
+        s.append_messages("sess", [{"n": 1}])
+        s.kv_mset("kv", {"k": b"v"})
+        trips = _Trips(monkeypatch)
+        for call in (
+            lambda: s.kv_mset("kv", {"k": b"w", "j": b"x"}),
+            lambda: s.kv_mget("kv", ["k", "j"]),
+            lambda: s.kv_keys("kv", prefix="k"),
+            lambda: s.kv_mdelete("kv", ["j"]),
+            lambda: s.get("c", ["r00001"]),
+            lambda: s.count("c", filter={"i": {"$gte": 2}}),
+            lambda: s.scan("c", limit=2),
+            lambda: s.upsert("c", records(3, prefix="n")),
+            lambda: s.append_messages("sess", [{"n": 2}]),
+            lambda: s.get_messages("sess", last_n=1),
+            s.list_sessions,
+        ):
+            call()
+        assert (trips.transactions, trips.pings) == (0, 0)
+        assert s.kv_mget("kv", ["k", "j"]) == [b"w", None]
+        assert s.count("c") == 8 and len(s.get_messages("sess")) == 2
+        # Several statements still share one transaction (a vector search sets its
+        # index options for itself; a write with a TTL moves the session's expiry).
+        trips.reset()
+        s.search("c", unit([1.0] * 8), k=2)
+        s.append_messages("sess", [{"n": 3}], ttl=60)
+        assert trips.transactions == 2
+
+
+def test_an_op_cannot_step_past_its_final_statement() -> None:
+    from bruno_memory_integrations.backends.postgres.connection import _Lazy
+    from bruno_memory_integrations.backends.postgres.schema import Statement, final
+
+    class Conn:
+        autocommit = True
+
+    lazy = _Lazy(Conn())  # type: ignore[arg-type]
+    read = Statement(psycopg.sql.SQL("SELECT 1"), alone=True)
+    assert lazy.needs_transaction(read, False) is False
+    assert lazy.needs_transaction(final(Statement(psycopg.sql.SQL("DELETE"))), False) is False
+    with pytest.raises(RuntimeError, match="after its final statement"):
+        lazy.needs_transaction(Statement(psycopg.sql.SQL("SELECT 1")), False)
+    caller = _Lazy(type("Conn", (), {"autocommit": False})())  # type: ignore[arg-type]
+    assert caller.needs_transaction(read, False)
+
+
 # ============================================================ failures
 def _free_port() -> int:
     with socket.socket() as sock:

@@ -38,7 +38,7 @@ from . import schema as _sql
 from .connection import ClientSource, OwnedPools, Source, arun_op, run_op
 from .filters import to_postgres_where
 from .options import PostgresOptions, mask_url, split_url_options
-from .schema import CollectionSpec, Names
+from .schema import CollectionSpec, Names, final
 
 __all__ = ["Context", "PostgresBackend", "prepare_rows"]
 
@@ -328,7 +328,7 @@ class PostgresBackend(Backend):
         try:
             if not binary:  # one statement: an expired row with the same id is overwritten
                 columns = [list(col) for col in zip(*rows, strict=True)]
-                yield q.upsert_values(names, table, columns, ttl)
+                yield final(q.upsert_values(names, table, columns, ttl))
                 return
             for step in q.stage_copy(rows, ctx.vector_oid):  # noqa: UP028 (replies unused)
                 yield step
@@ -478,7 +478,7 @@ class PostgresBackend(Backend):
         # (expire_session and append_messages only look at live ones).
         if ttl is not None:  # like Redis: the whole session expires ttl after this write
             yield q.expire_session(names, namespace, session_id, ttl)
-        yield q.append_messages(names, namespace, session_id, rows, ttl)
+        yield final(q.append_messages(names, namespace, session_id, rows, ttl))
 
     def get_messages(
         self, namespace: str, session_id: str, last_n: int | None = None
@@ -487,7 +487,7 @@ class PostgresBackend(Backend):
         return [_json_numbers(r[0]) for r in rows]
 
     def clear_messages(self, namespace: str, session_id: str) -> Op[None]:
-        yield q.clear_messages(self._ctx.names, namespace, session_id)
+        yield final(q.clear_messages(self._ctx.names, namespace, session_id))
 
     def list_sessions(self, namespace: str) -> Op[list[str]]:
         rows = yield q.list_sessions(self._ctx.names, namespace)
@@ -498,7 +498,7 @@ class PostgresBackend(Backend):
         self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None
     ) -> Op[None]:
         ordered = sorted(items, key=lambda kv: kv[0].encode("utf-8"))  # one lock order
-        yield q.kv_put(self._ctx.names, collection, ordered, ttl)
+        yield final(q.kv_put(self._ctx.names, collection, ordered, ttl))
 
     def kv_get(self, collection: str, keys: Sequence[str]) -> Op[list[bytes | None]]:
         rows = yield q.kv_get(self._ctx.names, collection, keys)
@@ -506,7 +506,7 @@ class PostgresBackend(Backend):
         return [found.get(k) for k in keys]
 
     def kv_delete(self, collection: str, keys: Sequence[str]) -> Op[None]:
-        yield q.kv_delete(self._ctx.names, collection, keys)
+        yield final(q.kv_delete(self._ctx.names, collection, keys))
 
     def kv_keys(self, collection: str, prefix: str | None = None) -> Op[list[str]]:
         rows = yield q.kv_keys(self._ctx.names, collection, prefix)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import select
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -59,6 +60,31 @@ async def _close_when_loop_ends(pool: AsyncConnectionPool[Any]) -> None:
     except asyncio.CancelledError:
         await pool.close(timeout=1.0)
         raise
+
+
+def _heard_from_server(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
+    """Whether an idle pooled connection's socket has something to read.
+
+    An idle connection receives nothing unless the server ended it (a shutdown
+    notice, or end-of-file after a crash or restart), so a quiet socket needs no
+    round trip before it is used.
+    """
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.OperationalError):
+        return True
+    return bool(readable)
+
+
+def _check(conn: psycopg.Connection[Any]) -> None:
+    """Pool check: a round trip only for a connection the server may have ended."""
+    if _heard_from_server(conn):
+        ConnectionPool.check_connection(conn)
+
+
+async def _acheck(conn: psycopg.AsyncConnection[Any]) -> None:
+    if _heard_from_server(conn):
+        await AsyncConnectionPool.check_connection(conn)
 
 
 # ============================================================ running ops
@@ -120,15 +146,46 @@ class _Recover:
         return True
 
 
-def run(conn: psycopg.Connection[Any], op: Op[T]) -> T:
-    """Run ``op`` in one transaction on a sync connection.
+class _Lazy:
+    """When an op's transaction opens: at its first step that is not a lone read
+    (``Statement.alone``) or a final statement run outside one (``Statement.final``).
 
-    A database error goes back into the op; a broken connection ends the run.
+    A caller's connection that is not in autocommit mode runs every op in a
+    transaction (a savepoint inside the caller's own).
+    """
+
+    def __init__(self, conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
+        self.lazy = bool(conn.autocommit)
+        self.ended = False
+
+    def needs_transaction(self, step: Statement | CopyIn, opened: bool) -> bool:
+        if self.ended:
+            raise RuntimeError("a PostgreSQL op yielded a step after its final statement")
+        if isinstance(step, Statement) and step.final:
+            self.ended = True
+        if opened or not self.lazy:
+            return not opened
+        return not (isinstance(step, Statement) and (step.alone or step.final))
+
+
+def run(conn: psycopg.Connection[Any], op: Op[T]) -> T:
+    """Run ``op`` in one transaction on a sync connection (opened lazily, see
+    :class:`Statement`). A database error goes back into the op; a broken connection
+    ends the run.
     """
     recover = _Recover(conn)
-    with conn.transaction() as tx, conn.cursor(row_factory=tuple_row) as cur:
-        result = drive(op, lambda step: _execute(cur, step), recover)
-        if recover.failed:  # the op handled an error: end the aborted transaction
+    lazy = _Lazy(conn)
+    with contextlib.ExitStack() as stack, conn.cursor(row_factory=tuple_row) as cur:
+        tx: psycopg.Transaction | None = None
+
+        def execute(step: Statement | CopyIn) -> Any:
+            nonlocal tx
+            if lazy.needs_transaction(step, tx is not None):
+                tx = stack.enter_context(conn.transaction())
+            return _execute(cur, step)
+
+        result = drive(op, execute, recover)
+        if recover.failed and tx is not None:  # the op handled an error: end the aborted tx
             raise psycopg.Rollback(tx)
     return result
 
@@ -136,9 +193,18 @@ def run(conn: psycopg.Connection[Any], op: Op[T]) -> T:
 async def arun(conn: psycopg.AsyncConnection[Any], op: Op[T]) -> T:
     """Run ``op`` in one transaction on an async connection (the same steps as :func:`run`)."""
     recover = _Recover(conn)
-    async with conn.transaction() as tx, conn.cursor(row_factory=tuple_row) as cur:
-        result = await adrive(op, lambda step: _aexecute(cur, step), recover)
-        if recover.failed:
+    lazy = _Lazy(conn)
+    async with contextlib.AsyncExitStack() as stack, conn.cursor(row_factory=tuple_row) as cur:
+        tx: psycopg.AsyncTransaction | None = None
+
+        async def execute(step: Statement | CopyIn) -> Any:
+            nonlocal tx
+            if lazy.needs_transaction(step, tx is not None):
+                tx = await stack.enter_async_context(conn.transaction())
+            return await _aexecute(cur, step)
+
+        result = await adrive(op, execute, recover)
+        if recover.failed and tx is not None:
             raise psycopg.Rollback(tx)
     return result
 
@@ -312,7 +378,9 @@ class OwnedPools:
             "max_size": o.pool_size,
             "timeout": o.pool_timeout,
             "open": False,
-            "check": kind.check_connection if o.check_connections else None,
+            "check": (_acheck if kind is AsyncConnectionPool else _check)
+            if o.check_connections
+            else None,
             "name": "bruno-memory",
         }
 

@@ -153,6 +153,7 @@ def get_records(names: Names, table: str, ids: Sequence[str], include_vectors: b
         ),
         [list(ids)],
         "all",
+        alone=True,
     )
 
 
@@ -177,6 +178,7 @@ def count(names: Names, table: str, where: Where) -> Statement:
         sql.SQL("SELECT count(*) FROM {} WHERE {}").format(names.ident(table), where[0]),
         where[1],
         "one",
+        alone=True,
     )
 
 
@@ -196,6 +198,7 @@ def scan(
         ),
         [*params, *where[1], limit + 1],
         "all",
+        alone=True,
     )
 
 
@@ -265,6 +268,7 @@ def keyword_search(names: Names, table: str, tsquery: str, k: int, where: Where)
         ).format(cols=record_columns(False), table=names.ident(table), where=where[0]),
         [tsquery, tsquery, *where[1], k],
         "all",
+        alone=True,
     )
 
 
@@ -315,6 +319,7 @@ def get_messages(names: Names, namespace: str, session_id: str, last_n: int | No
             ).format(names.messages, LIVE),
             [namespace, session_id],
             "all",
+            alone=True,
         )
     return Statement(
         sql.SQL(
@@ -323,6 +328,7 @@ def get_messages(names: Names, namespace: str, session_id: str, last_n: int | No
         ).format(names.messages, LIVE),
         [namespace, session_id, last_n],
         "all",
+        alone=True,
     )
 
 
@@ -340,6 +346,7 @@ def list_sessions(names: Names, namespace: str) -> Statement:
         ).format(names.messages, LIVE),
         [namespace],
         "all",
+        alone=True,
     )
 
 
@@ -366,6 +373,7 @@ def kv_get(names: Names, collection: str, keys: Sequence[str]) -> Statement:
         ).format(names.kv, LIVE),
         [collection, list(keys)],
         "all",
+        alone=True,
     )
 
 
@@ -385,6 +393,7 @@ def kv_keys(names: Names, collection: str, prefix: str | None) -> Statement:
             ),
             [collection],
             "all",
+            alone=True,
         )
     return Statement(
         sql.SQL(
@@ -393,4 +402,5 @@ def kv_keys(names: Names, collection: str, prefix: str | None) -> Statement:
         ).format(names.kv, LIVE),
         [collection, prefix],
         "all",
+        alone=True,
     )

@@ -26,7 +26,7 @@ import functools
 import math
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -79,11 +79,25 @@ Query = sql.SQL | sql.Composed
 
 @dataclass(frozen=True)
 class Statement:
-    """One statement to run; ``fetch`` says what the op wants back."""
+    """One statement to run; ``fetch`` says what the op wants back.
+
+    An op runs in one transaction, opened lazily: ``alone`` marks a plain read that
+    may run before it (outside any transaction: under READ COMMITTED each statement
+    reads its own snapshot anyway), and ``final`` an op's last statement, which runs
+    without one if none is open (a single statement is atomic). A small read or write
+    is then one round trip instead of three (BEGIN, the statement, COMMIT).
+    """
 
     query: Query
     params: Sequence[Any] | None = None
     fetch: Fetch = "none"
+    alone: bool = False
+    final: bool = False
+
+
+def final(statement: Statement) -> Statement:
+    """``statement`` as its op's last step (see :class:`Statement`)."""
+    return replace(statement, final=True)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ except ImportError:  # tests/ imported as a package
 POSTGRES_URL_ENV = "BRUNO_TEST_POSTGRES_URL"
 WEAVIATE_URL_ENV = "BRUNO_TEST_WEAVIATE_URL"
 REDIS_URL_ENV = "BRUNO_TEST_REDIS_URL"
+PINECONE_URL_ENV = "BRUNO_TEST_PINECONE_URL"
 REQUIRE_SERVERS_ENV = "BRUNO_TEST_REQUIRE_SERVERS"
 
 # Why a kind of server could not start, so later requests skip at once.
@@ -112,6 +113,29 @@ def weaviate_url() -> Iterator[str]:
     except ImportError:  # tests/ imported as a package
         from tests.weaviate_standin import WeaviateStandIn  # type: ignore[no-redef]
     server = WeaviateStandIn().start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pinecone_url() -> Iterator[str]:
+    """pinecone+http:// URL of the Pinecone stand-in (tests/pinecone_standin.py), started once:
+    a 64-dimension dotproduct index, so every metric of ours is served.
+
+    ``BRUNO_TEST_PINECONE_URL`` replaces it with an index of your own (every adapter test
+    then runs against it). tests/test_pinecone_live.py has the live suite.
+    """
+    if os.environ.get(PINECONE_URL_ENV):
+        yield os.environ[PINECONE_URL_ENV]
+        return
+    pytest.importorskip("pinecone", reason="the pinecone extra (pinecone) is not installed")
+    try:
+        from pinecone_standin import PineconeStandIn
+    except ImportError:  # tests/ imported as a package
+        from tests.pinecone_standin import PineconeStandIn  # type: ignore[no-redef]
+    server = PineconeStandIn().start()
     try:
         yield server.url
     finally:

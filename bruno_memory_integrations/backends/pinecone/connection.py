@@ -21,9 +21,20 @@ from .query import Call
 
 __all__ = ["Connection", "NotFound"]
 
+#: Records per request when only an asyncio index is at hand (see aexecute).
+ASYNC_UPSERT_SLICE = 50
+
 
 class NotFound(BackendError):
     """Pinecone answered 404 (e.g. deleting everything in a namespace that does not exist)."""
+
+
+def _get(obj: Any, name: str) -> Any:
+    """An SDK model's attribute (its models also act as dicts)."""
+    try:
+        return getattr(obj, name)
+    except AttributeError:
+        return obj.get(name) if isinstance(obj, dict) else None
 
 
 def _plain_vectors(vectors: Any) -> dict[str, tuple[list[float] | None, dict[str, Any]]]:
@@ -48,16 +59,16 @@ def plain(method: str, resp: Any) -> Any:
             "dimension": getattr(resp, "dimension", None),
             "metric": getattr(resp, "metric", None),
             "namespaces": {
-                str(k): int(getattr(v, "vector_count", 0) or 0) for k, v in nss.items()
+                str(k): int(_get(v, "vector_count") or 0) for k, v in nss.items()
             },
         }
     if method in ("fetch", "fetch_by_metadata"):
         return _plain_vectors(getattr(resp, "vectors", None)), _next(resp)
     if method == "query":
         return [
-            (str(m.id), float(m.score or 0.0),
-             list(m.values) if getattr(m, "values", None) else None,
-             dict(getattr(m, "metadata", None) or {}))
+            (str(_get(m, "id")), float(_get(m, "score") or 0.0),
+             list(_get(m, "values") or []) or None,
+             dict(_get(m, "metadata") or {}))
             for m in (getattr(resp, "matches", None) or [])
         ]
     if method == "list_paginated":
@@ -171,6 +182,20 @@ class Connection:
         return entry.index
 
     async def aexecute(self, step: Call) -> Any:
+        if step.method == "upsert":
+            # The SDK builds and checks one model object per record before sending, on the
+            # caller's thread: for a big batch that would hold the event loop, so upserts run
+            # on the sync index in a worker thread, or in slices of ASYNC_UPSERT_SLICE.
+            if self._index is not None:
+                return await asyncio.to_thread(self.execute, step)
+            vectors = step.kwargs["vectors"]
+            for i in range(0, len(vectors), ASYNC_UPSERT_SLICE):
+                kw = {**step.kwargs, "vectors": vectors[i:i + ASYNC_UPSERT_SLICE]}
+                await self._aexecute(Call("upsert", kw))
+            return None
+        return await self._aexecute(step)
+
+    async def _aexecute(self, step: Call) -> Any:
         index = await self._aindex()
         try:
             return plain(step.method, await getattr(index, step.method)(**step.kwargs))

@@ -119,14 +119,7 @@ def weaviate_url() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def pinecone_url() -> Iterator[str]:
-    """pinecone+http:// URL of the Pinecone stand-in (tests/pinecone_standin.py), started once:
-    a 64-dimension dotproduct index, so every metric of ours is served.
-
-    ``BRUNO_TEST_PINECONE_URL`` replaces it with an index of your own (every adapter test
-    then runs against it). tests/test_pinecone_live.py has the live suite.
-    """
+def _pinecone_standin(dimension: int) -> Iterator[str]:
     if os.environ.get(PINECONE_URL_ENV):
         yield os.environ[PINECONE_URL_ENV]
         return
@@ -135,11 +128,30 @@ def pinecone_url() -> Iterator[str]:
         from pinecone_standin import PineconeStandIn
     except ImportError:  # tests/ imported as a package
         from tests.pinecone_standin import PineconeStandIn  # type: ignore[no-redef]
-    server = PineconeStandIn().start()
+    server = PineconeStandIn(dimension=dimension).start()
     try:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def pinecone_url() -> Iterator[str]:
+    """pinecone+http:// URL of a Pinecone stand-in (tests/pinecone_standin.py), started once:
+    a 512-dimension dotproduct index, which serves every metric of ours and the adapters'
+    test embeddings (up to 384 dimensions).
+
+    ``BRUNO_TEST_PINECONE_URL`` replaces it with an index of your own (every adapter test
+    then runs against it). tests/test_pinecone_live.py has the live suite.
+    """
+    yield from _pinecone_standin(512)
+
+
+@pytest.fixture(scope="session")
+def pinecone_small_url() -> Iterator[str]:
+    """Like ``pinecone_url``, a 72-dimension index for the conformance suite (whose vectors
+    have at most 64): every record carries the index's dimension, so a smaller one is faster."""
+    yield from _pinecone_standin(72)
 
 
 @pytest.fixture

@@ -64,6 +64,6 @@ class TestPineconeConformance(ConformanceTests):
     """The whole conformance suite on the stand-in (a dotproduct index: all three metrics)."""
 
     @pytest.fixture
-    def make_store(self, pinecone_url: str) -> Callable[[], Store]:
+    def make_store(self, pinecone_small_url: str) -> Callable[[], Store]:
         prefix = _prefix()
-        return lambda: open_store(pinecone_url, prefix=prefix)
+        return lambda: open_store(pinecone_small_url, prefix=prefix)

@@ -209,6 +209,7 @@ class PineconeStandIn:
         self.index = Index(dimension, metric)
         self.api_key = api_key
         self.requests: list[tuple[str, str]] = []
+        self.upsert_sizes: list[int] = []
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -366,6 +367,7 @@ class PineconeStandIn:
             raise Refused(400, "vectors must be a non-empty list")
         if len(vectors) > MAX_BATCH:
             raise Refused(400, f"a request holds at most {MAX_BATCH} vectors, got {len(vectors)}")
+        self.upsert_sizes.append(len(vectors))
         rows = {}
         for v in vectors:
             validate(Vector, v)

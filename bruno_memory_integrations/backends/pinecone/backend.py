@@ -146,7 +146,9 @@ class PineconeBackend(Backend):
         elif hasattr(client, "upsert") and hasattr(client, "query"):
             import inspect
 
-            if inspect.iscoroutinefunction(client.query):
+            if "asyncio" in kind.lower() or inspect.iscoroutinefunction(
+                inspect.unwrap(client.query)
+            ):
                 conn = Connection(async_index=client, description=f"a Pinecone {kind}")
             else:
                 conn = Connection(index=client, description=f"a Pinecone {kind}")

@@ -261,8 +261,10 @@ def needed_dimension(info: CollectionInfo, index_metric: str) -> int:
 
 # ------------------------------------------------------------------ batches
 def request_size(vec: dict[str, Any]) -> int:
-    """Bytes one record adds to an upsert request's JSON body (close upper bound)."""
-    return json_size(vec.get("metadata") or {}) + 16 * len(vec["values"]) + len(vec["id"]) + 64
+    """Bytes one record adds to an upsert request's JSON body (an upper bound: the SDK
+    escapes non-ASCII text, and a float takes at most 24 characters and a separator)."""
+    md = json.dumps(vec.get("metadata") or {}, separators=(",", ":"))
+    return len(md) + 26 * len(vec["values"]) + len(vec["id"]) + 64
 
 
 def batches(vectors: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

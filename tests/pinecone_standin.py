@@ -43,6 +43,7 @@ from pinecone.core.openapi.db_data.model.update_request import UpdateRequest
 from pinecone.core.openapi.db_data.model.upsert_request import UpsertRequest
 from pinecone.core.openapi.db_data.model.vector import Vector
 from pinecone.openapi_support.api_version import API_VERSION
+from typing_extensions import Self
 
 MAX_BATCH, MAX_REQUEST_BYTES, MAX_ID_BYTES, MAX_METADATA_BYTES = 1000, 2 * 1024 * 1024, 512, 40960
 
@@ -283,7 +284,7 @@ class PineconeStandIn:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> PineconeStandIn:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -225,31 +225,32 @@ def test_negations_do_not_depend_on_absent_field_semantics() -> None:
 
 # ============================================================================ metrics
 def test_a_cosine_index_serves_cosine_only() -> None:
-    with PineconeStandIn(dimension=8, metric="cosine").start() as server:
-        with open_store(server.url) as s:
-            assert s.capabilities.metrics == ("cosine",)
-            with pytest.raises(NotSupportedError, match="euclidean"):
-                s.ensure_collection("e", 4, "euclidean")
-            with pytest.raises(InvalidInputError, match="index has 8"):
-                s.ensure_collection("big", 9)
-            s.upsert("c", [Record("a", "", [1.0, 0.0], {}), Record("b", "", [1.0, 1.0], {})])
-            hits = s.search("c", [1.0, 0.0], k=2, include_vectors=True)
-            assert [h.record.id for h in hits] == ["a", "b"]
-            assert hits[0].record.vector == [1.0, 0.0]
-            assert abs(hits[1].distance - (1 - 2**-0.5)) < 1e-6  # type: ignore[operator]
+    with PineconeStandIn(dimension=8, metric="cosine").start() as server, \
+            open_store(server.url) as s:
+        assert s.capabilities.metrics == ("cosine",)
+        with pytest.raises(NotSupportedError, match="euclidean"):
+            s.ensure_collection("e", 4, "euclidean")
+        with pytest.raises(InvalidInputError, match="index has 8"):
+            s.ensure_collection("big", 9)
+        s.upsert("c", [Record("a", "", [1.0, 0.0], {}), Record("b", "", [1.0, 1.0], {})])
+        hits = s.search("c", [1.0, 0.0], k=2, include_vectors=True)
+        assert [h.record.id for h in hits] == ["a", "b"]
+        assert hits[0].record.vector == [1.0, 0.0]
+        assert abs(hits[1].distance - (1 - 2**-0.5)) < 1e-6  # type: ignore[operator]
 
 
 def test_a_euclidean_index_serves_euclidean_and_cosine() -> None:
-    with PineconeStandIn(dimension=4, metric="euclidean").start() as server:
-        with open_store(server.url) as s:
-            assert s.capabilities.metrics == ("cosine", "euclidean")
-            s.ensure_collection("e", 2, "euclidean")
-            s.upsert("e", [Record("a", "", [3.0, 4.0], {})])
-            (hit,) = s.search("e", [0.0, 0.0], k=1)
-            assert abs(hit.distance - 5.0) < 1e-5  # type: ignore[operator]
-            s.upsert("c", [Record("a", "", [3.0, 4.0], {})])
-            (hit,) = s.search("c", [0.0, 1.0], k=1, include_vectors=True)
-            assert abs(hit.distance - 0.2) < 1e-6 and hit.record.vector == [3.0, 4.0]  # type: ignore[operator]
+    with PineconeStandIn(dimension=4, metric="euclidean").start() as server, \
+            open_store(server.url) as s:
+        assert s.capabilities.metrics == ("cosine", "euclidean")
+        s.ensure_collection("e", 2, "euclidean")
+        s.upsert("e", [Record("a", "", [3.0, 4.0], {})])
+        (hit,) = s.search("e", [0.0, 0.0], k=1)
+        assert abs(hit.distance - 5.0) < 1e-5  # type: ignore[operator]
+        s.upsert("c", [Record("a", "", [3.0, 4.0], {})])
+        (hit,) = s.search("c", [0.0, 1.0], k=1, include_vectors=True)
+        assert abs(hit.distance - 0.2) < 1e-6  # type: ignore[operator]
+        assert hit.record.vector == [3.0, 4.0]
 
 
 # ============================================================================ client objects

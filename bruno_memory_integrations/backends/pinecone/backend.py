@@ -43,15 +43,14 @@ _ENCODE_INLINE_MAX = 256
 _CURSOR_TAG = "pc1"
 
 _clock_lock = threading.Lock()
-_last_ns = 0
+_clock = [0]  # the last stamp handed out
 
 
 def _now_ns() -> int:
     """Strictly increasing nanoseconds within this process (message ids sort by it)."""
-    global _last_ns
     with _clock_lock:
-        _last_ns = max(time.time_ns(), _last_ns + 1)
-        return _last_ns
+        _clock[0] = max(time.time_ns(), _clock[0] + 1)
+        return _clock[0]
 
 
 class PineconeBackend(Backend):
@@ -101,7 +100,7 @@ class PineconeBackend(Backend):
         try:
             host = st.host
             if host is None:
-                host = "https://" + str(client.describe_index(st.index_name).host)
+                host = "https://" + str(client.describe_index(str(st.index_name)).host)
             index = client.Index(host=host)
         except Exception as exc:  # noqa: BLE001 - every SDK failure is mapped to ours
             conn = Connection(description=st.description, secret=st.api_key)

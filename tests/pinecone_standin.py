@@ -276,7 +276,9 @@ class PineconeStandIn:
         return f"pinecone+http://:{self.api_key}@127.0.0.1:{self.port}"
 
     def start(self) -> PineconeStandIn:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 

@@ -2,9 +2,9 @@
 ``PINECONE_INDEX_HOST`` are set.
 
 Pinecone is a managed service, so nothing runs here and this suite is skipped, with
-that reason. Against a real index (a dense index; a ``dotproduct`` one serves all three
-metrics, a ``cosine`` one only cosine: the suite's other metrics then skip, naming it)
-it runs the whole conformance suite. Every test uses its own namespace prefix and
+that reason. Against a real index (dense, metric ``dotproduct`` so that all three of our
+metrics are served, at least 65 dimensions; otherwise it skips saying so) it runs the
+whole conformance suite. Every test uses its own namespace prefix and
 deletes its namespaces after.
 
 Pinecone is eventually consistent: a write can take a moment to be visible to
@@ -31,6 +31,8 @@ from bruno_memory_integrations.testing import ConformanceTests
 pytestmark = pytest.mark.live
 
 KEY_ENV, HOST_ENV, SETTLE_ENV = "PINECONE_API_KEY", "PINECONE_INDEX_HOST", "PINECONE_LIVE_SETTLE"
+#: The conformance suite's vectors have up to 64 dimensions; euclidean takes one more.
+MIN_DIMENSION = 65
 
 
 def live_target() -> tuple[str, dict[str, Any]] | None:
@@ -51,13 +53,20 @@ def live() -> Iterator[tuple[str, dict[str, Any]]]:
             f"{KEY_ENV} and {HOST_ENV} are not both set: the live suite runs against a real "
             f"Pinecone index (e.g. {HOST_ENV}=my-index-abc123.svc.aped-1234.pinecone.io)"
         )
-    yield target
     url, options = target
     from pinecone import Pinecone
 
     pc = Pinecone(api_key=options["api_key"])
     index = pc.Index(host=url.split("://", 1)[1] if url.startswith("pinecone://")
                      else url.replace("pinecone+http://", "http://"))
+    stats = index.describe_index_stats()
+    if stats.metric != "dotproduct" or (stats.dimension or 0) < MIN_DIMENSION:
+        pytest.skip(
+            f"the live suite needs a dense dotproduct index of at least {MIN_DIMENSION} "
+            f"dimensions (the conformance suite uses all three metrics); "
+            f"{HOST_ENV} names a {stats.metric} index of {stats.dimension}"
+        )
+    yield target
     for ns in index.describe_index_stats().namespaces:
         if ns.startswith(options["prefix"] + "-"):
             index.delete(delete_all=True, namespace=ns)

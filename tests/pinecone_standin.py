@@ -206,8 +206,12 @@ class PineconeStandIn:
     """One index's data plane on 127.0.0.1 (``url`` is ``pinecone+http://127.0.0.1:P``)."""
 
     def __init__(self, dimension: int = 64, metric: str = "dotproduct",
-                 api_key: str = "standin-key", port: int = 0) -> None:
+                 api_key: str = "standin-key", port: int = 0,
+                 missing_namespace_404: bool = False) -> None:
+        """``missing_namespace_404``: reads of a namespace that does not exist answer 404
+        (Pinecone's documentation leaves open whether they do or read as empty)."""
         self.index = Index(dimension, metric)
+        self.missing_namespace_404 = missing_namespace_404
         self.api_key = api_key
         self.requests: list[tuple[str, str]] = []
         self.upsert_sizes: list[int] = []
@@ -296,6 +300,11 @@ class PineconeStandIn:
     def dispatch(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Any:
         ix = self.index
         with ix.lock:
+            ns = body.get("namespace", "") if method == "POST" else query.get("namespace",
+                                                                                [""])[0]
+            if (self.missing_namespace_404 and ns not in ix.spaces
+                    and path not in ("/vectors/upsert", "/describe_index_stats")):
+                raise Refused(404, f"Namespace {ns} not found")
             if (method, path) == ("POST", "/vectors/upsert"):
                 return self._upsert(body)
             if (method, path) == ("POST", "/query"):

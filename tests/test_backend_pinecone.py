@@ -120,6 +120,20 @@ def test_wrong_key_and_unreachable_host_are_unavailable_with_key_masked(
         assert "standin-key" not in repr(s.backend)
 
 
+def test_reads_of_namespaces_that_do_not_exist_read_as_empty_even_on_404() -> None:
+    with PineconeStandIn(dimension=8, missing_namespace_404=True).start() as server, \
+            open_store(server.url) as s:
+        assert s.collection_info("c") is None and s.list_collections() == []
+        assert s.get("c", ["a"]) == [] and s.count("c", filter={"k": 1}) == 0
+        assert s.delete("c", filter={"k": 1}) == 0 and s.scan("c").records == []
+        assert s.get_messages("x") == [] and s.list_sessions() == []
+        assert s.kv_mget("kv", ["a"]) == [None] and s.kv_keys("kv") == []
+        s.kv_mdelete("kv", ["a"])
+        s.drop_collection("c")
+        s.upsert("c", [Record("a", "", [1.0], {"k": 1})])
+        assert s.count("c", filter={"k": 1}) == 1
+
+
 # ============================================================================ limits
 def test_metadata_over_40_kb_is_refused_whole_before_sending(standin: PineconeStandIn) -> None:
     with open_store(standin.url) as s:

@@ -78,6 +78,17 @@ def plain(method: str, resp: Any) -> Any:
     return None
 
 
+#: What a read of a namespace that does not exist (yet) returns: Pinecone may answer 404.
+_EMPTY: dict[str, Any] = {
+    "fetch": ({}, None),
+    "fetch_by_metadata": ({}, None),
+    "list_paginated": ([], None),
+    "query": [],
+    "update": 0,
+    "delete": None,
+}
+
+
 class _LoopIndex(NamedTuple):
     index: Any
     guard: AsyncGenerator[None, None]
@@ -165,8 +176,8 @@ class Connection:
             return plain(step.method, getattr(self._index, step.method)(**step.kwargs))
         except Exception as exc:
             mapped = self.error(exc, step.method)
-            if isinstance(mapped, NotFound) and step.method == "delete":
-                return None  # deleting in a namespace that does not exist: nothing to do
+            if isinstance(mapped, NotFound) and step.method in _EMPTY:
+                return _EMPTY[step.method]  # a namespace that does not exist holds nothing
             raise mapped from exc
 
     async def _aindex(self) -> Any:
@@ -201,8 +212,8 @@ class Connection:
             return plain(step.method, await getattr(index, step.method)(**step.kwargs))
         except Exception as exc:
             mapped = self.error(exc, step.method)
-            if isinstance(mapped, NotFound) and step.method == "delete":
-                return None
+            if isinstance(mapped, NotFound) and step.method in _EMPTY:
+                return _EMPTY[step.method]  # a namespace that does not exist holds nothing
             raise mapped from exc
 
     # ------------------------------------------------------------ closing

@@ -164,6 +164,17 @@ def test_batches_are_split_at_1000_records_and_2_mb() -> None:
         assert s.count("c") == 130
 
 
+def test_searches_beyond_1000_results_query_ids_then_fetch() -> None:
+    with PineconeStandIn(dimension=4).start() as server, open_store(server.url) as s:
+        s.upsert("c", [Record(f"r{i:04d}", "t", [1.0, i / 1000.0], {"i": i}) for i in range(1200)])
+        hits = s.search("c", [1.0, 0.0], k=1100, include_vectors=True, filter={"i": {"$gte": 50}})
+        assert len(hits) == 1100 and hits[0].record.id == "r0050"
+        assert hits[0].record.vector is not None and abs(hits[0].record.vector[1] - 0.05) < 1e-6
+        assert all(h.record.metadata["i"] >= 50 for h in hits)
+        queries = [r for r in server.requests if r[1] == "/query"]
+        assert queries  # one query for ids (topK over 1 000 carries no metadata), then fetches
+
+
 def test_long_and_non_ascii_ids_are_stored_under_a_hash(standin: PineconeStandIn) -> None:
     with open_store(standin.url) as s:
         ids = ["plain-id", "é" * 300, "~tilde", "with space", "x" * 600]

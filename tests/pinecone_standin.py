@@ -207,11 +207,13 @@ class PineconeStandIn:
 
     def __init__(self, dimension: int = 64, metric: str = "dotproduct",
                  api_key: str = "standin-key", port: int = 0,
-                 missing_namespace_404: bool = False) -> None:
+                 missing_namespace_404: bool = False, filter_writes: bool = True) -> None:
         """``missing_namespace_404``: reads of a namespace that does not exist answer 404
         (Pinecone's documentation leaves open whether they do or read as empty)."""
         self.index = Index(dimension, metric)
         self.missing_namespace_404 = missing_namespace_404
+        #: False: refuse update and delete by filter (400), as indexes without them do.
+        self.filter_writes = filter_writes
         self.api_key = api_key
         self.requests: list[tuple[str, str]] = []
         self.upsert_sizes: list[int] = []
@@ -420,6 +422,8 @@ class PineconeStandIn:
         if ("id" in body) == ("filter" in body):
             raise Refused(400, "update takes either id or filter")
         if "filter" in body:
+            if not self.filter_writes:
+                raise Refused(400, "update by metadata filter is not supported on this index")
             hit = [i for i, (_, md) in space.items() if matches(body["filter"], md)]
             if not body.get("dryRun"):
                 for i in hit:
@@ -454,6 +458,8 @@ class PineconeStandIn:
             for i in body["ids"]:
                 space.pop(i, None)
         else:
+            if not self.filter_writes:
+                raise Refused(400, "delete by metadata filter is not supported on this index")
             for i in [i for i, (_, md) in space.items() if matches(body["filter"], md)]:
                 del space[i]
         if not space:

@@ -134,6 +134,17 @@ def test_reads_of_namespaces_that_do_not_exist_read_as_empty_even_on_404() -> No
         assert s.count("c", filter={"k": 1}) == 1
 
 
+def test_an_index_refusing_filtered_update_and_delete_counts_and_deletes_by_listing() -> None:
+    with PineconeStandIn(dimension=8, filter_writes=False).start() as server, \
+            open_store(server.url) as s:
+        s.upsert("c", [Record(f"r{i}", "", [1.0, float(i)], {"i": i}) for i in range(250)])
+        assert s.count("c", filter={"i": {"$lt": 120}}) == 120
+        assert s.delete("c", filter={"i": {"$gte": 200}}) == 50
+        assert s.count("c") == 200 and s.count("c", filter={"i": {"$gte": 200}}) == 0
+        refused = [r for r in server.requests if r[1] == "/vectors/update"]
+        assert len(refused) == 1  # asked once, then remembered
+
+
 # ============================================================================ limits
 def test_metadata_over_40_kb_is_refused_whole_before_sending(standin: PineconeStandIn) -> None:
     with open_store(standin.url) as s:

@@ -26,7 +26,7 @@ from ...sansio import Offload, Op, non_idempotent
 from ...types import CollectionInfo, Message, Page, Record
 from . import codec as c
 from . import filters as f
-from .connection import Connection
+from .connection import Connection, Refused
 from .options import check_common, parse_settings
 from .query import Call
 
@@ -79,6 +79,11 @@ class PineconeBackend(Backend):
         self._lock = threading.Lock()
         self._index: tuple[int, str] | None = None  # (dimension, metric)
         self._infos: dict[str, CollectionInfo] = {}
+        # Counting by a dry-run update and deleting by filter need a recent index (API
+        # 2025-10; deleting by filter is not on every index kind): if the index refuses
+        # them once, matches are listed with fetch_by_metadata instead.
+        self._dry_run_counts = True
+        self._filter_deletes = True
 
     def __repr__(self) -> str:
         return f"PineconeBackend({self._conn.description!r}, prefix={self.prefix!r})"
@@ -350,8 +355,27 @@ class PineconeBackend(Backend):
         if flt is f.ALWAYS:
             stats = yield Call("describe_index_stats")
             return int(stats["namespaces"].get(ns, 0))
-        n = yield Call("update", {"filter": flt, "namespace": ns, "dry_run": True})
-        return int(n)
+        if self._dry_run_counts:
+            n = yield Call("update", {"filter": flt, "namespace": ns, "dry_run": True},
+                           tolerate_refusal=True)
+            if not isinstance(n, Refused):
+                return int(n)
+            self._dry_run_counts = False  # an index without it: count by listing matches
+        ids = yield from self._matching_ids(ns, flt)
+        return len(ids)
+
+    def _matching_ids(self, ns: str, flt: f.Translated) -> Op[list[str]]:
+        """Every id matching a (non-constant) filter, by ``fetch_by_metadata`` pages."""
+        ids: list[str] = []
+        token: str | None = None
+        while True:
+            kw: dict[str, Any] = {"filter": flt, "namespace": ns, "limit": LIST_PAGE}
+            if token:
+                kw["pagination_token"] = token
+            got, token = yield Call("fetch_by_metadata", kw)
+            ids += list(got)
+            if not token:
+                return ids
 
     def delete_where(self, collection: str, where: FilterNode | None) -> Op[int]:
         ns = self._vec_ns(collection)
@@ -360,8 +384,16 @@ class PineconeBackend(Backend):
         if n:
             if flt is f.ALWAYS:
                 yield Call("delete", {"delete_all": True, "namespace": ns})
-            else:
-                yield Call("delete", {"filter": flt, "namespace": ns})
+                return n
+            if self._filter_deletes:
+                done = yield Call("delete", {"filter": flt, "namespace": ns},
+                                  tolerate_refusal=True)
+                if not isinstance(done, Refused):
+                    return n
+                self._filter_deletes = False  # an index without it: delete by ids
+            ids = yield from self._matching_ids(ns, flt)
+            yield from self._delete_ids(ns, ids)
+            return len(ids)
         return n
 
     def count(self, collection: str, where: FilterNode | None = None) -> Op[int]:

@@ -19,7 +19,7 @@ from pinecone.exceptions import PineconeApiException, PineconeException
 from ...errors import BackendError, BackendUnavailableError, ConfigurationError
 from .query import Call
 
-__all__ = ["Connection", "NotFound"]
+__all__ = ["Connection", "NotFound", "Refused"]
 
 #: Records per request when only an asyncio index is at hand (see aexecute).
 ASYNC_UPSERT_SLICE = 50
@@ -27,6 +27,11 @@ ASYNC_UPSERT_SLICE = 50
 
 class NotFound(BackendError):
     """Pinecone answered 404 (e.g. deleting everything in a namespace that does not exist)."""
+
+
+class Refused(BackendError):
+    """Pinecone refused a well-formed request (HTTP 4xx other than 401, 403, 404, 429), e.g.
+    an index that does not support an operation."""
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -152,7 +157,8 @@ class Connection:
         if status == 404:
             return NotFound(f"{where}: {message}")
         if isinstance(exc, PineconeApiException) and status is not None and status < 500:
-            return BackendError(f"{where} refused a request to {what}: {message}")
+            cls = BackendError if status == 429 else Refused
+            return cls(f"{where} refused a request to {what}: {message}")
         if isinstance(exc, (PineconeApiException,)):
             return BackendError(f"{where} failed to {what}: {message}")
         if isinstance(exc, (OSError, ConnectionError, TimeoutError)) or type(
@@ -178,6 +184,8 @@ class Connection:
             mapped = self.error(exc, step.method)
             if isinstance(mapped, NotFound) and step.method in _EMPTY:
                 return _EMPTY[step.method]  # a namespace that does not exist holds nothing
+            if isinstance(mapped, Refused) and step.tolerate_refusal:
+                return mapped
             raise mapped from exc
 
     async def _aindex(self) -> Any:
@@ -214,6 +222,8 @@ class Connection:
             mapped = self.error(exc, step.method)
             if isinstance(mapped, NotFound) and step.method in _EMPTY:
                 return _EMPTY[step.method]  # a namespace that does not exist holds nothing
+            if isinstance(mapped, Refused) and step.tolerate_refusal:
+                return mapped
             raise mapped from exc
 
     # ------------------------------------------------------------ closing

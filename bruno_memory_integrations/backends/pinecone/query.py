@@ -21,3 +21,5 @@ class Call:
 
     method: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    #: Return a refusal (a ``Refused`` error: HTTP 400/405/422...) instead of raising it.
+    tolerate_refusal: bool = False

@@ -487,6 +487,8 @@ class PineconeBackend(Backend):
     def append_messages(
         self, namespace: str, session_id: str, messages: Sequence[Message], ttl: float | None = None
     ) -> Op[None]:
+        if not messages:
+            return
         ns = self._ns("chat")
         vec = yield from self._constant()
         sess = self._session(namespace, session_id)

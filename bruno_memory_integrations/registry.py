@@ -54,6 +54,9 @@ _REGISTRY: dict[str, BackendEntry] = {
     "weaviate": BackendEntry(
         f"{_B}.weaviate:WeaviateBackend", "weaviate", "weaviate", ("weaviate",)
     ),
+    "pinecone": BackendEntry(
+        f"{_B}.pinecone:PineconeBackend", "pinecone", "pinecone", ("pinecone",)
+    ),
 }
 _ALIASES = {
     "postgres": "postgresql",

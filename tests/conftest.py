@@ -30,6 +30,7 @@ except ImportError:  # tests/ imported as a package
 POSTGRES_URL_ENV = "BRUNO_TEST_POSTGRES_URL"
 WEAVIATE_URL_ENV = "BRUNO_TEST_WEAVIATE_URL"
 REDIS_URL_ENV = "BRUNO_TEST_REDIS_URL"
+PINECONE_URL_ENV = "BRUNO_TEST_PINECONE_URL"
 REQUIRE_SERVERS_ENV = "BRUNO_TEST_REQUIRE_SERVERS"
 
 # Why a kind of server could not start, so later requests skip at once.
@@ -116,6 +117,41 @@ def weaviate_url() -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+def _pinecone_standin(dimension: int) -> Iterator[str]:
+    if os.environ.get(PINECONE_URL_ENV):
+        yield os.environ[PINECONE_URL_ENV]
+        return
+    pytest.importorskip("pinecone", reason="the pinecone extra (pinecone) is not installed")
+    try:
+        from pinecone_standin import PineconeStandIn
+    except ImportError:  # tests/ imported as a package
+        from tests.pinecone_standin import PineconeStandIn  # type: ignore[no-redef]
+    server = PineconeStandIn(dimension=dimension).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pinecone_url() -> Iterator[str]:
+    """pinecone+http:// URL of a Pinecone stand-in (tests/pinecone_standin.py), started once:
+    a 512-dimension dotproduct index, which serves every metric of ours and the adapters'
+    test embeddings (up to 384 dimensions).
+
+    ``BRUNO_TEST_PINECONE_URL`` replaces it with an index of your own (every adapter test
+    then runs against it). tests/test_pinecone_live.py has the live suite.
+    """
+    yield from _pinecone_standin(512)
+
+
+@pytest.fixture(scope="session")
+def pinecone_small_url() -> Iterator[str]:
+    """Like ``pinecone_url``, a 72-dimension index for the conformance suite (whose vectors
+    have at most 64): every record carries the index's dimension, so a smaller one is faster."""
+    yield from _pinecone_standin(72)
 
 
 @pytest.fixture

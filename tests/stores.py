@@ -31,7 +31,7 @@ from bruno_memory_integrations import MissingDependencyError, Store, open_store
 
 #: Backends every adapter test runs on. Add a kind here, in store_url_for and, for a
 #: backend without a URL other processes can open, in make_store_for.
-STORE_KINDS = ["memory", "sqlite", "postgres", "redis", "qdrant", "weaviate"]
+STORE_KINDS = ["memory", "sqlite", "postgres", "redis", "qdrant", "weaviate", "pinecone"]
 
 #: Sync Store methods with an async twin; async adapter methods must not call these.
 #: ``close`` is left out: it moves no data, and the fixtures call it after the test.
@@ -79,6 +79,11 @@ def store_url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
         url = str(request.getfixturevalue("weaviate_url"))
         sep = "&" if "?" in url else "?"
         return f"{url}{sep}prefix=T{uuid.uuid5(uuid.NAMESPACE_URL, str(tmp_path)).hex[:12]}"
+    if kind == "pinecone":
+        # The stand-in (or BRUNO_TEST_PINECONE_URL); a namespace prefix per test keeps tests apart.
+        url = str(request.getfixturevalue("pinecone_url"))
+        sep = "&" if "?" in url else "?"
+        return f"{url}{sep}prefix=t{uuid.uuid5(uuid.NAMESPACE_URL, str(tmp_path)).hex[:12]}"
     raise ValueError(f"unknown store kind {kind!r}")
 
 

@@ -54,6 +54,7 @@ _REGISTRY: dict[str, BackendEntry] = {
     "weaviate": BackendEntry(
         f"{_B}.weaviate:WeaviateBackend", "weaviate", "weaviate", ("weaviate",)
     ),
+    "chroma": BackendEntry(f"{_B}.chroma:ChromaBackend", "chromadb", "chroma", ("chromadb",)),
 }
 _ALIASES = {
     "postgres": "postgresql",

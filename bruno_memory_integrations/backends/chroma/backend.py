@@ -36,6 +36,10 @@ T = TypeVar("T")
 ID_BATCH = 1000
 #: Attempts at reserving a place for a chat append before giving up.
 APPEND_TRIES = 10_000
+#: Records per write on the embedded engine: it holds the GIL while it writes, and
+#: a batch of this size holds it for well under 0.1 s, so other threads and event
+#: loops of the process keep running.
+EMBEDDED_BATCH = 128
 #: Records above which encoding them is handed to a worker thread by async callers.
 _OFFLOAD_MIN = 64
 
@@ -80,7 +84,9 @@ class ChromaBackend(Backend):
         self.options = options
         self.prefix = options.prefix
         self.capabilities = self.capabilities.with_(  # type: ignore[misc]
-            native_async=connection.native_async
+            native_async=connection.native_async,
+            # chromadb's embedded engine holds the GIL for the whole of each call.
+            releases_gil=not connection.embedded,
         )
         self._lock = threading.Lock()
         self._infos: dict[str, CollectionInfo] = {}
@@ -146,6 +152,8 @@ class ChromaBackend(Backend):
         if self._max_batch is None:
             most = yield q.call("get_max_batch_size")
             self._max_batch = max(1, int(most))
+            if self._conn.embedded:
+                self._max_batch = min(self._max_batch, EMBEDDED_BATCH)
         if self.options.batch_size is not None:
             return min(self.options.batch_size, self._max_batch)
         return self._max_batch
@@ -240,14 +248,14 @@ class ChromaBackend(Backend):
     ) -> Op[None]:
         if ttl is not None:
             raise NotSupportedError(self.name, "TTL (expiry)", "call without ttl=")
-        yield from self._require(collection)
+        info = yield from self._require(collection)
         cname = self._cname(collection)
         size = yield from self._batch()
 
         def encode(chunk: Sequence[Record]) -> dict[str, Any]:
             metas, docs = [], []
             for r in chunk:
-                meta, doc = codec.encode_record(r)
+                meta, doc = codec.encode_record(r, info.metric)
                 metas.append(meta)
                 docs.append(doc)
             return {

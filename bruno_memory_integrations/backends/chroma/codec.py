@@ -9,6 +9,8 @@ Pure functions, no I/O.
   is the text's words (``text.tokenize``, the package's one definition of a word),
   lower-cased and each wrapped in spaces, so Chroma's document ``$contains`` of
   ``" word "`` is an exact, case-insensitive word test: keyword search is exact.
+  In cosine collections ``vb`` holds the vector's float32 bytes (base64): Chroma
+  gives back a cosine collection's vectors normalised and de-normalised, an ulp off.
 * **Chat messages and key-value items.** Chroma has no entry without an embedding,
   so they live in two collections of their own whose entries carry a one-number
   placeholder vector ``[1.0]`` (4 bytes, never searched). Their ids are UUIDv5 of
@@ -78,13 +80,17 @@ def word_query(words: list[str]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ records
-def encode_record(rec: Record) -> tuple[dict[str, Any], str]:
+def encode_record(rec: Record, metric: str) -> tuple[dict[str, Any], str]:
     """(metadata, document) of one record."""
     meta: dict[str, Any] = {
         "m": json.dumps(rec.metadata, ensure_ascii=False, separators=(",", ":")),
         "t": rec.text,
         **filter_fields(rec.metadata),
     }
+    if metric == "cosine":
+        # Chroma keeps a cosine collection's vectors normalised and gives back values
+        # off by an ulp: the caller's float32 values ride along (little-endian, base64).
+        meta["vb"] = base64.b64encode(np.asarray(rec.vector, "<f4").tobytes()).decode("ascii")
     return meta, word_document(rec.text)
 
 
@@ -96,6 +102,8 @@ def decode_record(rid: str, meta: dict[str, Any] | None, embedding: Any) -> Reco
     """A record from an entry's id, metadata (and embedding, when fetched)."""
     meta = meta or {}
     vec = decode_vector(embedding) if embedding is not None else None
+    if vec is not None and "vb" in meta:
+        vec = np.frombuffer(base64.b64decode(meta["vb"]), "<f4").tolist()
     return Record(str(rid), str(meta.get("t", "")), vec, json.loads(meta.get("m") or "{}"))
 
 

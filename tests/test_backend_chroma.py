@@ -18,13 +18,19 @@ pytest.importorskip("chromadb", reason="the chroma extra (chromadb) is not insta
 from bruno_memory_integrations import Store, open_store
 from bruno_memory_integrations.testing import ConformanceTests
 
+try:
+    from stores import chroma_dir
+except ImportError:  # tests/ imported as a package
+    from tests.stores import chroma_dir
+
 
 class TestChromaEmbeddedConformance(ConformanceTests):
     """The embedded engine on a directory of the test's own."""
 
     @pytest.fixture
-    def make_store(self, tmp_path: Path) -> Callable[[], Store]:
-        return lambda: open_store(f"chroma:///{tmp_path}/db")
+    def make_store(self, request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
+        url = f"chroma:///{chroma_dir(request, tmp_path)}"
+        return lambda: open_store(url)
 
 
 class TestChromaServerConformance(ConformanceTests):

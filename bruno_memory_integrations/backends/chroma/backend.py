@@ -456,11 +456,15 @@ class ChromaBackend(Backend):
             out.update(zip(reply["ids"], reply["metadatas"], strict=True))
         return out
 
-    def _length(self, cname: str, namespace: str, session_id: str) -> Op[int]:
-        """The session's length: its head, then past any append that has not raised it yet."""
+    def _head(self, cname: str, namespace: str, session_id: str) -> Op[int]:
+        """The length recorded in the session's head entry (0 when it has none)."""
         head_id = codec.chat_head_id(namespace, session_id)
         got = yield from self._entries(cname, [head_id])
-        length = int(got[head_id].get("count", 0)) if head_id in got else 0
+        return int(got[head_id].get("count", 0)) if head_id in got else 0
+
+    def _length(self, cname: str, namespace: str, session_id: str) -> Op[int]:
+        """The session's length: its head, then past any append that has not raised it yet."""
+        length = yield from self._head(cname, namespace, session_id)
         while True:
             first = codec.chat_message_id(namespace, session_id, length)
             got = yield from self._entries(cname, [first])
@@ -480,12 +484,14 @@ class ChromaBackend(Backend):
         this writer's token is there; if not, it skips the places the other writer
         claimed and tries after them. Then it writes the rest and records the new
         length in the head entry; readers also look past the head (``_length``), so a
-        head written late by a slower writer never hides messages.
+        head written late by a slower writer never hides messages. Four requests
+        for an append of one message.
         """
         if ttl is not None:
             raise NotSupportedError(self.name, "TTL (expiry)", "call without ttl=")
         cname = yield from self._chat()
-        start = yield from self._length(cname, namespace, session_id)
+        # The head is where to try first; a place taken since is skipped below.
+        head = start = yield from self._head(cname, namespace, session_id)
         size, token = len(messages), uuid.uuid4().hex
 
         def meta(seq: int, message: Message, extra: dict[str, Any]) -> dict[str, Any]:
@@ -528,8 +534,7 @@ class ChromaBackend(Backend):
             )
         end = start + size
         head_id = codec.chat_head_id(namespace, session_id)
-        got = yield from self._entries(cname, [head_id])
-        if head_id not in got or int(got[head_id].get("count", 0)) < end:
+        if end > head:  # a slower writer may lower it again: readers look past it
             yield q.call(
                 "upsert",
                 cname,

@@ -280,7 +280,7 @@ class ChromaBackend(Backend):
             return []
         include = ["metadatas", "embeddings"] if include_vectors else ["metadatas"]
         out: list[Record] = []
-        for chunk in _chunks(ids, ID_BATCH):
+        for chunk in _chunks(list(dict.fromkeys(ids)), ID_BATCH):  # Chroma refuses repeats
             reply = yield q.call("get", self._cname(collection), ids=list(chunk), include=include)
             out += self._records(reply, include_vectors)
         return out
@@ -300,7 +300,7 @@ class ChromaBackend(Backend):
             return 0
         cname = self._cname(collection)
         removed = 0
-        for chunk in _chunks(ids, ID_BATCH):
+        for chunk in _chunks(list(dict.fromkeys(ids)), ID_BATCH):
             found = yield q.call("get", cname, ids=list(chunk), include=[])
             if found["ids"]:
                 yield q.call("delete", cname, ids=list(found["ids"]))
@@ -451,7 +451,7 @@ class ChromaBackend(Backend):
 
     def _entries(self, cname: str, ids: Sequence[str]) -> Op[dict[str, dict[str, Any]]]:
         out: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(ids, ID_BATCH):
+        for chunk in _chunks(list(dict.fromkeys(ids)), ID_BATCH):  # Chroma refuses repeats
             reply = yield q.call("get", cname, ids=list(chunk), include=["metadatas"])
             out.update(zip(reply["ids"], reply["metadatas"], strict=True))
         return out
@@ -619,7 +619,8 @@ class ChromaBackend(Backend):
 
     def kv_delete(self, collection: str, keys: Sequence[str]) -> Op[None]:
         cname = yield from self._kv()
-        for chunk in _chunks([codec.kv_id(collection, k) for k in keys], ID_BATCH):
+        ids = list(dict.fromkeys(codec.kv_id(collection, k) for k in keys))
+        for chunk in _chunks(ids, ID_BATCH):
             yield q.call("delete", cname, ids=list(chunk))
 
     def kv_keys(self, collection: str, prefix: str | None = None) -> Op[list[str]]:

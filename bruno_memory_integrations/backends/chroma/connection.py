@@ -34,11 +34,12 @@ __all__ = ["Connection"]
 _RETURNS_COLLECTION = ("get_collection", "get_or_create_collection", "create_collection")
 
 
-def _settings(ssl_verify: bool | str = True) -> Any:
+def _settings(ssl_verify: bool | str | None = None) -> Any:
     from chromadb.config import Settings
 
     settings = Settings(anonymized_telemetry=False)
-    if ssl_verify is not True:
+    if ssl_verify is not None:
+        # Set always: chromadb's async client skips certificate checks when unset.
         settings.chroma_server_ssl_verify = ssl_verify
     return settings
 
@@ -97,6 +98,9 @@ class Connection:
         self._loop_thread = _LoopThread() if shared_async is not None else None
         self._shared_async = _AsyncSide(shared_async, False) if shared_async is not None else None
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncSide] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._making: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
         self._closed = False
@@ -213,7 +217,12 @@ class Connection:
         try:
             if self._loop_thread is not None:
                 return self._loop_thread.run(self.aexecute(step))
-            return self._run_sync(step)
+            try:
+                return self._run_sync(step)
+            except Exception as exc:
+                if not _is_stale_connection(exc):
+                    raise
+            return self._run_sync(step)  # once more, as in aexecute
         except Exception as exc:
             return self._handle(exc, step)
 
@@ -263,18 +272,31 @@ class Connection:
             return self._shared_async
         loop = asyncio.get_running_loop()
         side = self._async.get(loop)
-        if side is None:
-            import chromadb
-
-            client = await chromadb.AsyncHttpClient(**self._http_kwargs())
-            side = self._async.get(loop)  # another task of this loop may have won
+        if side is not None:
+            return side
+        lock = self._making.get(loop)
+        if lock is None:
+            lock = self._making[loop] = asyncio.Lock()
+        async with lock:  # one client per loop, however many tasks ask at once
+            side = self._async.get(loop)
             if side is None:
+                import chromadb
+
+                client = await chromadb.AsyncHttpClient(**self._http_kwargs())
                 side = self._async[loop] = _AsyncSide(client, True)
-            else:
-                await _aclose_client(client)
         return side
 
     async def aexecute(self, step: Call) -> Any:
+        try:
+            return await self._aexecute(step)
+        except Exception as exc:
+            if not _is_stale_connection(exc):
+                raise
+        # A pooled connection the server had closed: every call here may run again
+        # (upserts and deletes are idempotent, and ``add`` leaves existing ids alone).
+        return await self._aexecute(step)
+
+    async def _aexecute(self, step: Call) -> Any:
         self._check_open()
         try:
             side = await self._side()
@@ -352,9 +374,13 @@ class Connection:
 async def _aclose_client(client: Any) -> None:
     """Close an AsyncHttpClient's HTTP connections, then forget its chromadb system."""
     server = getattr(client, "_server", None)
-    cleanup = getattr(server, "_cleanup", None)
-    if cleanup is not None:
-        await cleanup()
+    for http in list(getattr(server, "_clients", {}).values()):
+        try:
+            await http.aclose()
+        except RuntimeError:  # made on a loop that is closed: its sockets went with it
+            pass
+    if server is not None:
+        server._clients = {}
     _drop_system(client)
 
 
@@ -367,6 +393,19 @@ def _drop_system(client: Any) -> None:
     with SharedSystemClient._refcount_lock:
         SharedSystemClient._identifier_to_refcount.pop(ident, None)
         SharedSystemClient._identifier_to_system.pop(ident, None)
+
+
+def _is_stale_connection(exc: BaseException) -> bool:
+    """A request that failed on a kept-alive connection the server had closed."""
+    try:
+        import httpx
+    except ImportError:  # pragma: no cover - a dependency of chromadb
+        return False
+    while exc is not None:
+        if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)):
+            return True
+        exc = exc.__cause__  # type: ignore[assignment]
+    return False
 
 
 def _is_connect_error(exc: BaseException) -> bool:

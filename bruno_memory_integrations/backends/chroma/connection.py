@@ -282,6 +282,10 @@ class Connection:
             if side is None:
                 import chromadb
 
+                # Clients of loops that are closed now hold nothing: forget them.
+                for old in [lp for lp in list(self._async) if lp.is_closed()]:
+                    _drop_system(self._async.pop(old).client)
+
                 client = await chromadb.AsyncHttpClient(**self._http_kwargs())
                 side = self._async[loop] = _AsyncSide(client, True)
         return side

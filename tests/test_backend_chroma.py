@@ -233,7 +233,7 @@ def test_long_metadata_lists_are_refused_before_anything_is_written(tmp_path: Pa
 def test_bad_cursor(tmp_path: Path) -> None:
     with open_store(f"chroma:///{tmp_path}/db") as store:
         store.upsert("c", [Record("a", "", [1.0, 0.0], {})])
-        for bad in ("x", "-1", "1.5", "١"):
+        for bad in ("x", "-1", "1.5", "\u0661"):  # the last: an Arabic-Indic digit
             with pytest.raises(InvalidInputError, match="cursor"):
                 store.scan("c", cursor=bad)
 

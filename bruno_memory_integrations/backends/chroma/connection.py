@@ -20,6 +20,7 @@ collection that another store dropped and made again is retried once on the new 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import weakref
 from typing import Any
@@ -122,7 +123,7 @@ class Connection:
                     f"cannot open {target.description}: {exc} (open it with "
                     f"Settings(anonymized_telemetry=False), or pass your client instead)"
                 ) from exc
-            except Exception as exc:
+            except Exception as exc:  # any failure to open is reported
                 raise BackendUnavailableError(
                     f"cannot open {target.description}: {type(exc).__name__}: {exc}"
                 ) from exc
@@ -223,7 +224,7 @@ class Connection:
                 if not _is_stale_connection(exc):
                     raise
             return self._run_sync(step)  # once more, as in aexecute
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - mapped and raised (or handed back) there
             return self._handle(exc, step)
 
     def _handle(self, exc: Exception, step: Call) -> Any:
@@ -379,10 +380,9 @@ async def _aclose_client(client: Any) -> None:
     """Close an AsyncHttpClient's HTTP connections, then forget its chromadb system."""
     server = getattr(client, "_server", None)
     for http in list(getattr(server, "_clients", {}).values()):
-        try:
+        # A client made on a loop that is closed now: its sockets went with it.
+        with contextlib.suppress(RuntimeError):
             await http.aclose()
-        except RuntimeError:  # made on a loop that is closed: its sockets went with it
-            pass
     if server is not None:
         server._clients = {}
     _drop_system(client)

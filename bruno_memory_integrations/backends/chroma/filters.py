@@ -85,7 +85,7 @@ def filter_fields(metadata: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(value, list):
             out["k" + h] = "l"
             # Nested lists and objects in a list never equal a scalar: left out.
-            parts = {
+            parts: dict[str, list[Any]] = {
                 "ls": [v for v in value if isinstance(v, str)],
                 "li": [_as_int(v) for v in value if _is_number(v) and _as_int(v) is not None],
                 "lf": [v for v in value if _is_number(v) and _as_int(v) is None],
@@ -174,15 +174,13 @@ def _number_in(key: str, values: list[Any], negate: bool) -> _Where:
     h = key_hash(key)
     ints = list(dict.fromkeys(i for i in map(_as_int, values) if i is not None))
     floats = list(dict.fromkeys(f for f in map(_as_float, values) if f is not None))
-    if negate:
-        return _and(
-            [_clause("ni" + h, "$nin", ints)] * bool(ints)
-            + [_clause("nf" + h, "$nin", floats)] * bool(floats)
-        )
-    return _or(
-        [_clause("ni" + h, "$in", ints)] * bool(ints)
-        + [_clause("nf" + h, "$in", floats)] * bool(floats)
-    )
+    op = "$nin" if negate else "$in"
+    parts: list[_Where] = []
+    if ints:
+        parts.append(_clause("ni" + h, op, ints))
+    if floats:
+        parts.append(_clause("nf" + h, op, floats))
+    return _and(parts) if negate else _or(parts)
 
 
 def _contains_parts(key: str, value: Any) -> list[tuple[str, Any]]:

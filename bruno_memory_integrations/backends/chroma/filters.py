@@ -5,7 +5,7 @@ Pure functions, no I/O.
 Why generated filter fields (see docs/backends/chroma.md). Chroma's ``where``
 cannot express the filter language on the stored metadata directly: it has no
 ``$exists`` and no ``$not``, refuses nested objects, empty lists and lists mixing
-kinds, reserves keys starting with ``#`` or ``chroma:``, and its ``$contains``
+kinds and keys starting with ``#``, and its ``$contains``
 tells an ``int`` element from a ``float`` one. So every record carries, next to
 its metadata kept exactly as JSON text (``m``), fields named by a kind and a
 hash of the key (``[a-z0-9]`` only: no key can reach another field):

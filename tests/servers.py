@@ -850,7 +850,7 @@ def _chroma_program() -> Path | None:
     """The ``chroma`` command of the chromadb package in this interpreter's environment."""
     env = os.environ.get("BRUNO_TEST_CHROMA_BIN")
     if env:
-        return Path(env)
+        return Path(env) if Path(env).is_file() else None
     if _package_dir("chromadb") is None:
         return None
     for candidate in (Path(sys.executable).parent / "chroma", shutil.which("chroma")):

@@ -51,10 +51,10 @@ from bruno_memory_integrations.filters import parse_filter
 from bruno_memory_integrations.testing import ConformanceTests
 
 try:
-    from servers import free_port
+    from servers import ChromaServer, ServerUnavailable, free_port
     from stores import chroma_dir
 except ImportError:  # tests/ imported as a package
-    from tests.servers import free_port
+    from tests.servers import ChromaServer, ServerUnavailable, free_port
     from tests.stores import chroma_dir
 
 
@@ -133,6 +133,14 @@ def test_importing_the_package_imports_no_chromadb() -> None:
         "sys.exit(any(m.startswith('chromadb') for m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_missing_chroma_program_raises_server_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BRUNO_TEST_CHROMA_BIN", str(tmp_path / "no-such-chroma"))
+    with pytest.raises(ServerUnavailable, match="BRUNO_TEST_CHROMA_URL"):
+        ChromaServer().start()
 
 
 # ============================================================================ embedded engine

@@ -27,6 +27,10 @@ class Capabilities:
         chat: chat-message storage.
         kv: key-value storage.
         metrics: distance metrics the backend can index.
+        releases_gil: the engine lets other Python threads run while it works. False
+            for an in-process engine that holds the GIL for a whole call (embedded
+            Chroma): its async calls run in a worker thread, yet stall the event loop
+            for as long as one call lasts.
         refused_filters: parts of the filter language the backend refuses with
             ``FilterError`` because it cannot express them exactly:
             ``"big-numbers"`` (operands of magnitude 2**53 or more) and
@@ -44,6 +48,7 @@ class Capabilities:
     kv: bool = True
     metrics: tuple[str, ...] = ("cosine", "euclidean", "dot")
     refused_filters: frozenset[str] = frozenset()
+    releases_gil: bool = True
 
     def with_(self, **changes: object) -> Capabilities:
         """A copy with some flags changed."""

@@ -57,6 +57,7 @@ _REGISTRY: dict[str, BackendEntry] = {
     "pinecone": BackendEntry(
         f"{_B}.pinecone:PineconeBackend", "pinecone", "pinecone", ("pinecone",)
     ),
+    "chroma": BackendEntry(f"{_B}.chroma:ChromaBackend", "chromadb", "chroma", ("chromadb",)),
 }
 _ALIASES = {
     "postgres": "postgresql",

@@ -32,6 +32,7 @@ WEAVIATE_URL_ENV = "BRUNO_TEST_WEAVIATE_URL"
 REDIS_URL_ENV = "BRUNO_TEST_REDIS_URL"
 PINECONE_URL_ENV = "BRUNO_TEST_PINECONE_URL"
 REQUIRE_SERVERS_ENV = "BRUNO_TEST_REQUIRE_SERVERS"
+CHROMA_URL_ENV = "BRUNO_TEST_CHROMA_URL"
 
 # Why a kind of server could not start, so later requests skip at once.
 _failures: dict[str, str] = {}
@@ -152,6 +153,27 @@ def pinecone_small_url() -> Iterator[str]:
     """Like ``pinecone_url``, a 72-dimension index for the conformance suite (whose vectors
     have at most 64): every record carries the index's dimension, so a smaller one is faster."""
     yield from _pinecone_standin(72)
+
+
+@pytest.fixture(scope="session")
+def chroma_url() -> Iterator[str]:
+    """chroma+http:// URL of a real Chroma server (``chroma run``), started once.
+
+    ``BRUNO_TEST_CHROMA_URL`` names a server of your own instead. Tests sharing it
+    use collection prefixes of their own.
+    """
+    if os.environ.get(CHROMA_URL_ENV):
+        yield os.environ[CHROMA_URL_ENV]
+        return
+    try:
+        from servers import ChromaServer
+    except ImportError:  # tests/ imported as a package
+        from tests.servers import ChromaServer  # type: ignore[no-redef]
+    server = _started("Chroma", ChromaServer)  # type: ignore[arg-type]
+    try:
+        yield server.url
+    finally:
+        server.close()
 
 
 @pytest.fixture

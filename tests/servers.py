@@ -55,6 +55,7 @@ SETUP_HINT = "run ./dev setup"
 HOST = "127.0.0.1"
 
 __all__ = [
+    "ChromaServer",
     "PostgresServer",
     "RedisServer",
     "ServerError",
@@ -835,6 +836,111 @@ class RedisServer(_Server):
         proc.terminate()  # SIGTERM: Redis flushes the AOF and exits
         try:
             proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# ---------------------------------------------------------------------------
+# Chroma
+# ---------------------------------------------------------------------------
+
+
+def _chroma_program() -> Path | None:
+    """The ``chroma`` command of the chromadb package in this interpreter's environment."""
+    env = os.environ.get("BRUNO_TEST_CHROMA_BIN")
+    if env:
+        return Path(env) if Path(env).is_file() else None
+    if _package_dir("chromadb") is None:
+        return None
+    for candidate in (Path(sys.executable).parent / "chroma", shutil.which("chroma")):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def _http_ok(host: str, port: int, path: str, timeout: float = 1.0) -> bool:
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        return sock.recv(64).startswith(b"HTTP/1.1 200")
+
+
+class ChromaServer(_Server):
+    """A private Chroma server (``chroma run`` of the chromadb package) on 127.0.0.1."""
+
+    name = "chroma"
+
+    def __init__(self, port: int | None = None, start_timeout: float = 60.0) -> None:
+        super().__init__(port, start_timeout)
+        self.program: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"chroma+http://{self.host}:{self.port}"
+
+    def _check_programs(self) -> None:
+        if self.program is not None:
+            return
+        program = _chroma_program()
+        if program is None:
+            raise ServerUnavailable(
+                "the chroma command was not found: the 'chromadb' package is not installed "
+                f"in {sys.executable} ({SETUP_HINT}, or set BRUNO_TEST_CHROMA_URL)"
+            )
+        self.program = program
+
+    def _start(self) -> None:
+        assert self.workdir is not None and self.program is not None
+        env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+        cmd = [str(self.program), "run", "--path", str(self.workdir / "data"),
+               "--host", self.host, "--port", str(self.port)]
+        with open(self.log_path, "ab") as log:
+            self._proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.workdir, env=env,
+            )
+        (self.workdir / SERVER_PID_FILE).write_text(f"{self._proc.pid}\n")
+        deadline = time.monotonic() + self.start_timeout
+        last = ""
+        while True:
+            if self._proc.poll() is not None:
+                raise ServerStartError(
+                    f"chroma exited with code {self._proc.returncode} while starting on "
+                    f"{self.host}:{self.port}; last log lines:\n{_tail(self.log_path)}"
+                )
+            try:
+                if _http_ok(self.host, self.port, "/api/v2/heartbeat"):
+                    return
+            except OSError as exc:
+                last = str(exc)
+            if time.monotonic() > deadline:
+                raise ServerStartError(
+                    f"chroma did not answer on {self.host}:{self.port} within "
+                    f"{self.start_timeout:.0f}s (last: {last}); last log lines:\n"
+                    f"{_tail(self.log_path)}"
+                )
+            time.sleep(0.05)
+
+    def _abort_start(self) -> None:
+        self._terminate()
+
+    def _stop(self) -> None:
+        self._terminate()
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    def _terminate(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

@@ -32,6 +32,7 @@ from bruno_memory_integrations import MissingDependencyError, Store, open_store
 #: Backends every adapter test runs on. Add a kind here, in store_url_for and, for a
 #: backend without a URL other processes can open, in make_store_for.
 STORE_KINDS = ["memory", "sqlite", "postgres", "redis", "qdrant", "weaviate", "pinecone"]
+STORE_KINDS += ["chroma", "chroma-http"]
 
 #: Sync Store methods with an async twin; async adapter methods must not call these.
 #: ``close`` is left out: it moves no data, and the fixtures call it after the test.
@@ -84,7 +85,27 @@ def store_url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
         url = str(request.getfixturevalue("pinecone_url"))
         sep = "&" if "?" in url else "?"
         return f"{url}{sep}prefix=t{uuid.uuid5(uuid.NAMESPACE_URL, str(tmp_path)).hex[:12]}"
+    if kind == "chroma":  # the embedded engine, on a fast temporary directory
+        return f"chroma:///{chroma_dir(request, tmp_path)}"
+    if kind == "chroma-http":  # a real `chroma run` server; a prefix per test
+        url = str(request.getfixturevalue("chroma_url"))
+        sep = "&" if "?" in url else "?"
+        return f"{url}{sep}prefix=t{uuid.uuid5(uuid.NAMESPACE_URL, str(tmp_path)).hex[:12]}"
     raise ValueError(f"unknown store kind {kind!r}")
+
+
+def chroma_dir(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A directory for embedded Chroma, on tmpfs when there is one (writes are several
+    times faster there), removed after the test."""
+    import shutil
+
+    try:
+        from servers import temp_root
+    except ImportError:  # tests/ imported as a package
+        from tests.servers import temp_root
+    path = Path(temp_root()) / f"bruno-test-chroma-{uuid.uuid5(uuid.NAMESPACE_URL, str(tmp_path))}"
+    request.addfinalizer(lambda: shutil.rmtree(path, ignore_errors=True))
+    return path
 
 
 def url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:

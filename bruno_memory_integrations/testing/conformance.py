@@ -807,6 +807,7 @@ class AsyncTests(_Base):
         with a long delay is repeated and only a second one fails. (The
         deterministic check is ``test_async_never_runs_backend_io_on_the_loop``.)
         """
+        _require(store, "releases_gil")
         recs = _records(1500, dim=64, seed=2)
         worst = 0.0
         for _ in range(2):

@@ -12,6 +12,7 @@ imported when a URL with its scheme is opened.
 """
 
 from .capabilities import Capabilities
+from .config import BackendConfig
 from .errors import (
     BackendError,
     BackendUnavailableError,
@@ -30,16 +31,19 @@ from .errors import (
     StoreClosedError,
     UnknownBackendError,
 )
+from .factory import create_backend
 from .filters import matches, parse_filter
 from .registry import available_backends, open_store, register_backend
 from .store import DEFAULT_NAMESPACE, Store
 from .types import CollectionInfo, Page, Record, SearchResult
 from .validation import new_id
+from .wrappers import create_with_fallback
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_NAMESPACE",
+    "BackendConfig",
     "BackendError",
     "BackendUnavailableError",
     "BrunoMemoryError",
@@ -63,6 +67,8 @@ __all__ = [
     "StoreClosedError",
     "UnknownBackendError",
     "available_backends",
+    "create_backend",
+    "create_with_fallback",
     "matches",
     "new_id",
     "open_store",

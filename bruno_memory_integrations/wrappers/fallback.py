@@ -1,0 +1,490 @@
+"""Fallback between stores: keep working while a store is unreachable, catch it up when back.
+
+``create_with_fallback(["postgresql://…", "redis://…"])`` returns one
+:class:`~bruno_memory_integrations.store.Store` over a :class:`FallbackBackend`.
+The stores (*members*) are listed in order of preference and are meant to hold
+the same data (start them empty, or copy one into the others first).
+
+Consistency rules (docs/cookbook/fallback.md explains them with examples):
+
+* **Writes go to every reachable, up-to-date member**, and are acknowledged (the
+  call returns) when at least one member has applied them. For each member that
+  could not take a write (unreachable, or still behind), the write is appended to
+  that member's **replay journal**, in order. A write no member applied raises
+  ``BackendUnavailableError`` and is journaled nowhere: it was not acknowledged.
+* So a write acknowledged during an outage lives in the members that were up, and
+  in the journal (process memory) of each member that was down.
+* **Recovery:** before an operation, a member that is behind and whose back-off
+  has elapsed gets a health check (``list_collections``); if it answers, its
+  journal is replayed in order, then it is up to date again and, being preferred,
+  serves reads again. Back-off doubles after each failed check (``min_backoff`` to
+  ``max_backoff`` seconds). Every switch is logged (WARNING when a member is lost,
+  INFO when it is back).
+* **Reads are served only by an up-to-date member** (its journal is empty), the
+  most preferred one that answers. When none answers, a read raises
+  ``BackendUnavailableError`` rather than answer from a member that may miss an
+  acknowledged write: a read never silently misses one.
+* Replay is exactly-once for idempotent writes (upserts, deletes, key-value sets,
+  collection changes); a chat append whose reply was lost when its member went down
+  may be applied twice by the replay (at-least-once), as with any retry.
+* The journal lives in this process: if the process ends while a member is behind,
+  that member misses the journaled writes (the other members hold them); copy them
+  over (``bruno-memory`` export/import, or migration) before using it again.
+* A scan cursor belongs to the member that produced it: if that member becomes
+  unreachable mid-scan, the next page raises ``BackendUnavailableError`` (start the
+  scan again).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ..backend import Backend, Hit, MakeOp
+from ..capabilities import Capabilities
+from ..errors import BackendUnavailableError, ConfigurationError, InvalidInputError
+from ..filters import FilterNode
+from ..sansio import adrive, drive
+from ..types import CollectionInfo, Message, Page, Record
+from .delegate import Delegate, DelegatingBackend, as_backend
+
+__all__ = ["FallbackBackend", "MemberStatus", "create_with_fallback"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Flow = Generator[Any, Any, T]
+
+
+@dataclass
+class _Member:
+    index: int
+    backend: Backend
+    up: bool = True
+    journal: deque[tuple[str, tuple[Any, ...]]] = field(default_factory=deque)
+    next_check: float = 0.0
+    backoff: float = 0.0
+    busy: bool = False  # a flow is checking / replaying it
+
+    @property
+    def label(self) -> str:
+        return f"member {self.index} ({self.backend.name})"
+
+    @property
+    def current(self) -> bool:
+        return self.up and not self.journal
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    """One member's state, for monitoring (:meth:`FallbackBackend.status`)."""
+
+    index: int
+    backend: str
+    up: bool
+    behind: int
+    """Journaled writes it has not applied yet."""
+
+
+def _to_flow(exc: BaseException) -> bool:
+    return isinstance(exc, Exception)
+
+
+def _capabilities(parts: Sequence[Backend]) -> Capabilities:
+    caps = [p.capabilities for p in parts]
+    metrics = tuple(m for m in caps[0].metrics if all(m in c.metrics for c in caps))
+    refused: frozenset[str] = frozenset().union(*(c.refused_filters for c in caps))
+    return Capabilities(
+        keyword_search=all(c.keyword_search for c in caps),
+        hybrid_search=all(c.hybrid_search for c in caps),
+        native_hybrid=all(c.native_hybrid for c in caps),
+        ttl=all(c.ttl for c in caps),
+        native_async=True,
+        nested_metadata=all(c.nested_metadata for c in caps),
+        persistent=all(c.persistent for c in caps),
+        chat=all(c.chat for c in caps),
+        kv=all(c.kv for c in caps),
+        metrics=metrics,
+        refused_filters=refused,
+    )
+
+
+class FallbackBackend(DelegatingBackend):
+    """Members in order of preference; see the module docstring for the rules.
+
+    Args:
+        members: Two or more backends meant to hold the same data, preferred first.
+        min_backoff: Seconds before the first health check of a lost member.
+        max_backoff: Longest wait between two health checks of a lost member.
+        clock: Monotonic clock (tests pass their own).
+    """
+
+    name = "fallback"
+
+    def __init__(
+        self,
+        members: Sequence[Backend],
+        *,
+        min_backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if len(members) < 2:
+            raise ConfigurationError("fallback needs at least two stores, preferred first")
+        if not 0 < min_backoff <= max_backoff:
+            raise ConfigurationError("need 0 < min_backoff <= max_backoff (seconds)")
+        self._members = [_Member(i, b) for i, b in enumerate(members)]
+        self.min_backoff, self.max_backoff, self._clock = min_backoff, max_backoff, clock
+        self._lock = threading.Lock()
+        self._reader: int | None = 0  # the member that served the last read (for logging)
+        self.capabilities = _capabilities(members)  # type: ignore[misc]
+        self.name = "fallback(" + ", ".join(b.name for b in members) + ")"  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return "FallbackBackend([" + ", ".join(repr(m.backend) for m in self._members) + "])"
+
+    def parts(self) -> Sequence[Backend]:
+        return [m.backend for m in self._members]
+
+    def status(self) -> list[MemberStatus]:
+        """Each member: reachable at the last try, and how many writes it is behind."""
+        with self._lock:
+            return [
+                MemberStatus(m.index, m.backend.name, m.up, len(m.journal))
+                for m in self._members
+            ]
+
+    # ------------------------------------------------------------ running
+    # Errors of a member's step are handed to the flow (which decides what a lost
+    # member means, and re-raises the rest) instead of ending it.
+    def run(self, make: MakeOp[T]) -> T:
+        return drive(make(), self.execute, _to_flow)
+
+    async def arun(self, make: MakeOp[T]) -> T:
+        return await adrive(make(), self.aexecute, _to_flow)
+
+    def recover(self) -> None:
+        """Health-check every member that is behind now, ignoring back-off."""
+        with self._lock:
+            for m in self._members:
+                m.next_check = 0.0
+        self.run(self._maintain)
+
+    async def arecover(self) -> None:
+        with self._lock:
+            for m in self._members:
+                m.next_check = 0.0
+        await self.arun(self._maintain)
+
+    # ------------------------------------------------------------ member state
+    def _lost(self, m: _Member, exc: BaseException) -> None:
+        with self._lock:
+            was_up = m.up
+            m.up = False
+            m.backoff = min(self.max_backoff, max(self.min_backoff, m.backoff * 2))
+            m.next_check = self._clock() + m.backoff
+        if was_up:
+            log.warning(
+                "fallback: %s is unreachable (%s); operations go to the next member, and "
+                "its writes are journaled until it is back", m.label, exc,
+            )
+
+    def _diverged(self, m: _Member, exc: BaseException) -> None:
+        """A member refused a write another member applied: it no longer holds the same data."""
+        with self._lock:
+            m.up = False
+            m.next_check = float("inf")
+            m.journal.clear()
+            m.journal.append(("<diverged>", ()))
+        log.error(
+            "fallback: %s refused a write another member applied (%r); it no longer holds "
+            "the same data and serves nothing more: copy the data over and open a new "
+            "fallback store", m.label, exc,
+        )
+
+    def _claim(self) -> list[_Member]:
+        """Members that are behind and due for a check, claimed by this flow."""
+        now = self._clock()
+        with self._lock:
+            due = [m for m in self._members if not m.current and not m.busy and m.next_check <= now]
+            for m in due:
+                m.busy = True
+            return due
+
+    def _maintain(self) -> Flow[None]:
+        """Health-check and replay members that are behind and due (each by one flow)."""
+        for m in self._claim():
+            try:
+                yield from self._catch_up(m)
+            finally:
+                m.busy = False
+
+    def _catch_up(self, m: _Member) -> Flow[None]:
+        if not m.up:
+            try:
+                yield Delegate(m.backend, m.backend.list_collections)
+            except BackendUnavailableError as exc:
+                self._lost(m, exc)
+                return
+        replayed = 0
+        while True:
+            with self._lock:
+                if not m.journal:
+                    was_down = not m.up
+                    m.up, m.backoff = True, 0.0
+                    break
+                name, args = m.journal[0]
+            try:
+                yield Delegate(m.backend, functools.partial(getattr(m.backend, name), *args))
+            except BackendUnavailableError as exc:
+                self._lost(m, exc)
+                return
+            except Exception as exc:  # it refuses a write the others applied
+                self._diverged(m, exc)
+                return
+            with self._lock:
+                m.journal.popleft()
+            replayed += 1
+        if was_down or replayed:
+            log.info(
+                "fallback: %s is back: %d journaled writes replayed; it serves reads and "
+                "writes again", m.label, replayed,
+            )
+
+    # ------------------------------------------------------------ reads and writes
+    def _read(self, name: str, *args: Any) -> Flow[Any]:
+        yield from self._maintain()
+        for m in self._members:
+            if not m.current:
+                continue
+            try:
+                result = yield Delegate(m.backend, functools.partial(getattr(m.backend, name), *args))
+            except BackendUnavailableError as exc:
+                self._lost(m, exc)
+                continue
+            self._note_reader(m)
+            return result
+        raise BackendUnavailableError(self._none_current())
+
+    def _note_reader(self, m: _Member) -> None:
+        if self._reader != m.index:
+            previous, self._reader = self._reader, m.index
+            log.warning("fallback: reads now served by %s (were by member %s)", m.label, previous)
+
+    def _none_current(self) -> str:
+        states = "; ".join(
+            f"{m.label}: {'reachable' if m.up else 'unreachable'}, {len(m.journal)} writes behind"
+            for m in self._members
+        )
+        return (
+            f"no store that holds every acknowledged write is reachable ({states}); "
+            f"retry when one is back"
+        )
+
+    def _write(self, name: str, *args: Any) -> Flow[Any]:
+        yield from self._maintain()
+        done: list[Any] = []
+        missed: list[_Member] = []
+        for m in self._members:
+            if not m.current:
+                missed.append(m)
+                continue
+            try:
+                result = yield Delegate(m.backend, functools.partial(getattr(m.backend, name), *args))
+            except BackendUnavailableError as exc:
+                self._lost(m, exc)
+                missed.append(m)
+                continue
+            except Exception as exc:
+                if not done:
+                    raise  # refused before any member applied it: the caller's error
+                self._diverged(m, exc)
+                continue
+            done.append(result)
+        if not done:
+            raise BackendUnavailableError(
+                f"no store took the write, so it was not acknowledged; {self._none_current()}"
+            )
+        with self._lock:
+            for m in missed:
+                m.journal.append((name, args))
+        return done[0]
+
+    # ------------------------------------------------------------ collections
+    def create_collection(self, info: CollectionInfo) -> Flow[None]:
+        return (yield from self._write("create_collection", info))
+
+    def get_collection(self, name: str) -> Flow[CollectionInfo | None]:
+        return (yield from self._read("get_collection", name))
+
+    def list_collections(self) -> Flow[list[str]]:
+        return (yield from self._read("list_collections"))
+
+    def drop_collection(self, name: str) -> Flow[None]:
+        return (yield from self._write("drop_collection", name))
+
+    # ------------------------------------------------------------ records
+    def upsert(
+        self, collection: str, records: Sequence[Record], ttl: float | None = None
+    ) -> Flow[None]:
+        return (yield from self._write("upsert", collection, records, ttl))
+
+    def get(
+        self, collection: str, ids: Sequence[str], include_vectors: bool = True
+    ) -> Flow[list[Record]]:
+        return (yield from self._read("get", collection, ids, include_vectors))
+
+    def delete(self, collection: str, ids: Sequence[str]) -> Flow[int]:
+        return (yield from self._write("delete", collection, ids))
+
+    def delete_where(self, collection: str, where: FilterNode | None) -> Flow[int]:
+        return (yield from self._write("delete_where", collection, where))
+
+    def count(self, collection: str, where: FilterNode | None = None) -> Flow[int]:
+        return (yield from self._read("count", collection, where))
+
+    def scan(
+        self,
+        collection: str,
+        where: FilterNode | None,
+        limit: int,
+        cursor: str | None,
+        include_vectors: bool = False,
+    ) -> Flow[Page]:
+        yield from self._maintain()
+        if cursor is None:
+            order = [m for m in self._members if m.current]
+            inner = None
+        else:
+            index, sep, inner = cursor.partition(":")
+            if not sep or not index.isdigit() or int(index) >= len(self._members) or not inner:
+                raise InvalidInputError(
+                    f"not a cursor of this store: {cursor!r}; pass the Page.cursor of the "
+                    f"previous page"
+                )
+            member = self._members[int(index)]
+            if not member.current:
+                raise BackendUnavailableError(
+                    f"the scan started on {member.label}, which is no longer reachable or "
+                    f"up to date; start the scan again"
+                )
+            order = [member]
+        for m in order:
+            try:
+                page: Page = yield Delegate(
+                    m.backend,
+                    functools.partial(
+                        m.backend.scan, collection, where, limit, inner, include_vectors
+                    ),
+                )
+            except BackendUnavailableError as exc:
+                self._lost(m, exc)
+                if cursor is not None:
+                    raise
+                continue
+            self._note_reader(m)
+            return Page(page.records, None if page.cursor is None else f"{m.index}:{page.cursor}")
+        raise BackendUnavailableError(self._none_current())
+
+    def search(
+        self,
+        collection: str,
+        vector: Sequence[float],
+        k: int,
+        where: FilterNode | None,
+        include_vectors: bool = False,
+    ) -> Flow[list[Hit]]:
+        return (yield from self._read("search", collection, vector, k, where, include_vectors))
+
+    def keyword_search(
+        self, collection: str, query: str, k: int, where: FilterNode | None
+    ) -> Flow[list[Hit]]:
+        return (yield from self._read("keyword_search", collection, query, k, where))
+
+    def hybrid_search(
+        self,
+        collection: str,
+        query: str,
+        vector: Sequence[float],
+        k: int,
+        where: FilterNode | None,
+    ) -> Flow[list[Hit]]:
+        return (yield from self._read("hybrid_search", collection, query, vector, k, where))
+
+    # ------------------------------------------------------------ chat
+    def append_messages(
+        self, namespace: str, session_id: str, messages: Sequence[Message], ttl: float | None = None
+    ) -> Flow[None]:
+        return (yield from self._write("append_messages", namespace, session_id, messages, ttl))
+
+    def get_messages(
+        self, namespace: str, session_id: str, last_n: int | None = None
+    ) -> Flow[list[Message]]:
+        return (yield from self._read("get_messages", namespace, session_id, last_n))
+
+    def clear_messages(self, namespace: str, session_id: str) -> Flow[None]:
+        return (yield from self._write("clear_messages", namespace, session_id))
+
+    def list_sessions(self, namespace: str) -> Flow[list[str]]:
+        return (yield from self._read("list_sessions", namespace))
+
+    # ------------------------------------------------------------ key-value
+    def kv_put(
+        self, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None
+    ) -> Flow[None]:
+        return (yield from self._write("kv_put", collection, items, ttl))
+
+    def kv_get(self, collection: str, keys: Sequence[str]) -> Flow[list[bytes | None]]:
+        return (yield from self._read("kv_get", collection, keys))
+
+    def kv_delete(self, collection: str, keys: Sequence[str]) -> Flow[None]:
+        return (yield from self._write("kv_delete", collection, keys))
+
+    def kv_keys(self, collection: str, prefix: str | None = None) -> Flow[list[str]]:
+        return (yield from self._read("kv_keys", collection, prefix))
+
+
+def create_with_fallback(
+    stores: Sequence[Any],
+    *,
+    min_backoff: float = 0.5,
+    max_backoff: float = 30.0,
+    default_metric: str = "cosine",
+    default_ttl: float | None = None,
+    **options: Any,
+) -> Any:
+    """One :class:`~bruno_memory_integrations.store.Store` over stores that back each other up.
+
+    Args:
+        stores: URLs, Stores or Backends, preferred first, meant to hold the same data.
+        min_backoff: Seconds before the first health check of a lost store.
+        max_backoff: Longest wait between two health checks of a lost store.
+        default_metric: The Store's default metric.
+        default_ttl: The Store's default TTL (every store must support TTL).
+        **options: Options for every store opened from a URL here.
+
+    Returns:
+        A Store; ``store.backend`` is the :class:`FallbackBackend` (``status()``,
+        ``recover()``).
+    """
+    from ..store import Store
+
+    opened: list[Backend] = []
+    try:
+        members = []
+        for target in stores:
+            backend = as_backend(target, **(options if isinstance(target, str) else {}))
+            if isinstance(target, str):
+                opened.append(backend)
+            members.append(backend)
+        backend = FallbackBackend(members, min_backoff=min_backoff, max_backoff=max_backoff)
+    except BaseException:
+        for b in opened:
+            b.close()
+        raise
+    return Store(backend, default_metric=default_metric, default_ttl=default_ttl)

@@ -48,7 +48,12 @@ from typing import Any, TypeVar
 
 from ..backend import Backend, Hit, MakeOp
 from ..capabilities import Capabilities
-from ..errors import BackendUnavailableError, ConfigurationError, InvalidInputError
+from ..errors import (
+    BackendUnavailableError,
+    BrunoMemoryError,
+    ConfigurationError,
+    InvalidInputError,
+)
 from ..filters import FilterNode
 from ..sansio import adrive, drive
 from ..types import CollectionInfo, Message, Page, Record
@@ -181,6 +186,10 @@ class FallbackBackend(DelegatingBackend):
                 m.next_check = 0.0
         await self.arun(self._maintain)
 
+    @staticmethod
+    def _call(m: _Member, name: str, args: tuple[Any, ...]) -> Delegate:
+        return Delegate(m.backend, functools.partial(getattr(m.backend, name), *args))
+
     # ------------------------------------------------------------ member state
     def _lost(self, m: _Member, exc: BaseException) -> None:
         with self._lock:
@@ -240,11 +249,11 @@ class FallbackBackend(DelegatingBackend):
                     break
                 name, args = m.journal[0]
             try:
-                yield Delegate(m.backend, functools.partial(getattr(m.backend, name), *args))
+                yield self._call(m, name, args)
             except BackendUnavailableError as exc:
                 self._lost(m, exc)
                 return
-            except Exception as exc:  # it refuses a write the others applied
+            except BrunoMemoryError as exc:  # it refuses a write the others applied
                 self._diverged(m, exc)
                 return
             with self._lock:
@@ -263,7 +272,7 @@ class FallbackBackend(DelegatingBackend):
             if not m.current:
                 continue
             try:
-                result = yield Delegate(m.backend, functools.partial(getattr(m.backend, name), *args))
+                result = yield self._call(m, name, args)
             except BackendUnavailableError as exc:
                 self._lost(m, exc)
                 continue
@@ -295,7 +304,7 @@ class FallbackBackend(DelegatingBackend):
                 missed.append(m)
                 continue
             try:
-                result = yield Delegate(m.backend, functools.partial(getattr(m.backend, name), *args))
+                result = yield self._call(m, name, args)
             except BackendUnavailableError as exc:
                 self._lost(m, exc)
                 missed.append(m)

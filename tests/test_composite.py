@@ -75,7 +75,7 @@ def test_one_url_named_twice_is_opened_once_and_closed_once(tmp_path: Path) -> N
     assert isinstance(backend, CompositeBackend) and backend.chat is backend.kv
     assert len(backend.parts()) == 2
     s.close()
-    with pytest.raises(Exception):  # noqa: B017,PT011 - the part is closed, whatever it raises
+    with pytest.raises(Exception):  # noqa: B017 - the part is closed, whatever it raises
         backend.run(lambda: backend.kv_keys("bytes", None))
 
 

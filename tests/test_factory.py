@@ -150,7 +150,7 @@ def test_unknown_option_lists_the_valid_ones_before_anything_opens(tmp_path: Pat
     text = str(info.value)
     assert "pool_size" in text and "database_path" in text and "enable_fts" in text
     assert not (tmp_path / "x.db").exists()
-    with pytest.raises(ConfigurationError, match="valid options: .*connection_string"):
+    with pytest.raises(ConfigurationError, match=r"valid options: .*connection_string"):
         create_backend("postgresql", conection_string="postgresql://h/db")
 
 

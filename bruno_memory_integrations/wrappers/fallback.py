@@ -394,7 +394,10 @@ class FallbackBackend(DelegatingBackend):
             except BackendUnavailableError as exc:
                 self._lost(m, exc)
                 if cursor is not None:
-                    raise
+                    raise BackendUnavailableError(
+                        f"the scan started on {m.label}, which is no longer reachable; "
+                        f"start the scan again"
+                    ) from exc
                 continue
             self._note_reader(m)
             return Page(page.records, None if page.cursor is None else f"{m.index}:{page.cursor}")

@@ -1,0 +1,232 @@
+"""Fallback between stores: no acknowledged write lost, no read that misses one.
+
+Unit tests use memory backends that can be made unreachable on demand and a hand-
+driven clock; the end-to-end test stops and restarts the real PostgreSQL and Redis
+test servers in the middle of a workload and compares the result with a run
+without faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bruno_memory_integrations import (
+    BackendUnavailableError,
+    ConfigurationError,
+    FilterError,
+    Record,
+    Store,
+    create_with_fallback,
+    open_store,
+)
+from bruno_memory_integrations.backend import MakeOp
+from bruno_memory_integrations.backends.memory import MemoryBackend
+from bruno_memory_integrations.testing import ConformanceTests
+from bruno_memory_integrations.wrappers import FallbackBackend
+
+LOGGER = "bruno_memory_integrations.wrappers.fallback"
+
+
+class TestFallbackConformance(ConformanceTests):
+    """Every Store operation through the fallback wrapper (memory preferred, SQLite second)."""
+
+    @pytest.fixture
+    def make_store(self, tmp_path: Path) -> Callable[[], Store]:
+        name = uuid.uuid4().hex
+        return lambda: create_with_fallback(
+            [open_store("memory://", name=name), f"sqlite:///{tmp_path / 'second.db'}"]
+        )
+
+
+class Flaky(MemoryBackend):
+    """A memory backend that can be made unreachable, counting the operations it ran."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.ran = 0
+
+    def run(self, make: MakeOp[Any]) -> Any:
+        if self.down:
+            raise BackendUnavailableError("flaky: unreachable")
+        self.ran += 1
+        return super().run(make)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _pair(**kw: Any) -> tuple[Store, Flaky, Flaky, Clock]:
+    a, b, clock = Flaky(), Flaky(), Clock()
+    return Store(FallbackBackend([a, b], clock=clock, **kw)), a, b, clock
+
+
+def rec(i: int) -> Record:
+    return Record(f"r{i}", f"text {i}", [1.0, float(i)], {"i": i})
+
+
+def test_writes_during_an_outage_go_to_the_next_store_and_are_replayed() -> None:
+    store, a, b, clock = _pair()
+    store.upsert("c", [rec(0)])
+    a.down = True
+    store.upsert("c", [rec(1)])  # acknowledged by b, journaled for a
+    store.kv_mset("kv", {"k": b"v"})
+    store.append_messages("s", [{"n": 1}])
+    assert [s.behind for s in store.backend.status()] == [3, 0]  # type: ignore[attr-defined]
+    # Reads are served by b, which holds every acknowledged write.
+    assert sorted(r.id for r in store.get("c", ["r0", "r1"])) == ["r0", "r1"]
+    assert store.kv_mget("kv", ["k"]) == [b"v"]
+    a.down = False
+    clock.now = 0.4  # back-off (0.5 s) not over: a is not even asked
+    ran = a.ran
+    assert store.count("c") == 2 and a.ran == ran
+    clock.now = 0.6
+    assert store.count("c") == 2  # health check, replay of 3 writes, then the read on a
+    assert a.ran == ran + 1 + 3 + 1
+    assert [s.behind for s in store.backend.status()] == [0, 0]  # type: ignore[attr-defined]
+    a_only = Store(a)
+    assert sorted(r.id for r in a_only.get("c", ["r0", "r1"])) == ["r0", "r1"]
+    assert a_only.kv_mget("kv", ["k"]) == [b"v"] and a_only.get_messages("s") == [{"n": 1}]
+
+
+def test_a_read_never_silently_misses_an_acknowledged_write() -> None:
+    store, a, b, _ = _pair()
+    b.down = True
+    store.upsert("c", [rec(0)])  # only a has it; b is behind
+    a.down, b.down = True, False
+    with pytest.raises(BackendUnavailableError, match="holds every acknowledged write"):
+        store.get("c", ["r0"])  # b answers, but it would miss r0: refuse instead
+    with pytest.raises(BackendUnavailableError):
+        store.count("c")
+
+
+def test_a_write_no_store_took_is_not_acknowledged_nor_journaled() -> None:
+    store, a, b, _ = _pair()
+    store.upsert("c", [rec(0)])
+    a.down = b.down = True
+    with pytest.raises(BackendUnavailableError, match="not acknowledged"):
+        store.kv_mset("kv", {"k": b"v"})
+    assert [s.behind for s in store.backend.status()] == [0, 0]  # type: ignore[attr-defined]
+
+
+def test_health_checks_happen_at_1_3_7_then_every_4(monkeypatch: pytest.MonkeyPatch) -> None:
+    store, a, _, clock = _pair(min_backoff=1.0, max_backoff=4.0)
+    store.upsert("c", [rec(0)])
+    a.down = True
+    probed: list[float] = []
+    real = Flaky.run
+
+    def counting(self: Flaky, make: MakeOp[Any]) -> Any:
+        if self is a:
+            probed.append(clock.now)
+        return real(self, make)
+
+    monkeypatch.setattr(Flaky, "run", counting)
+    store.upsert("c", [rec(1)])  # t=0: fails on a
+    for t in range(1, 16):
+        clock.now = float(t)
+        store.count("c")
+    assert probed == [0.0, 1.0, 3.0, 7.0, 11.0, 15.0]
+
+
+def test_each_switch_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    store, a, _, clock = _pair()
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    store.upsert("c", [rec(0)])
+    a.down = True
+    store.upsert("c", [rec(1)])
+    store.count("c")
+    a.down = False
+    clock.now = 10.0
+    store.count("c")
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == LOGGER]
+    text = "\n".join(m for _, m in messages)
+    assert ("WARNING", "member 0 (memory) is unreachable") in [
+        (lvl, m.split(" (flaky")[0].replace("fallback: ", "")) for lvl, m in messages
+    ]
+    assert "reads now served by member 1" in text
+    assert "member 0 (memory) is back: 1 journaled writes replayed" in text
+    assert "reads now served by member 0" in text
+
+
+def test_a_member_refusing_what_another_applied_is_taken_out() -> None:
+    class Picky(Flaky):
+        def run(self, make: MakeOp[Any]) -> Any:
+            if getattr(make, "func", None).__name__ == "kv_put":  # type: ignore[union-attr]
+                raise FilterError("picky: refuses key-value writes")
+            return super().run(make)
+
+    a, b = Flaky(), Picky()
+    store = Store(FallbackBackend([a, b]))
+    store.kv_mset("kv", {"k": b"v"})  # a applied it, b refused: b no longer matches a
+    status = store.backend.status()  # type: ignore[attr-defined]
+    assert status[1].up is False and status[1].behind == 1
+    a.down = True
+    with pytest.raises(BackendUnavailableError):
+        store.kv_mget("kv", ["k"])  # never answered by b
+    a.down = False
+    with pytest.raises(FilterError):  # refused by the first store: the caller's error
+        Store(FallbackBackend([Picky(), Flaky()])).kv_mset("kv", {"k": b"v"})
+
+
+def test_scan_cursor_belongs_to_one_member() -> None:
+    store, a, _, _ = _pair()
+    store.upsert("c", [rec(i) for i in range(5)])
+    page = store.scan("c", limit=2)
+    assert page.cursor is not None and page.cursor.startswith("0:")
+    rest = list(store.iter_records("c", batch_size=2))
+    assert [r.id for r in rest] == [f"r{i}" for i in range(5)]
+    a.down = True
+    with pytest.raises(BackendUnavailableError, match="start the scan again"):
+        store.scan("c", limit=2, cursor=page.cursor)
+    assert [r.id for r in store.scan("c", limit=5).records] == [f"r{i}" for i in range(5)]
+    with pytest.raises(ValueError, match="not a cursor"):
+        store.scan("c", limit=2, cursor="garbage")
+
+
+def test_async_calls_fall_back_too() -> None:
+    store, a, b, clock = _pair()
+
+    async def main() -> None:
+        await store.aupsert("c", [rec(0)])
+        a.down = True
+        await store.aupsert("c", [rec(1)])
+        assert await store.acount("c") == 2
+        a.down, clock.now = False, 5.0
+        assert sorted(r.id for r in await store.aget("c", ["r0", "r1"])) == ["r0", "r1"]
+
+    asyncio.run(main())
+    assert [s.behind for s in store.backend.status()] == [0, 0]  # type: ignore[attr-defined]
+
+
+def test_configuration_errors() -> None:
+    with pytest.raises(ConfigurationError, match="at least two"):
+        FallbackBackend([MemoryBackend()])
+    with pytest.raises(ConfigurationError, match="backoff"):
+        FallbackBackend([MemoryBackend(), MemoryBackend()], min_backoff=0)
+
+
+def test_langchain_vector_store_on_a_fallback() -> None:
+    pytest.importorskip("langchain_core")
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+
+    from bruno_memory_integrations.langchain import BrunoVectorStore
+
+    store, a, _, _ = _pair()
+    vs = BrunoVectorStore(DeterministicFakeEmbedding(size=8), store=store, collection="lc")
+    vs.add_texts(["alpha"], ids=["1"])
+    a.down = True
+    vs.add_texts(["beta"], ids=["2"])
+    assert [d.id for d in vs.similarity_search("beta", k=1)] == ["2"]

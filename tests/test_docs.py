@@ -40,7 +40,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 #: Pages whose examples are run.
-PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md")), *sorted(DOCS.glob("cookbook/*.md"))]
 #: Pages whose examples are connection strings for hosts that do not exist here
 #: (db.example.com, cache.example.com): compiled only.
 COMPILE_ONLY = sorted((DOCS / "backends").glob("*.md"))

@@ -13,7 +13,8 @@ Consistency rules (docs/cookbook/fallback.md explains them with examples):
   that member's **replay journal**, in order. A write no member applied raises
   ``BackendUnavailableError`` and is journaled nowhere: it was not acknowledged.
 * So a write acknowledged during an outage lives in the members that were up, and
-  in the journal (process memory) of each member that was down.
+  in the journal of each member that was down: in process memory, or in a SQLite
+  file with ``journal_path=`` (written before the write is acknowledged).
 * **Recovery:** before an operation, a member that is behind and whose back-off
   has elapsed gets a health check (``list_collections``); if it answers, its
   journal is replayed in order, then it is up to date again and, being preferred,
@@ -27,9 +28,10 @@ Consistency rules (docs/cookbook/fallback.md explains them with examples):
 * Replay is exactly-once for idempotent writes (upserts, deletes, key-value sets,
   collection changes); a chat append whose reply was lost when its member went down
   may be applied twice by the replay (at-least-once), as with any retry.
-* The journal lives in this process: if the process ends while a member is behind,
-  that member misses the journaled writes (the other members hold them); copy them
-  over (``bruno-memory`` export/import, or migration) before using it again.
+* Without ``journal_path`` the journal lives in this process: if the process ends
+  while a member is behind, that member misses the journaled writes (the other
+  members hold them). With ``journal_path``, a fallback opened again over the same
+  stores replays them.
 * A scan cursor belongs to the member that produced it: if that member becomes
   unreachable mid-scan, the next page raises ``BackendUnavailableError`` (start the
   scan again).
@@ -41,9 +43,8 @@ import functools
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..backend import Backend, Hit, MakeOp
@@ -55,9 +56,10 @@ from ..errors import (
     InvalidInputError,
 )
 from ..filters import FilterNode
-from ..sansio import adrive, drive
+from ..sansio import Offload, adrive, drive
 from ..types import CollectionInfo, Message, Page, Record
 from .delegate import Delegate, DelegatingBackend, as_backend
+from .journal import Journal
 
 __all__ = ["FallbackBackend", "MemberStatus", "create_with_fallback"]
 
@@ -70,8 +72,9 @@ Flow = Generator[Any, Any, T]
 class _Member:
     index: int
     backend: Backend
+    journal: Journal
     up: bool = True
-    journal: deque[tuple[str, tuple[Any, ...]]] = field(default_factory=deque)
+    diverged: bool = False
     next_check: float = 0.0
     backoff: float = 0.0
     busy: bool = False  # a flow is checking / replaying it
@@ -81,8 +84,12 @@ class _Member:
         return f"member {self.index} ({self.backend.name})"
 
     @property
+    def behind(self) -> int:
+        return self.journal.behind(self.index)
+
+    @property
     def current(self) -> bool:
-        return self.up and not self.journal
+        return self.up and not self.diverged and not self.behind
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,9 @@ class FallbackBackend(DelegatingBackend):
         members: Two or more backends meant to hold the same data, preferred first.
         min_backoff: Seconds before the first health check of a lost member.
         max_backoff: Longest wait between two health checks of a lost member.
+        journal_path: A file keeping the replay journal on disk (SQLite), so writes
+            journaled for an unreachable member survive the process; ``None`` keeps it
+            in memory.
         clock: Monotonic clock (tests pass their own).
     """
 
@@ -137,13 +147,15 @@ class FallbackBackend(DelegatingBackend):
         *,
         min_backoff: float = 0.5,
         max_backoff: float = 30.0,
+        journal_path: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if len(members) < 2:
             raise ConfigurationError("fallback needs at least two stores, preferred first")
         if not 0 < min_backoff <= max_backoff:
             raise ConfigurationError("need 0 < min_backoff <= max_backoff (seconds)")
-        self._members = [_Member(i, b) for i, b in enumerate(members)]
+        self._journal = Journal([b.name for b in members], journal_path)
+        self._members = [_Member(i, b, self._journal) for i, b in enumerate(members)]
         self.min_backoff, self.max_backoff, self._clock = min_backoff, max_backoff, clock
         self._lock = threading.Lock()
         self._reader: int | None = 0  # the member that served the last read (for logging)
@@ -156,11 +168,19 @@ class FallbackBackend(DelegatingBackend):
     def parts(self) -> Sequence[Backend]:
         return [m.backend for m in self._members]
 
+    def close(self) -> None:
+        super().close()
+        self._journal.close()
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        self._journal.close()
+
     def status(self) -> list[MemberStatus]:
         """Each member: reachable at the last try, and how many writes it is behind."""
         with self._lock:
             return [
-                MemberStatus(m.index, m.backend.name, m.up, len(m.journal))
+                MemberStatus(m.index, m.backend.name, m.up and not m.diverged, m.behind)
                 for m in self._members
             ]
 
@@ -206,10 +226,9 @@ class FallbackBackend(DelegatingBackend):
     def _diverged(self, m: _Member, exc: BaseException) -> None:
         """A member refused a write another member applied: it no longer holds the same data."""
         with self._lock:
-            m.up = False
+            m.diverged = True
             m.next_check = float("inf")
-            m.journal.clear()
-            m.journal.append(("<diverged>", ()))
+        self._journal.discard(m.index)
         log.error(
             "fallback: %s refused a write another member applied (%r); it no longer holds "
             "the same data and serves nothing more: copy the data over and open a new "
@@ -220,7 +239,10 @@ class FallbackBackend(DelegatingBackend):
         """Members that are behind and due for a check, claimed by this flow."""
         now = self._clock()
         with self._lock:
-            due = [m for m in self._members if not m.current and not m.busy and m.next_check <= now]
+            due = [
+                m for m in self._members
+                if not m.current and not m.diverged and not m.busy and m.next_check <= now
+            ]
             for m in due:
                 m.busy = True
             return due
@@ -242,12 +264,15 @@ class FallbackBackend(DelegatingBackend):
                 return
         replayed = 0
         while True:
-            with self._lock:
-                if not m.journal:
+            entry = self._journal.first(m.index)
+            if entry is None:
+                with self._lock:
                     was_down = not m.up
                     m.up, m.backoff = True, 0.0
+                if self._journal.first(m.index) is None:
                     break
-                name, args = m.journal[0]
+                continue  # a write was journaled meanwhile
+            seq, name, args = entry
             try:
                 yield self._call(m, name, args)
             except BackendUnavailableError as exc:
@@ -256,8 +281,7 @@ class FallbackBackend(DelegatingBackend):
             except BrunoMemoryError as exc:  # it refuses a write the others applied
                 self._diverged(m, exc)
                 return
-            with self._lock:
-                m.journal.popleft()
+            yield from self._journaled(self._journal.pop, m.index, seq)
             replayed += 1
         if was_down or replayed:
             log.info(
@@ -280,6 +304,14 @@ class FallbackBackend(DelegatingBackend):
             return result
         raise BackendUnavailableError(self._none_current())
 
+    def _journaled(self, fn: Callable[..., None], *args: Any) -> Flow[None]:
+        """Change the journal: inline when it is in memory; as an Offload step (a worker
+        thread under async) when it is a file, so a disk write never blocks the loop."""
+        if self._journal.path is None:
+            fn(*args)
+        else:
+            yield Offload(functools.partial(fn, *args))
+
     def _note_reader(self, m: _Member) -> None:
         if self._reader != m.index:
             previous, self._reader = self._reader, m.index
@@ -287,7 +319,7 @@ class FallbackBackend(DelegatingBackend):
 
     def _none_current(self) -> str:
         states = "; ".join(
-            f"{m.label}: {'reachable' if m.up else 'unreachable'}, {len(m.journal)} writes behind"
+            f"{m.label}: {'reachable' if m.up else 'unreachable'}, {m.behind} writes behind"
             for m in self._members
         )
         return (
@@ -300,6 +332,8 @@ class FallbackBackend(DelegatingBackend):
         done: list[Any] = []
         missed: list[_Member] = []
         for m in self._members:
+            if m.diverged:
+                continue
             if not m.current:
                 missed.append(m)
                 continue
@@ -319,9 +353,7 @@ class FallbackBackend(DelegatingBackend):
             raise BackendUnavailableError(
                 f"no store took the write, so it was not acknowledged; {self._none_current()}"
             )
-        with self._lock:
-            for m in missed:
-                m.journal.append((name, args))
+        yield from self._journaled(self._journal.append, [m.index for m in missed], name, args)
         return done[0]
 
     # ------------------------------------------------------------ collections
@@ -466,6 +498,7 @@ def create_with_fallback(
     *,
     min_backoff: float = 0.5,
     max_backoff: float = 30.0,
+    journal_path: str | None = None,
     default_metric: str = "cosine",
     default_ttl: float | None = None,
     **options: Any,
@@ -476,6 +509,8 @@ def create_with_fallback(
         stores: URLs, Stores or Backends, preferred first, meant to hold the same data.
         min_backoff: Seconds before the first health check of a lost store.
         max_backoff: Longest wait between two health checks of a lost store.
+        journal_path: Keep the replay journal in this SQLite file, so writes a lost
+            store missed survive the process (default: in memory).
         default_metric: The Store's default metric.
         default_ttl: The Store's default TTL (every store must support TTL).
         **options: Options for every store opened from a URL here.
@@ -494,7 +529,9 @@ def create_with_fallback(
             if isinstance(target, str):
                 opened.append(backend)
             members.append(backend)
-        backend = FallbackBackend(members, min_backoff=min_backoff, max_backoff=max_backoff)
+        backend = FallbackBackend(
+            members, min_backoff=min_backoff, max_backoff=max_backoff, journal_path=journal_path
+        )
     except BaseException:
         for b in opened:
             b.close()

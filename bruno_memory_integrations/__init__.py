@@ -33,11 +33,10 @@ from .errors import (
 )
 from .factory import create_backend
 from .filters import matches, parse_filter
-from .registry import available_backends, open_store, register_backend
+from .registry import available_backends, create_with_fallback, open_store, register_backend
 from .store import DEFAULT_NAMESPACE, Store
 from .types import CollectionInfo, Page, Record, SearchResult
 from .validation import new_id
-from .wrappers import create_with_fallback
 
 __version__ = "0.1.0"
 

@@ -21,7 +21,9 @@ __all__ = [
     "DEFAULT_URL",
     "BackendEntry",
     "available_backends",
+    "create_with_fallback",
     "default_url",
+    "open_backend",
     "open_store",
     "register_backend",
 ]
@@ -118,6 +120,26 @@ def load_backend_class(scheme: str) -> type[Backend]:
     return cls
 
 
+def open_backend(target: Any, **options: Any) -> Backend:
+    """A backend from a URL, a :class:`Store` (its backend), a :class:`Backend` or a client.
+
+    Used for the parts of composite and fallback stores; ``options`` apply to a URL only.
+    """
+    if isinstance(target, Backend):
+        return target
+    if isinstance(target, Store):
+        return target.backend
+    return open_store(target, **options).backend
+
+
+def create_with_fallback(stores: Any, **options: Any) -> Store:
+    """One Store over stores that back each other up; see
+    :func:`bruno_memory_integrations.backends.fallback.create_with_fallback`."""
+    from .backends.fallback import create_with_fallback as create
+
+    return create(stores, **options)  # type: ignore[no-any-return]
+
+
 def _split(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     store = {k: options.pop(k) for k in _STORE_OPTIONS if k in options}
     return store, options
@@ -168,7 +190,7 @@ def open_store(
     """
     store_opts, backend_opts = _split(dict(options))
     if records is not None or chat is not None or kv is not None:
-        from .wrappers.composite import open_composite
+        from .backends.composite import open_composite
 
         return Store(
             open_composite(target, records=records, chat=chat, kv=kv, **backend_opts),

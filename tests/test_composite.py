@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bruno_memory_integrations import NotSupportedError, Record, Store, open_store
+from bruno_memory_integrations.backends.composite import CompositeBackend
 from bruno_memory_integrations.testing import ConformanceTests
-from bruno_memory_integrations.wrappers import CompositeBackend
 
 
 class TestSQLiteRecordsMemoryChatAndKV(ConformanceTests):

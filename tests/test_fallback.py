@@ -28,11 +28,11 @@ from bruno_memory_integrations import (
     open_store,
 )
 from bruno_memory_integrations.backend import MakeOp
+from bruno_memory_integrations.backends.fallback import FallbackBackend
 from bruno_memory_integrations.backends.memory import MemoryBackend
 from bruno_memory_integrations.testing import ConformanceTests
-from bruno_memory_integrations.wrappers import FallbackBackend
 
-LOGGER = "bruno_memory_integrations.wrappers.fallback"
+LOGGER = "bruno_memory_integrations.backends.fallback"
 
 
 class TestFallbackConformance(ConformanceTests):
@@ -221,8 +221,8 @@ def test_configuration_errors() -> None:
 
 def test_journal_codec_round_trips_every_argument_exactly() -> None:
     from bruno_memory_integrations import parse_filter
+    from bruno_memory_integrations.backends.fallback.journal import decode, encode
     from bruno_memory_integrations.types import CollectionInfo
-    from bruno_memory_integrations.wrappers.journal import decode, encode
 
     where = parse_filter({"$or": [{"a": {"$in": [1, 2.5, 7]}}, {"b": {"$ne": None}},
                                   {"t": {"$gte": -0.0}}]})

@@ -47,23 +47,22 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..backend import Backend, Hit, MakeOp
-from ..capabilities import Capabilities
-from ..errors import (
+from ...backend import Backend, Delegate, DelegatingBackend, Hit, MakeOp
+from ...capabilities import Capabilities
+from ...errors import (
     BackendUnavailableError,
     BrunoMemoryError,
     ConfigurationError,
     InvalidInputError,
 )
-from ..filters import FilterNode
-from ..sansio import Offload, adrive, drive
-from ..types import CollectionInfo, Message, Page, Record
-from .delegate import Delegate, DelegatingBackend, as_backend
+from ...filters import FilterNode
+from ...sansio import Offload, adrive, drive
+from ...types import CollectionInfo, Message, Page, Record
 from .journal import Journal
 
 __all__ = ["FallbackBackend", "MemberStatus", "create_with_fallback"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__name__.rsplit(".", 1)[0])  # the package: where its Store logs too
 T = TypeVar("T")
 Flow = Generator[Any, Any, T]
 
@@ -519,13 +518,14 @@ def create_with_fallback(
         A Store; ``store.backend`` is the :class:`FallbackBackend` (``status()``,
         ``recover()``).
     """
-    from ..store import Store
+    from ...registry import open_backend
+    from ...store import Store
 
     opened: list[Backend] = []
     try:
         members = []
         for target in stores:
-            backend = as_backend(target, **(options if isinstance(target, str) else {}))
+            backend = open_backend(target, **(options if isinstance(target, str) else {}))
             if isinstance(target, str):
                 opened.append(backend)
             members.append(backend)

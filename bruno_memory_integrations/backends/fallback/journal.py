@@ -21,9 +21,9 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import ConfigurationError
-from ..filters import And, Comparison, Not, Or
-from ..types import CollectionInfo, Record
+from ...errors import ConfigurationError
+from ...filters import And, Comparison, Not, Or
+from ...types import CollectionInfo, Record
 
 __all__ = ["Journal", "decode", "encode"]
 

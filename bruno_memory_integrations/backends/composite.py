@@ -17,13 +17,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..backend import Backend, Hit
+from ..backend import Backend, DelegatingBackend, Hit, on
 from ..capabilities import Capabilities
 from ..errors import ConfigurationError
 from ..filters import FilterNode
 from ..sansio import Op, non_idempotent
 from ..types import CollectionInfo, Message, Page, Record
-from .delegate import DelegatingBackend, as_backend, on
 
 __all__ = ["CompositeBackend", "open_composite"]
 
@@ -224,6 +223,8 @@ def open_composite(
     named twice opens one backend, shared by both kinds. ``options`` go to every
     part opened from a URL here.
     """
+    from ..registry import open_backend
+
     chosen = {"records": records, "chat": chat, "kv": kv}
     opened: dict[Any, Backend] = {}
     made: list[Backend] = []
@@ -233,7 +234,7 @@ def open_composite(
             return None
         key = target if isinstance(target, str) else id(target)
         if key not in opened:
-            backend = as_backend(target, **(options if isinstance(target, str) else {}))
+            backend = open_backend(target, **(options if isinstance(target, str) else {}))
             if isinstance(target, str):
                 made.append(backend)
             opened[key] = backend

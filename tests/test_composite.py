@@ -173,3 +173,32 @@ def test_llama_index_adapters_on_a_composite(composite: Store) -> None:
     chat.add_message("u1", ChatMessage(role="assistant", content="hello"))
     assert [m.content for m in chat.get_messages("u1")] == ["hi", "hello"]
     assert chat.get_keys() == ["u1"]
+
+
+def test_postgres_for_chat_and_kv_with_qdrant_records(postgres_url: str) -> None:
+    """The issue's "PostgreSQL + Qdrant": records in Qdrant (local mode), the rest in PostgreSQL."""
+    pytest.importorskip("psycopg")
+    pytest.importorskip("qdrant_client")
+    session = f"s{uuid.uuid4().hex[:8]}"
+    with open_store(postgres_url, records="qdrant://:memory:") as s:
+        assert s.backend.records.name == "qdrant"  # type: ignore[attr-defined]
+        s.upsert("docs", [Record("a", "moon", [1.0, 0.0], {"k": 1}),
+                          Record("b", "sun", [0.0, 1.0], {"k": 2})])
+        assert [h.record.id for h in s.search("docs", [1.0, 0.1], k=1, filter={"k": 1})] == ["a"]
+        s.append_messages(session, [{"role": "user", "content": "hi"}])
+    with open_store(postgres_url) as pg:
+        assert pg.get_messages(session) == [{"role": "user", "content": "hi"}]
+        assert "docs" not in pg.list_collections()
+
+
+def test_a_composite_over_a_fallback(tmp_path: Path) -> None:
+    """The wrappers compose: records kept in two stores with fallback, chat in a third."""
+    from bruno_memory_integrations import create_with_fallback
+
+    first, second = (open_store("memory://", name=uuid.uuid4().hex) for _ in range(2))
+    records = create_with_fallback([first, second])
+    with open_store(records=records, chat=f"sqlite:///{tmp_path / 'chat.db'}") as s:
+        s.upsert("docs", [Record("a", "x", [1.0, 0.0])])
+        s.append_messages("s", [{"n": 1}])
+        assert first.count("docs") == second.count("docs") == 1
+        assert first.list_sessions() == []

@@ -68,6 +68,17 @@ class BackendConfig:
         factory_entry(self.type)  # an unknown name fails here, listing the valid ones
         if self.endpoint is not None and (not isinstance(self.endpoint, str) or not self.endpoint):
             raise ConfigurationError(f"endpoint must be a non-empty string, got {self.endpoint!r}")
+        if self.endpoint is not None and "://" in self.endpoint:
+            scheme = self.endpoint.split("://", 1)[0].split("+", 1)[0].lower()
+            scheme = {"rediss": "redis", "qdrants": "qdrant", "weaviates": "weaviate",
+                      "postgres": "postgresql", "milvuss": "milvus"}.get(scheme, scheme)
+            if scheme != factory_entry(self.type).scheme:
+                from .logs import redact_url
+
+                raise ConfigurationError(
+                    f"the endpoint {redact_url(self.endpoint)!r} is not a "
+                    f"{factory_entry(self.type).scheme} URL (type={self.type!r})"
+                )
         if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key):
             raise ConfigurationError("api_key must be a non-empty string")
         if not isinstance(self.options, Mapping) or not all(

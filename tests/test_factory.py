@@ -209,6 +209,9 @@ def test_config_from_dict_flat_and_nested() -> None:
         BackendConfig.from_dict({"endpoint": "x"})
     with pytest.raises(UnknownBackendError, match="valid names"):
         BackendConfig.from_dict({"type": "nosuch"})
+    with pytest.raises(ConfigurationError, match="not a redis URL") as info:
+        BackendConfig("redis", "postgresql://app:hunter2@db/app")
+    assert "hunter2" not in str(info.value)
 
 
 def test_config_from_toml(tmp_path: Path) -> None:

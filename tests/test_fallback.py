@@ -482,3 +482,19 @@ def test_concurrent_writers_while_stores_flap_lose_nothing() -> None:
         keys = set(Store(member).kv_keys("kv"))
         assert expected <= keys, sorted(expected - keys)[:5]
     assert Store(a).kv_keys("kv") == Store(b).kv_keys("kv")
+
+
+def test_stores_holding_different_data_are_refused(tmp_path: Path) -> None:
+    full = open_store("memory://", name=uuid.uuid4().hex)
+    full.upsert("docs", [rec(0)])
+    full.append_messages("s", [{"n": 1}])
+    empty = open_store(f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(ConfigurationError, match="do not hold the same data") as info:
+        create_with_fallback([full, empty])
+    assert "'docs': 1" in str(info.value) and "chat sessions" in str(info.value)
+    forced = create_with_fallback([full, empty], check_same_data=False)
+    assert len(forced.backend.differences()) == 2  # type: ignore[attr-defined]
+    empty.upsert("docs", [rec(0)])
+    empty.append_messages("s", [{"n": 1}])
+    assert forced.backend.differences() == []  # type: ignore[attr-defined]
+    create_with_fallback([full, empty]).close()

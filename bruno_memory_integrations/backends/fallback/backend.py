@@ -47,7 +47,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ...backend import Backend, Delegate, DelegatingBackend, Hit, MakeOp
+from ...backend import Backend, Delegate, DelegatingBackend, Hit, MakeOp, on
 from ...capabilities import Capabilities
 from ...errors import (
     BackendUnavailableError,
@@ -191,6 +191,44 @@ class FallbackBackend(DelegatingBackend):
 
     async def arun(self, make: MakeOp[T]) -> T:
         return await adrive(make(), self.aexecute, _to_flow)
+
+    def differences(self, namespace: str = "default") -> list[str]:
+        """What differs between the reachable stores, by a cheap check (not a proof).
+
+        Compares the vector collections, their record counts and the chat sessions of
+        ``namespace``. Empty when they look the same, or when a store is behind (its
+        journal explains the difference).
+        """
+        return self.run(functools.partial(self._differences, namespace))
+
+    def _differences(self, namespace: str) -> Flow[list[str]]:
+        if len(self._journal):
+            return []
+        seen: list[tuple[_Member, dict[str, int], list[str]]] = []
+        for m in self._members:
+            try:
+                names = yield on(m.backend, m.backend.list_collections)
+                counts = {}
+                for name in names:
+                    counts[name] = yield on(m.backend, m.backend.count, name, None)
+                sessions = yield on(m.backend, m.backend.list_sessions, namespace)
+            except BackendUnavailableError:
+                continue  # cannot tell
+            seen.append((m, counts, sessions))
+        out = []
+        for m, counts, sessions in seen[1:]:
+            first, first_counts, first_sessions = seen[0]
+            if counts != first_counts:
+                out.append(
+                    f"{m.label} has collections {counts} (name: record count), "
+                    f"{first.label} has {first_counts}"
+                )
+            if sessions != first_sessions:
+                out.append(
+                    f"{m.label} has {len(sessions)} chat sessions in {namespace!r}, "
+                    f"{first.label} has {len(first_sessions)}"
+                )
+        return out
 
     def recover(self) -> None:
         """Health-check every member that is behind now, ignoring back-off."""
@@ -498,6 +536,7 @@ def create_with_fallback(
     min_backoff: float = 0.5,
     max_backoff: float = 30.0,
     journal_path: str | None = None,
+    check_same_data: bool = True,
     default_metric: str = "cosine",
     default_ttl: float | None = None,
     **options: Any,
@@ -510,6 +549,10 @@ def create_with_fallback(
         max_backoff: Longest wait between two health checks of a lost store.
         journal_path: Keep the replay journal in this SQLite file, so writes a lost
             store missed survive the process (default: in memory).
+        check_same_data: Refuse stores that visibly hold different data (their vector
+            collections, record counts and default chat sessions differ): a read from
+            the second would miss what only the first holds. Copy one into the other
+            first, or pass ``False`` if you know they match.
         default_metric: The Store's default metric.
         default_ttl: The Store's default TTL (every store must support TTL).
         **options: Options for every store opened from a URL here.
@@ -532,6 +575,15 @@ def create_with_fallback(
         backend = FallbackBackend(
             members, min_backoff=min_backoff, max_backoff=max_backoff, journal_path=journal_path
         )
+        differ = backend.differences() if check_same_data else []
+        if differ:
+            backend._journal.close()
+            raise ConfigurationError(
+                "these stores do not hold the same data, so a read from a fallback store "
+                "could miss what only the preferred one holds: " + "; ".join(differ)
+                + ". Copy one into the others first (or start them empty), or pass "
+                "check_same_data=False if you know they match"
+            )
     except BaseException:
         for b in opened:
             b.close()

@@ -66,6 +66,11 @@ def test_kinds_not_named_live_in_the_base_store_or_are_absent(tmp_path: Path) ->
         with pytest.raises(NotSupportedError, match="kv=none"):
             only_records.kv_mset("c", {"k": b"v"})
         only_records.upsert("docs", [Record("a", "x", [1.0, 0.0])])  # records still work
+    with open_store(chat="memory://") as only_chat:
+        assert only_chat.list_collections() == [] and only_chat.count("docs") == 0
+        with pytest.raises(NotSupportedError, match="vector records; pass records=URL"):
+            only_chat.upsert("docs", [Record("a", "x", [1.0, 0.0])])
+        only_chat.append_messages("s", [{"role": "user"}])
 
 
 def test_one_url_named_twice_is_opened_once_and_closed_once(tmp_path: Path) -> None:

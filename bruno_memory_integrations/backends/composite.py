@@ -19,7 +19,7 @@ from typing import Any
 
 from ..backend import Backend, DelegatingBackend, Hit, on
 from ..capabilities import Capabilities
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, NotSupportedError
 from ..filters import FilterNode
 from ..sansio import Op, non_idempotent
 from ..types import CollectionInfo, Message, Page, Record
@@ -33,9 +33,7 @@ def _capabilities(
     records: Backend | None, chat: Backend | None, kv: Backend | None
 ) -> Capabilities:
     parts = [p for p in (records, chat, kv) if p is not None]
-    base = records.capabilities if records is not None else Capabilities(
-        keyword_search=False, hybrid_search=False, metrics=()
-    )
+    base = records.capabilities if records is not None else Capabilities()
     return base.with_(
         native_async=True,  # every step awaits the part's own arun: never blocks the loop
         chat=chat is not None and chat.capabilities.chat,
@@ -86,8 +84,10 @@ class CompositeBackend(DelegatingBackend):
 
     @property
     def _r(self) -> Backend:
-        if self.records is None:  # the Store refuses before this (no metric is supported)
-            raise ConfigurationError("this composite store has no records part; pass records=URL")
+        if self.records is None:
+            raise NotSupportedError(
+                self.name, "vector records", "pass records=URL to open_store to keep them"
+            )
         return self.records
 
     @property

@@ -498,3 +498,50 @@ def test_stores_holding_different_data_are_refused(tmp_path: Path) -> None:
     empty.append_messages("s", [{"n": 1}])
     assert forced.backend.differences() == []  # type: ignore[attr-defined]
     create_with_fallback([full, empty]).close()
+
+
+async def test_async_workload_across_postgres_and_redis_restarts(
+    postgres_server: Any, redis_server: Any, tmp_path: Path
+) -> None:
+    """The same rules through the async clients (psycopg's async pool, redis.asyncio)."""
+    pytest.importorskip("psycopg")
+    pytest.importorskip("redis")
+    steps = 80
+    faults = {
+        20: postgres_server.stop, 40: postgres_server.start,
+        55: redis_server.stop, 70: redis_server.start,
+    }
+
+    async def run(store: Store, with_faults: bool) -> None:
+        for i in range(steps):
+            if with_faults and i in faults:
+                await asyncio.to_thread(faults[i])
+            batch = [Record(f"a{i}-{j}", f"t {i}", [1.0 + i, float(j), 0.5], {"i": i})
+                     for j in range(2)]
+            await store.aupsert("awork", batch)
+            await store.akv_mset("aitems", {f"k{i}": str(i).encode()})
+            await store.aappend_messages("achat", [{"n": i}])
+            got = await store.aget("awork", [f"a{i}-1"])
+            assert [r.id for r in got] == [f"a{i}-1"], f"step {i}: a read missed a write"
+
+    reference = open_store("memory://")
+    await run(reference, with_faults=False)
+    pg = open_store(postgres_server.url, pool_timeout=1.0, connect_timeout=1.0)
+    rd = open_store(redis_server.url, retries=1)
+    store = create_with_fallback([pg, rd], min_backoff=0.1, max_backoff=0.5)
+    await run(store, with_faults=True)
+    await store.backend.arecover()  # type: ignore[attr-defined]
+    assert all(m.up and m.behind == 0 for m in store.backend.status())  # type: ignore[attr-defined]
+
+    async def state(s: Store) -> Any:
+        records = sorted([(r.id, r.metadata["i"]) async for r in s.aiter_records("awork")])
+        keys = await s.akv_keys("aitems")
+        return records, await s.aget_messages("achat"), await s.akv_mget("aitems", keys)
+
+    expected = await state(reference)
+    assert await state(store) == expected
+    await store.aclose()
+    for url in (postgres_server.url, redis_server.url):
+        alone = open_store(url)
+        assert await state(alone) == expected, url
+        await alone.aclose()

@@ -102,6 +102,36 @@ def test_writes_during_an_outage_go_to_the_next_store_and_are_replayed() -> None
     assert a_only.kv_mget("kv", ["k"]) == [b"v"] and a_only.get_messages("s") == [{"n": 1}]
 
 
+class LosesReplies(Flaky):
+    """Applies an operation, then fails as if the connection dropped before the reply."""
+
+    lose_next = False
+
+    def run(self, make: MakeOp[Any]) -> Any:
+        result = super().run(make)
+        if self.lose_next:
+            self.lose_next, self.down = False, True
+            raise BackendUnavailableError("reply lost")
+        return result
+
+
+@pytest.mark.parametrize("applied", [True, False])
+def test_an_append_cut_off_mid_call_is_replayed_once(applied: bool) -> None:
+    a, b, clock = LosesReplies(), Flaky(), Clock()
+    store = Store(FallbackBackend([a, b], clock=clock))
+    store.append_messages("s", [{"n": 0}])
+    if applied:
+        a.lose_next = True  # a stores the append, then its connection drops
+    else:
+        a.down = True  # a never receives it
+    store.append_messages("s", [{"n": 1}, {"n": 2}])
+    store.append_messages("s", [{"n": 3}])  # a is behind now: journaled plainly
+    a.down, clock.now = False, 10.0
+    store.backend.recover()  # type: ignore[attr-defined]
+    want = [{"n": i} for i in range(4)]
+    assert Store(a).get_messages("s") == want == Store(b).get_messages("s")
+
+
 def test_a_read_never_silently_misses_an_acknowledged_write() -> None:
     store, a, b, _ = _pair()
     b.down = True
@@ -423,7 +453,8 @@ def test_stopping_postgres_and_redis_loses_no_acknowledged_write(
     import re
 
     replayed = [int(n) for n in re.findall(r"is back: (\d+) journaled writes replayed", text)]
-    assert len(replayed) >= 2 and min(replayed) > 10, replayed  # real outages, real replays
+    # Two real outages, two real replays (a loaded machine may add short extra ones).
+    assert len(replayed) >= 2 and sorted(replayed)[-2] > 10, replayed
     print(f"retried steps: {work.retries}; writes replayed per recovery: {replayed}")
 
 

@@ -25,9 +25,12 @@ Consistency rules (docs/cookbook/fallback.md explains them with examples):
   most preferred one that answers. When none answers, a read raises
   ``BackendUnavailableError`` rather than answer from a member that may miss an
   acknowledged write: a read never silently misses one.
-* Replay is exactly-once for idempotent writes (upserts, deletes, key-value sets,
-  collection changes); a chat append whose reply was lost when its member went down
-  may be applied twice by the replay (at-least-once), as with any retry.
+* Replay applies each write once. Upserts, deletes, key-value sets and collection
+  changes are idempotent. A chat append that failed *while* its member went down may
+  or may not have been stored there; the journal notes the session's length with it
+  (read from a member that applied it), and the replay appends it only if the
+  member's session is shorter. (With concurrent appends to the same session that
+  length can be larger than needed, and the replay then appends: at-least-once.)
 * Without ``journal_path`` the journal lives in this process: if the process ends
   while a member is behind, that member misses the journaled writes (the other
   members hold them). With ``journal_path``, a fallback opened again over the same
@@ -62,6 +65,9 @@ from .journal import Journal
 
 __all__ = ["FallbackBackend", "MemberStatus", "create_with_fallback"]
 
+#: Journal entry of an append whose store failed mid-call: (its arguments..., the
+#: session's length with it), replayed only if the store's session is shorter.
+_APPEND_ONCE = "append_messages_once"
 log = logging.getLogger(__name__.rsplit(".", 1)[0])  # the package: where its Store logs too
 T = TypeVar("T")
 Flow = Generator[Any, Any, T]
@@ -311,7 +317,13 @@ class FallbackBackend(DelegatingBackend):
                 continue  # a write was journaled meanwhile
             seq, name, args = entry
             try:
-                yield self._call(m, name, args)
+                if name == _APPEND_ONCE:  # applied already if the session is that long
+                    *append, length = args
+                    have = yield self._call(m, "get_messages", (append[0], append[1], None))
+                    if len(have) < length:
+                        yield self._call(m, "append_messages", tuple(append))
+                else:
+                    yield self._call(m, name, args)
             except BackendUnavailableError as exc:
                 self._lost(m, exc)
                 return
@@ -367,7 +379,9 @@ class FallbackBackend(DelegatingBackend):
     def _write(self, name: str, *args: Any) -> Flow[Any]:
         yield from self._maintain()
         done: list[Any] = []
-        missed: list[_Member] = []
+        first_ok: _Member | None = None
+        missed: list[_Member] = []  # never tried: certainly not applied
+        unsure: list[_Member] = []  # failed while trying: applied or not, no one knows
         for m in self._members:
             if m.diverged:
                 continue
@@ -378,7 +392,7 @@ class FallbackBackend(DelegatingBackend):
                 result = yield self._call(m, name, args)
             except BackendUnavailableError as exc:
                 self._lost(m, exc)
-                missed.append(m)
+                unsure.append(m)
                 continue
             except Exception as exc:
                 if not done:
@@ -386,11 +400,29 @@ class FallbackBackend(DelegatingBackend):
                 self._diverged(m, exc)
                 continue
             done.append(result)
-        if not done:
+            first_ok = first_ok or m
+        if not done or first_ok is None:
             raise BackendUnavailableError(
                 f"no store took the write, so it was not acknowledged; {self._none_current()}"
             )
-        yield from self._journaled(self._journal.append, [m.index for m in missed], name, args)
+        if unsure and name == "append_messages":
+            # Replaying an append its store may have applied before the connection
+            # dropped would store it twice: note how long the session is with it (on a
+            # store that applied it), so the replay can tell whether it is already there.
+            namespace, session_id = args[0], args[1]
+            try:
+                session = yield self._call(first_ok, "get_messages", (namespace, session_id, None))
+            except BackendUnavailableError as exc:
+                self._lost(first_ok, exc)  # cannot tell: replay it (at-least-once)
+            else:
+                yield from self._journaled(
+                    self._journal.append, [m.index for m in unsure], _APPEND_ONCE,
+                    (*args, len(session)),
+                )
+                unsure = []
+        yield from self._journaled(
+            self._journal.append, [m.index for m in missed + unsure], name, args
+        )
         return done[0]
 
     # ------------------------------------------------------------ collections

@@ -12,6 +12,7 @@ imported when a URL with its scheme is opened.
 """
 
 from .capabilities import Capabilities
+from .config import BackendConfig
 from .errors import (
     BackendError,
     BackendUnavailableError,
@@ -30,10 +31,11 @@ from .errors import (
     StoreClosedError,
     UnknownBackendError,
 )
+from .factory import create_backend
 from .filters import matches, parse_filter
 from .migration import MigrationReport, migrate
 from .migration import verify as verify_migration
-from .registry import available_backends, open_store, register_backend
+from .registry import available_backends, create_with_fallback, open_store, register_backend
 from .store import DEFAULT_NAMESPACE, Store
 from .types import CollectionInfo, Page, Record, SearchResult
 from .validation import new_id
@@ -42,6 +44,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_NAMESPACE",
+    "BackendConfig",
     "BackendError",
     "BackendUnavailableError",
     "BrunoMemoryError",
@@ -66,6 +69,8 @@ __all__ = [
     "StoreClosedError",
     "UnknownBackendError",
     "available_backends",
+    "create_backend",
+    "create_with_fallback",
     "matches",
     "migrate",
     "new_id",

@@ -26,15 +26,17 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from .capabilities import Capabilities
 from .errors import NotSupportedError
 from .filters import FilterNode
+from .logs import log_slow, logger_for
 from .sansio import Op, adrive, drive
 from .types import CollectionInfo, Message, Page, Record
 
-__all__ = ["Backend", "Hit", "MakeOp"]
+__all__ = ["Backend", "Delegate", "DelegatingBackend", "Hit", "MakeOp", "on"]
 
 T = TypeVar("T")
 
@@ -256,3 +258,69 @@ class Backend(ABC):
                 ex = self._executor
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(ex, functools.partial(fn, *args, **kwargs))
+
+
+# ==================================================================== backends of backends
+@dataclass(frozen=True)
+class Delegate:
+    """A step: run one operation (``make()``) on another backend, ``backend``.
+
+    Backends made of other backends (a composite store, a fallback between stores)
+    yield these; :class:`DelegatingBackend` runs them with ``backend.run`` and awaits
+    them with ``backend.arun``, so each of their operations is written once, like any
+    backend's, and an async call never blocks the loop.
+    """
+
+    backend: Backend
+    make: MakeOp[Any]
+
+
+def on(backend: Backend, method: Callable[..., Op[Any]], *args: Any) -> Delegate:
+    """The step running ``method(*args)`` (an operation of ``backend``) on ``backend``."""
+    return Delegate(backend, functools.partial(method, *args))
+
+
+class DelegatingBackend(Backend):
+    """A backend whose steps are operations on other backends (its *parts*).
+
+    Each part's operation is timed under the part's own logger, as the Store times
+    a backend it holds directly.
+    """
+
+    name: ClassVar[str] = "wrapper"
+    #: Replaced per instance from the parts' capabilities.
+    capabilities: ClassVar[Capabilities] = Capabilities(native_async=True)
+
+    def execute(self, step: Delegate) -> Any:
+        with log_slow(logger_for(step.backend), _op_name(step.make)):
+            return step.backend.run(step.make)
+
+    async def aexecute(self, step: Delegate) -> Any:
+        with log_slow(logger_for(step.backend), _op_name(step.make)):
+            return await step.backend.arun(step.make)
+
+    def parts(self) -> Sequence[Backend]:
+        """The distinct backends this one is made of."""
+        raise NotImplementedError
+
+    def purge_expired(self) -> Op[int]:
+        """Purge every part (each once); the rows deleted, summed."""
+        total = 0
+        for part in self.parts():
+            total += yield on(part, part.purge_expired)
+        return total
+
+    def close(self) -> None:
+        for part in self.parts():
+            part.close()
+        super().close()
+
+    async def aclose(self) -> None:
+        for part in self.parts():
+            await part.aclose()
+        self._shutdown_executor()
+
+
+def _op_name(make: Any) -> str:
+    target = make.func if isinstance(make, functools.partial) else make
+    return str(getattr(target, "__name__", "operation"))

@@ -163,3 +163,10 @@ def redact_url(url: str) -> str:
         + (f"?{query}" if query else "")
         + (f"#{parts.fragment}" if parts.fragment else "")
     )
+
+
+def logger_for(backend: object) -> logging.Logger:
+    """``bruno_memory_integrations.backends.<folder>``: where a backend's package logs."""
+    module = type(backend).__module__
+    package = module.rsplit(".", 1)[0] if module.endswith(".backend") else module
+    return logging.getLogger(package)

@@ -17,7 +17,16 @@ from .backend import Backend
 from .errors import ConfigurationError, MissingDependencyError, UnknownBackendError
 from .store import Store
 
-__all__ = ["BackendEntry", "available_backends", "open_store", "register_backend"]
+__all__ = [
+    "DEFAULT_URL",
+    "BackendEntry",
+    "available_backends",
+    "create_with_fallback",
+    "default_url",
+    "open_backend",
+    "open_store",
+    "register_backend",
+]
 
 #: Options that belong to the Store rather than to the backend.
 _STORE_OPTIONS = ("default_metric", "default_ttl")
@@ -115,17 +124,67 @@ def load_backend_class(scheme: str) -> type[Backend]:
     return cls
 
 
+def open_backend(target: Any, **options: Any) -> Backend:
+    """A backend from a URL, a :class:`Store` (its backend), a :class:`Backend` or a client.
+
+    Used for the parts of composite and fallback stores; ``options`` apply to a URL only.
+    """
+    if isinstance(target, Backend):
+        return target
+    if isinstance(target, Store):
+        return target.backend
+    return open_store(target, **options).backend
+
+
+def create_with_fallback(stores: Any, **options: Any) -> Store:
+    """One Store over stores that back each other up; see
+    :func:`bruno_memory_integrations.backends.fallback.create_with_fallback`."""
+    from .backends.fallback import create_with_fallback as create
+
+    return create(stores, **options)  # type: ignore[no-any-return]
+
+
 def _split(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     store = {k: options.pop(k) for k in _STORE_OPTIONS if k in options}
     return store, options
 
 
-def open_store(target: str | Any = "sqlite:///bruno_memory.db", **options: Any) -> Store:
-    """Open a :class:`Store` from a URL or from a client object you already have.
+#: Where ``open_store()`` with no argument and no ``BRUNO_MEMORY_URL`` keeps its data:
+#: ``bruno_memory.db`` in the working directory (like ``git`` or a notebook's files),
+#: so a project's memory stays with the project and is easy to find and delete.
+DEFAULT_URL = "sqlite:///bruno_memory.db"
+#: The environment variable ``open_store()`` reads when called with no target.
+URL_ENV = "BRUNO_MEMORY_URL"
+
+
+def default_url() -> str:
+    """``BRUNO_MEMORY_URL`` when set (and not empty), else :data:`DEFAULT_URL`."""
+    import os
+
+    return os.environ.get(URL_ENV, "").strip() or DEFAULT_URL
+
+
+def open_store(
+    target: str | Any = None,
+    *,
+    records: str | Any = None,
+    chat: str | Any = None,
+    kv: str | Any = None,
+    **options: Any,
+) -> Store:
+    """Open a :class:`Store` from a URL, a config, or a client object you already have.
 
     Args:
         target: A URL (``sqlite:///path.db``, ``sqlite://:memory:``, ``memory://``,
-            ``postgresql://…``, ``redis://…``, ``qdrant://…``) or a driver client/connection/pool.
+            ``postgresql://…``, ``redis://…``, ``qdrant://…``), a
+            :class:`~bruno_memory_integrations.config.BackendConfig`, a driver
+            client/connection/pool, a Store or a Backend. ``None`` (the default):
+            ``BRUNO_MEMORY_URL``, else :data:`DEFAULT_URL` (``./bruno_memory.db``).
+        records: Keep vector records in this store instead (URL, Store or Backend).
+        chat: Keep chat messages in this store instead.
+        kv: Keep key-value items in this store instead. With any of ``records``,
+            ``chat``, ``kv`` the result is a composite store (docs/cookbook/composite.md):
+            kinds not named live in ``target`` when given, else are absent.
         **options: Backend options (see each backend's docs page) and the store
             options ``default_metric`` and ``default_ttl``.
 
@@ -134,6 +193,21 @@ def open_store(target: str | Any = "sqlite:///bruno_memory.db", **options: Any) 
         MissingDependencyError: the backend's driver is not installed.
     """
     store_opts, backend_opts = _split(dict(options))
+    if records is not None or chat is not None or kv is not None:
+        from .backends.composite import open_composite
+
+        return Store(
+            open_composite(target, records=records, chat=chat, kv=kv, **backend_opts),
+            **store_opts,
+        )
+    if target is None:
+        target = default_url()
+    from .config import BackendConfig
+
+    if isinstance(target, BackendConfig):
+        if options:
+            target = target.with_options(**options)
+        return target.open()  # type: ignore[no-any-return]
     if isinstance(target, Store):
         return target
     if isinstance(target, Backend):

@@ -28,7 +28,7 @@ from .errors import (
     StoreClosedError,
 )
 from .filters import FilterNode, evaluate, parse_filter
-from .logs import log_slow
+from .logs import log_slow, logger_for
 from .sansio import Offload, adrive, drive
 from .scores import canonical_metric, distance, score_from_distance
 from .types import CollectionInfo, Message, Page, Record, SearchResult
@@ -66,9 +66,7 @@ def _tie_key(distance: float) -> int:
 
 def _logger_of(backend: Backend) -> logging.Logger:
     """``bruno_memory_integrations.backends.<folder>``: where a backend's package logs."""
-    module = type(backend).__module__
-    package = module.rsplit(".", 1)[0] if module.endswith(".backend") else module
-    return logging.getLogger(package)
+    return logger_for(backend)
 
 
 def _op_name(call: Any) -> str:

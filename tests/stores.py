@@ -33,6 +33,10 @@ from bruno_memory_integrations import MissingDependencyError, Store, open_store
 #: backend without a URL other processes can open, in make_store_for.
 STORE_KINDS = ["memory", "sqlite", "postgres", "redis", "qdrant", "weaviate", "pinecone"]
 STORE_KINDS += ["chroma", "chroma-http"]
+#: Backends made of backends (backends/composite.py, backends/fallback/) over memory parts: every
+#: adapter test runs through a composite (records, chat and key-value items in three
+#: stores) and a fallback (two stores, every write on both).
+STORE_KINDS += ["composite", "fallback"]
 
 #: Sync Store methods with an async twin; async adapter methods must not call these.
 #: ``close`` is left out: it moves no data, and the fixtures call it after the test.
@@ -64,7 +68,7 @@ SYNC_METHODS = (
 def store_url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
     """The URL another process can open to reach this test's database, or ``None``
     for a backend whose data lives only in this process (``persistent`` is false)."""
-    if kind == "memory":
+    if kind in ("memory", "composite", "fallback"):
         return None
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
@@ -113,7 +117,7 @@ def url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
     For ``memory`` (and Qdrant's local mode) every open is a new, empty store.
     """
-    if kind == "memory":
+    if kind in ("memory", "composite", "fallback"):  # no URL: an adapter opening one gets memory
         return "memory://"
     url = store_url_for(kind, request, tmp_path)
     if url is None and kind == "qdrant":
@@ -129,6 +133,14 @@ def make_store_for(
     if kind == "memory":
         name = uuid.uuid4().hex
         return lambda: open_store("memory://", name=name)
+    if kind in ("composite", "fallback"):
+        from bruno_memory_integrations import create_with_fallback
+
+        names = [uuid.uuid4().hex for _ in range(3)]
+        parts = lambda: [open_store("memory://", name=n) for n in names]  # noqa: E731
+        if kind == "composite":
+            return lambda: open_store(**dict(zip(("records", "chat", "kv"), parts(), strict=True)))
+        return lambda: create_with_fallback(parts()[:2])
     if kind == "qdrant" and qdrant_live_target() is None:
         # Local mode (Qdrant's Python emulation) in memory: one caller's client that
         # outlives the test's stores (a store never closes a client it was given).

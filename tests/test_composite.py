@@ -87,12 +87,15 @@ def test_one_url_named_twice_is_opened_once_and_closed_once(tmp_path: Path) -> N
 
 def test_capabilities_come_from_the_part_doing_the_work(redis_url: str, tmp_path: Path) -> None:
     pytest.importorskip("redis")
-    with open_store(records=redis_url, chat=f"sqlite:///{tmp_path / 'c.db'}",
-                    kv=redis_url) as s:
+    pytest.importorskip("qdrant_client")
+    with open_store(records=redis_url, chat="qdrant://:memory:", kv=redis_url) as s:
         caps = s.capabilities
         assert caps.nested_metadata is False  # Redis holds the records
-        assert caps.ttl is False  # SQLite holds the chat and has no TTL
+        assert caps.ttl is False  # Qdrant holds the chat and has no TTL
         assert caps.native_async is True
+    with open_store(records=redis_url, chat=f"sqlite:///{tmp_path / 'c.db'}",
+                    kv=redis_url) as s:
+        assert s.capabilities.ttl is True  # Redis and SQLite both expire data
 
 
 # ---------------------------------------------------------------- every adapter, unchanged

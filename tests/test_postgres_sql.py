@@ -303,6 +303,21 @@ class TestOps:
         steps, _ = drive(c.search("c", [1.0, 0.0], 9, None, False), lambda s: full)
         assert len(steps) == 1  # exact already: no settings, no rerun
 
+    def test_filtered_search_is_exact_unless_asked_otherwise(self) -> None:
+        full: list[tuple[Any, ...]] = [(str(i), "", {}, float(i)) for i in range(3)]
+        flt = parse_filter({"topic": "a"})
+        c = ctx()
+        c._ctx.specs["c"] = spec()
+        steps, _ = drive(c.search("c", [1.0, 0.0], 5, flt, False), lambda s: full)
+        texts = [text_of(s.query) for s in steps]
+        assert len(steps) == 2 and "enable_indexscan" in texts[0]  # short, yet no rerun
+        assert not any("iterative_scan" in str(s.params) for s in steps)
+        c = ctx(exact_filtered_search="false")  # as in a URL
+        c._ctx.specs["c"] = spec()
+        steps, _ = drive(c.search("c", [1.0, 0.0], 3, flt, False), lambda s: full)
+        assert steps[0].params == ["hnsw.ef_search", "40", "hnsw.iterative_scan", "relaxed_order"]
+        assert len(steps) == 2
+
     def test_search_settings(self) -> None:
         st = _queries.search_settings(spec(), 5000, 40, 10, iterative=False)
         assert st is not None and st.params == ["hnsw.ef_search", "1000"]

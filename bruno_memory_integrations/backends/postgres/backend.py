@@ -423,8 +423,11 @@ class PostgresBackend(Backend):
         where: FilterNode | None,
         include_vectors: bool = False,
     ) -> Op[list[Hit]]:
-        """ANN search; when it yields fewer than ``k`` rows, the same query run exactly.
+        """ANN search without a filter; exact search with one (unless the options say
+        ``exact_filtered_search=False``).
 
+        With approximate filtered search, when the index yields fewer than ``k`` rows
+        the same query runs again exactly.
         An index scan with a filter can stop before ``k`` rows pass it (even iterative
         scans stop at ``hnsw.max_scan_tuples``); the exact rerun makes sure every
         matching row is found whenever fewer than ``k`` match.
@@ -438,13 +441,21 @@ class PostgresBackend(Backend):
         opts = ctx.options
         query = q.search(ctx.names, spec, literal, k, clause, include_vectors)
         try:
-            settings = q.search_settings(
-                spec, k, opts.ef_search, opts.ivfflat_probes, ctx.iterative_scans
-            )
-            if settings is not None:
-                yield settings
-            rows = yield query
-            if len(rows) < k and spec.index != "none":
+            exact = where is not None and opts.exact_filtered_search
+            if exact and spec.index != "none":
+                # Exact by decision, not by the planner's guess: left to itself, the
+                # planner picks the ANN index or an exact scan depending on whether the
+                # table was analysed yet, and the index returns other neighbours.
+                yield q.exact_scan_setting()
+                rows = yield query
+            else:
+                settings = q.search_settings(
+                    spec, k, opts.ef_search, opts.ivfflat_probes, ctx.iterative_scans
+                )
+                if settings is not None:
+                    yield settings
+                rows = yield query
+            if not exact and len(rows) < k and spec.index != "none":
                 yield q.exact_scan_setting()
                 rows = yield query
         except pg_errors.UndefinedTable:

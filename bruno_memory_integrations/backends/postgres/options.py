@@ -46,6 +46,9 @@ class PostgresOptions:
         ivfflat_probes: IVFFlat lists probed per query.
         copy_threshold: Batches of at least this many records are written with
             ``COPY`` into a staging table; smaller ones with one ``INSERT``.
+        exact_filtered_search: Searches with a filter scan the matching rows exactly
+            (recall 1.0); ``False`` lets them use the vector index with an iterative
+            scan (faster on big collections with broad filters, approximate).
     """
 
     schema: str = "public"
@@ -61,6 +64,7 @@ class PostgresOptions:
     ivfflat_lists: int = 100
     ivfflat_probes: int = 10
     copy_threshold: int = 1000
+    exact_filtered_search: bool = True
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

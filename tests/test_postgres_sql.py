@@ -364,7 +364,8 @@ class TestOps:
         assert [r[0] for r in rows] == ["a", "b"]  # sorted: one lock order
         steps, _ = drive(ctx().upsert("c", recs), lambda s: None)
         purge, st = steps  # expired rows go first, then one statement
-        assert text_of(purge.query).startswith("DELETE FROM") and "expires_at" in text_of(purge.query)
+        assert text_of(purge.query).startswith("DELETE FROM")
+        assert "expires_at" in text_of(purge.query)
         assert "unnest" in text_of(st.query) and "ON CONFLICT (id) DO UPDATE" in text_of(st.query)
         assert st.params[1] == ["a", "b"] and st.params[5] == ["", "'two':1 'words':2"]
 

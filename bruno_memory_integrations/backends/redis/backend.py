@@ -65,8 +65,6 @@ return alive
 """
 
 
-
-
 #: Seconds a collection's record count is trusted before FT.INFO is asked again.
 _SIZE_TTL = 2.0
 

@@ -274,13 +274,19 @@ def ctx(**options: Any) -> PostgresBackend:
     return c
 
 
+def looked(c: PostgresBackend, name: str = "c") -> PostgresBackend:
+    """As if the store had just looked for a pending index (tested on its own)."""
+    c._ctx.checked[name] = float("inf")
+    return c
+
+
 def spec(index: str = "hnsw", metric: str = "cosine") -> _sql.CollectionSpec:
     return _sql.CollectionSpec(CollectionInfo("c", 2, metric), _sql.table_name("c"), index)
 
 
 class TestOps:
     def test_search_falls_back_to_an_exact_scan_when_short(self) -> None:
-        c = ctx()
+        c = looked(ctx())
         c._ctx.specs["c"] = spec()
         rows: list[tuple[Any, ...]] = [("a", "", {}, 0.1), ("b", "", {}, 0.2)]
         steps, hits = drive(
@@ -294,7 +300,7 @@ class TestOps:
         assert [(r.id, d) for r, d in hits] == [("a", 0.1), ("b", 0.2)]
 
     def test_search_with_enough_rows_or_no_index_runs_once(self) -> None:
-        c = ctx()
+        c = looked(ctx())
         c._ctx.specs["c"] = spec()
         full: list[tuple[Any, ...]] = [(str(i), "", {}, float(i)) for i in range(3)]
         steps, _ = drive(c.search("c", [1.0, 0.0], 3, None, False), lambda s: full)
@@ -302,6 +308,21 @@ class TestOps:
         c._ctx.specs["c"] = spec(index="none")
         steps, _ = drive(c.search("c", [1.0, 0.0], 9, None, False), lambda s: full)
         assert len(steps) == 1  # exact already: no settings, no rerun
+
+    def test_filtered_search_is_exact_unless_asked_otherwise(self) -> None:
+        full: list[tuple[Any, ...]] = [(str(i), "", {}, float(i)) for i in range(3)]
+        flt = parse_filter({"topic": "a"})
+        c = looked(ctx())
+        c._ctx.specs["c"] = spec()
+        steps, _ = drive(c.search("c", [1.0, 0.0], 5, flt, False), lambda s: full)
+        texts = [text_of(s.query) for s in steps]
+        assert len(steps) == 2 and "enable_indexscan" in texts[0]  # short, yet no rerun
+        assert not any("iterative_scan" in str(s.params) for s in steps)
+        c = looked(ctx(exact_filtered_search="false"))  # as in a URL
+        c._ctx.specs["c"] = spec()
+        steps, _ = drive(c.search("c", [1.0, 0.0], 3, flt, False), lambda s: full)
+        assert steps[0].params == ["hnsw.ef_search", "40", "hnsw.iterative_scan", "relaxed_order"]
+        assert len(steps) == 2
 
     def test_search_settings(self) -> None:
         st = _queries.search_settings(spec(), 5000, 40, 10, iterative=False)
@@ -342,16 +363,17 @@ class TestOps:
         rows = prepare_rows(recs, binary=False)
         assert [r[0] for r in rows] == ["a", "b"]  # sorted: one lock order
         steps, _ = drive(ctx().upsert("c", recs), lambda s: None)
-        (st,) = steps
+        (st,) = steps  # one statement: an expired row with the same id is overwritten
         assert "unnest" in text_of(st.query) and "ON CONFLICT (id) DO UPDATE" in text_of(st.query)
         assert st.params[0] is None  # no ttl
         assert st.params[1] == ["a", "b"] and st.params[5] == ["", "'two':1 'words':2"]
 
-    def test_big_first_load_rebuilds_the_vector_index(self) -> None:
+    def test_big_first_load_defers_the_vector_index_to_the_first_search(self) -> None:
         c = ctx(copy_threshold=2)
         c._ctx.specs["c"] = spec()
         rows = [Record(f"r{i}", "", [1.0, float(i)], {}) for i in range(3)]
-        answers = {"count": (0,), "pg_get_indexdef": ("CREATE INDEX x ON s.t USING hnsw (e)",)}
+        definition = "CREATE INDEX x ON s.t USING hnsw (e)"
+        answers: dict[str, Any] = {"count": (0,), "pg_get_indexdef": (definition,)}
 
         def reply(step: Any) -> Any:
             text = text_of(step.query)
@@ -363,12 +385,30 @@ class TestOps:
         assert kinds[1] == "CopyIn" and steps[1].types[2] == 12345
         assert "FORMAT BINARY" in texts[1]
         assert "pg_advisory_xact_lock" in texts[2]  # concurrent loads decide one at a time
-        assert texts[5].startswith("DROP INDEX")
-        assert texts[6].startswith("DELETE FROM") and "expires_at <= now()" in texts[6]
-        assert texts[7].startswith("INSERT INTO")
-        assert texts[8] == "CREATE INDEX x ON s.t USING hnsw (e)"
-        # A table already twice the batch's size keeps its index.
-        answers["count"] = (6,)
+        assert texts[5].startswith("DROP INDEX") and texts[6].startswith("COMMENT ON TABLE")
+        assert _queries.PENDING_INDEX + definition in texts[6]
+        assert texts[-1].startswith("INSERT INTO") and "pending" not in str(steps[-1].params)
+        assert c._ctx.pending == {"c"}
+        # The next page finds no index: it goes into the table without counting.
+        answers["pg_get_indexdef"] = None
+        steps, _ = drive(c.upsert("c", rows), reply)
+        texts = [text_of(s.query) for s in steps]
+        assert not any(t.startswith(("DROP INDEX", "SELECT count")) for t in texts)
+        # The first search builds it once, analyses the table, then searches.
+        answers["obj_description"] = (_queries.PENDING_INDEX + definition,)
+        answers["pg_get_indexdef"] = None
+        steps, _ = drive(
+            c.search("c", [1.0, 0.0], 1, None, False),
+            lambda s: [] if s.fetch == "all" else reply(s),
+        )
+        texts = [text_of(s.query) for s in steps]
+        assert definition in texts and texts.index(definition) < len(texts) - 1
+        assert any(t.startswith("ANALYZE") for t in texts)
+        assert any(t.endswith("IS NULL") and t.startswith("COMMENT") for t in texts)
+        assert c._ctx.pending == set()
+        # A table already _LOAD_FACTOR times the batch's size keeps its index.
+        answers["pg_get_indexdef"] = (definition,)
+        answers["count"] = (12,)
         steps, _ = drive(c.upsert("c", rows), reply)
         assert not any(text_of(s.query).startswith("DROP INDEX") for s in steps)
 

@@ -417,6 +417,14 @@ def test_keyword_query_uses_shared_words_escaped() -> None:
 def test_knn_and_combined_queries() -> None:
     assert q.knn_query(f.MATCH_ALL) == "*=>[KNN $K @vec $BLOB AS __dist]"
     assert q.knn_query("@a:{b}", 64) == "(@a:{b})=>[KNN $K @vec $BLOB EF_RUNTIME $EF AS __dist]"
+    assert (
+        q.knn_query(f.MATCH_ALL, exact=True)
+        == "(@sk:[-inf +inf])=>[KNN $K @vec $BLOB HYBRID_POLICY ADHOC_BF AS __dist]"
+    )
+    assert (
+        q.knn_query("@a:{b}", 64, exact=True)
+        == "(@a:{b})=>[KNN $K @vec $BLOB HYBRID_POLICY ADHOC_BF AS __dist]"
+    )
     assert q.combine(f.MATCH_ALL, "@a:{b}") == "@a:{b}"
     assert q.combine("@kw:(x)", "@a:{b}") == "(@kw:(x)) (@a:{b})"
     assert q.combine(f.MATCH_ALL) == f.MATCH_ALL

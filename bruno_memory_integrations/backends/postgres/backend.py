@@ -16,6 +16,7 @@ driver's replies to the list iterator, which cannot take them.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,12 @@ Row = tuple[str, str, Any, Jsonb, str]
 #: Records per batch above which rows are formatted as an Offload step (in a
 #: worker thread for async callers): formatting big batches is CPU work.
 _FORMAT_OFFLOAD = 2000
+#: A COPY batch drops the vector index when the table holds fewer than this many
+#: times its size: building the index once later costs less than inserting the
+#: batch into it row by row (pgvector builds about five times faster).
+_LOAD_FACTOR = 4
+#: Seconds between two looks at whether another store left an index to build.
+_PENDING_RECHECK = 10.0
 
 
 @dataclass
@@ -61,6 +68,10 @@ class Context:
     vector_oid: int = 0
     #: Collections seen so far (name -> spec); refreshed by get_collection.
     specs: dict[str, CollectionSpec] = field(default_factory=dict)
+    #: Collections whose vector index this store dropped for a load and not built yet.
+    pending: set[str] = field(default_factory=set)
+    #: When each collection's table comment was last read for a pending index.
+    checked: dict[str, float] = field(default_factory=dict)
 
     @property
     def iterative_scans(self) -> bool:
@@ -311,12 +322,15 @@ class PostgresBackend(Backend):
     def upsert(
         self, collection: str, records: Sequence[Record], ttl: float | None = None
     ) -> Op[None]:
-        """Small batches: one INSERT from arrays. Big ones: binary COPY, then one INSERT.
+        """Small batches: one INSERT from arrays. Others: binary COPY, then one INSERT.
 
-        When a big batch is at least half as large as the collection (a first load, a
-        re-import), the vector index is dropped and built again after the insert:
-        pgvector builds an index over many rows about five times faster than it
-        inserts them one by one.
+        A load in pages (adapters insert 256 or 2048 at a time, migrations 500) would
+        insert most rows into a growing HNSW index one by one. So a COPY batch into
+        a table holding fewer than ``_LOAD_FACTOR`` times its size drops the vector
+        index and leaves it *pending*: the following pages go into the table alone,
+        and the first search builds the index once over every row (see
+        :meth:`_build_pending`). The pending definition is kept as the table's
+        comment, so any store can build it, even after this process ends.
         """
         ctx = self._ctx
         binary = len(records) >= ctx.options.copy_threshold
@@ -332,29 +346,55 @@ class PostgresBackend(Backend):
                 return
             for step in q.stage_copy(rows, ctx.vector_oid):  # noqa: UP028 (replies unused)
                 yield step
-            rebuild = None
             spec = yield from self._spec(collection)
             if spec is not None and spec.index != "none":
-                # Another load may be rebuilding this index: decide after it commits.
+                # Another load may be dropping this index: decide after it commits.
                 yield q.load_lock(names, table)
-                (existing,) = yield q.count_upto(names, table, 2 * len(rows))
-                if existing < 2 * len(rows):
-                    row = yield q.index_definition(names, spec.table + "_vec")
-                    if row is not None:
-                        rebuild = row[0]
+                row = yield q.index_definition(names, spec.table + "_vec")
+                if row is not None:  # None: already pending, a page of a running load
+                    (existing,) = yield q.count_upto(names, table, _LOAD_FACTOR * len(rows))
+                    if existing < _LOAD_FACTOR * len(rows):
                         yield q.drop_index(names, spec.table + "_vec")
+                        yield q.mark_pending(names, table, row[0])
+                        ctx.pending.add(collection)
             # After the load lock: a load holding it may drop this table's index, and
             # a row lock taken before waiting for it would deadlock with that load.
             yield q.purge(names, table)
             yield q.upsert_from_stage(names, table, ttl)
-            if rebuild is not None:
-                yield q.run_definition(rebuild)
         except pg_errors.UndefinedTable:
             ctx.specs.pop(collection, None)
             raise BackendError(
                 f"collection {collection!r} does not exist any more (dropped by another store?); "
                 f"open a new store to create it again"
             ) from None
+
+    def _build_pending(self, collection: str, spec: CollectionSpec) -> Op[None]:
+        """Build the vector index a load left pending, then ANALYZE the table.
+
+        Runs at a search: when this store dropped the index, or every
+        ``_PENDING_RECHECK`` seconds (one catalog read) in case another did.
+        """
+        ctx = self._ctx
+        now = time.monotonic()
+        if collection not in ctx.pending and now - ctx.checked.get(collection, -1e9) < (
+            _PENDING_RECHECK
+        ):
+            return
+        ctx.checked[collection] = now
+        names, table = ctx.names, spec.table
+        (comment,) = yield q.read_pending(names, table)
+        if not (comment or "").startswith(q.PENDING_INDEX):
+            ctx.pending.discard(collection)
+            return
+        yield q.load_lock(names, table)  # a page being written finishes first
+        (comment,) = yield q.read_pending(names, table)
+        definition = (comment or "")[len(q.PENDING_INDEX) :]
+        if (comment or "").startswith(q.PENDING_INDEX) and definition.startswith("CREATE "):
+            if (yield q.index_definition(names, table + "_vec")) is None:
+                yield q.run_definition(definition)
+            yield q.clear_pending(names, table)
+            yield q.analyze(names, table)  # fresh statistics for filtered plans
+        ctx.pending.discard(collection)
 
     def get(
         self, collection: str, ids: Sequence[str], include_vectors: bool = True
@@ -422,8 +462,11 @@ class PostgresBackend(Backend):
         where: FilterNode | None,
         include_vectors: bool = False,
     ) -> Op[list[Hit]]:
-        """ANN search; when it yields fewer than ``k`` rows, the same query run exactly.
+        """ANN search without a filter; exact search with one (unless the options say
+        ``exact_filtered_search=False``).
 
+        With approximate filtered search, when the index yields fewer than ``k`` rows
+        the same query runs again exactly.
         An index scan with a filter can stop before ``k`` rows pass it (even iterative
         scans stop at ``hnsw.max_scan_tuples``); the exact rerun makes sure every
         matching row is found whenever fewer than ``k`` match.
@@ -437,13 +480,23 @@ class PostgresBackend(Backend):
         opts = ctx.options
         query = q.search(ctx.names, spec, literal, k, clause, include_vectors)
         try:
-            settings = q.search_settings(
-                spec, k, opts.ef_search, opts.ivfflat_probes, ctx.iterative_scans
-            )
-            if settings is not None:
-                yield settings
-            rows = yield query
-            if len(rows) < k and spec.index != "none":
+            if spec.index != "none":
+                yield from self._build_pending(collection, spec)
+            exact = where is not None and opts.exact_filtered_search
+            if exact and spec.index != "none":
+                # Exact by decision, not by the planner's guess: left to itself, the
+                # planner picks the ANN index or an exact scan depending on whether the
+                # table was analysed yet, and the index returns other neighbours.
+                yield q.exact_scan_setting()
+                rows = yield query
+            else:
+                settings = q.search_settings(
+                    spec, k, opts.ef_search, opts.ivfflat_probes, ctx.iterative_scans
+                )
+                if settings is not None:
+                    yield settings
+                rows = yield query
+            if not exact and len(rows) < k and spec.index != "none":
                 yield q.exact_scan_setting()
                 rows = yield query
         except pg_errors.UndefinedTable:

@@ -45,7 +45,11 @@ class PostgresOptions:
         ivfflat_lists: IVFFlat list count of new collections.
         ivfflat_probes: IVFFlat lists probed per query.
         copy_threshold: Batches of at least this many records are written with
-            ``COPY`` into a staging table; smaller ones with one ``INSERT``.
+            binary ``COPY`` into a staging table (and may defer the vector index
+            build, see ``PostgresBackend.upsert``); smaller ones with one ``INSERT``.
+        exact_filtered_search: Searches with a filter scan the matching rows exactly
+            (recall 1.0); ``False`` lets them use the vector index with an iterative
+            scan (faster on big collections with broad filters, approximate).
     """
 
     schema: str = "public"
@@ -60,7 +64,8 @@ class PostgresOptions:
     ef_search: int = 40
     ivfflat_lists: int = 100
     ivfflat_probes: int = 10
-    copy_threshold: int = 1000
+    copy_threshold: int = 64
+    exact_filtered_search: bool = True
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

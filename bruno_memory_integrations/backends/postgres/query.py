@@ -146,6 +146,38 @@ def run_definition(definition: str) -> Statement:
     return Statement(sql.SQL(definition))
 
 
+#: Start of the table comment that holds the definition of a vector index dropped
+#: for a bulk load and not built yet (``pg_get_indexdef`` text).
+PENDING_INDEX = "bruno: vector index pending: "
+
+
+def mark_pending(names: Names, table: str, definition: str) -> Statement:
+    """Remember a dropped index's definition with the table (COMMENT takes no parameters:
+    the text is a literal composed by psycopg)."""
+    return Statement(
+        sql.SQL("COMMENT ON TABLE {} IS {}").format(
+            names.ident(table), sql.Literal(PENDING_INDEX + definition)
+        )
+    )
+
+
+def clear_pending(names: Names, table: str) -> Statement:
+    return Statement(sql.SQL("COMMENT ON TABLE {} IS NULL").format(names.ident(table)))
+
+
+def read_pending(names: Names, table: str) -> Statement:
+    """The table's comment (NULL when the table is missing)."""
+    return Statement(
+        sql.SQL("SELECT obj_description(to_regclass(%s), 'pg_class')"),
+        [f"{sql.Identifier(names.schema).as_string(None)}.{sql.Identifier(table).as_string(None)}"],
+        "one",
+    )
+
+
+def analyze(names: Names, table: str) -> Statement:
+    return Statement(sql.SQL("ANALYZE {}").format(names.ident(table)))
+
+
 def get_records(names: Names, table: str, ids: Sequence[str], include_vectors: bool) -> Statement:
     return Statement(
         sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s::text[]) AND {}").format(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -32,7 +33,13 @@ from . import filters as f
 from . import query as q
 from .codec import Keyspace, b, s
 from .connection import Connection, clients_for_client, clients_for_url, mask_url
-from .options import check_options, split_options
+from .options import (
+    DEFAULT_EF_RUNTIME,
+    DEFAULT_EXACT_BELOW,
+    check_options,
+    split_options,
+    split_url_options,
+)
 
 __all__ = ["RedisBackend", "mask_url"]
 
@@ -58,6 +65,8 @@ return alive
 """
 
 
+#: Seconds a collection's record count is trusted before FT.INFO is asked again.
+_SIZE_TTL = 2.0
 
 
 def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
@@ -71,7 +80,8 @@ class RedisBackend(Backend):
     ``open_store(redis_client)``. Options (see docs/backends/redis.md):
     ``prefix`` (root of every key, default ``"bruno"``), ``algorithm``
     (``"hnsw"`` or ``"flat"``), ``hnsw_m``, ``ef_construction``, ``ef_runtime``,
-    ``batch_size`` (records per transaction), ``retries``, ``connect_timeout``,
+    ``batch_size`` (records per transaction), ``exact_below`` (collections with fewer
+    records are searched exactly), ``exact_filtered_search``, ``retries``, ``connect_timeout``,
     ``socket_timeout``, ``health_check_interval``, ``max_connections`` and
     ``pool_timeout`` (calls wait that long for a free pooled connection); other
     keywords go to redis-py.
@@ -98,6 +108,8 @@ class RedisBackend(Backend):
         ef_construction: int | None = None,
         ef_runtime: int | None = None,
         batch_size: int = 100,
+        exact_below: int = DEFAULT_EXACT_BELOW,
+        exact_filtered_search: bool = True,
     ) -> None:
         algorithm = str(algorithm).lower()
         check_options(
@@ -107,14 +119,20 @@ class RedisBackend(Backend):
             ef_construction=ef_construction,
             ef_runtime=ef_runtime,
             batch_size=batch_size,
+            exact_below=exact_below,
+            exact_filtered_search=exact_filtered_search,
         )
         self._conn = connection
         self.ks = Keyspace(prefix)
         self.algorithm = algorithm
         self.hnsw_m = hnsw_m
         self.ef_construction = ef_construction
-        self.ef_runtime = ef_runtime
+        self.ef_runtime = DEFAULT_EF_RUNTIME if ef_runtime is None else ef_runtime
         self.batch_size = batch_size
+        self.exact_below = exact_below
+        self.exact_filtered_search = exact_filtered_search
+        # Records per collection (from FT.INFO), and when they were counted.
+        self._sizes: dict[str, tuple[int, float]] = {}
         # Small caches shared by threads (and tasks): collection infos, the metadata
         # keys known to have index fields, and the algorithm each collection uses.
         self._lock = threading.Lock()
@@ -133,7 +151,8 @@ class RedisBackend(Backend):
             BackendUnavailableError: the server does not answer (URL shown masked).
             ConfigurationError: a bad option, or the server has no search module.
         """
-        ours, rest = split_options(dict(options))
+        url, from_query = split_url_options(url)
+        ours, rest = split_options({**from_query, **options})  # keywords win
         return cls(Connection(clients_for_url(url, retries, rest)), **ours)
 
     @classmethod
@@ -171,6 +190,22 @@ class RedisBackend(Backend):
         with self._lock:
             self._infos.pop(name, None)
             self._indexed.pop(name, None)
+            self._sizes.pop(name, None)
+
+    def _size(self, name: str) -> Op[int]:
+        """Records in a collection, from ``FT.INFO`` at most :data:`_SIZE_TTL` s ago."""
+        with self._lock:
+            known = self._sizes.get(name)
+        now = time.monotonic()
+        if known is not None and now - known[1] < _SIZE_TTL:
+            return known[0]
+        (reply,) = yield q.Batch([q.ft("FT.INFO", self.ks.index(name))])
+        if isinstance(reply, BaseException):
+            return 0  # no index: the search finds nothing either
+        size = codec.info_num_docs(reply)
+        with self._lock:
+            self._sizes[name] = (size, now)
+        return size
 
     def _known(self, name: str) -> set[str]:
         with self._lock:
@@ -458,7 +493,14 @@ class RedisBackend(Backend):
         params: list[Any] = ["K", k, "BLOB", codec.vector_bytes(list(vector))]
         with self._lock:
             hnsw = self._algorithms.get(name, "hnsw") == "hnsw"
-        ef = self.ef_runtime if hnsw else None  # a FLAT index refuses EF_RUNTIME
+        exact = False
+        if hnsw:  # a FLAT index is exact already
+            if where is not None:
+                exact = self.exact_filtered_search
+            elif self.exact_below:
+                exact = (yield from self._size(name)) < self.exact_below
+        # A FLAT index refuses EF_RUNTIME; a brute-force search has no use for it.
+        ef = max(self.ef_runtime, k) if hnsw and not exact else None
         if ef is not None:
             params += ["EF", ef]
         ret = [*codec.RECORD_FIELDS, q.DISTANCE_ALIAS] + (
@@ -469,7 +511,7 @@ class RedisBackend(Backend):
                 q.ft(
                     "FT.SEARCH",
                     self.ks.index(name),
-                    q.knn_query(query, ef),
+                    q.knn_query(query, ef, exact),
                     "PARAMS",
                     len(params),
                     *params,

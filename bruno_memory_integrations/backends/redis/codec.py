@@ -246,3 +246,17 @@ def parse_search(reply: Any, with_scores: bool = False, no_content: bool = False
                 continue  # expired or deleted while the query ran: no longer there
         docs.append(doc)
     return SearchReply(total, docs)
+
+
+def info_num_docs(reply: Any) -> int:
+    """``num_docs`` of an ``FT.INFO`` reply, RESP2 (flat list) or RESP3 (map)."""
+    if isinstance(reply, dict):
+        items = {_text(k): v for k, v in reply.items()}
+    elif isinstance(reply, list):
+        items = {_text(reply[i]): reply[i + 1] for i in range(0, len(reply) - 1, 2)}
+    else:
+        raise BackendError(f"unexpected FT.INFO reply: {reply!r:.200}")
+    try:
+        return int(float(_text(items.get("num_docs", 0))))
+    except (TypeError, ValueError):
+        raise BackendError(f"unexpected num_docs in FT.INFO: {items.get('num_docs')!r}") from None

@@ -112,8 +112,21 @@ def combine(*queries: str) -> str:
     return parts[0] if len(parts) == 1 else " ".join(f"({p})" for p in parts)
 
 
-def knn_query(where: str, ef_runtime: int | None = None) -> str:
-    """KNN clause over the prefilter ``where``; ``$K`` and ``$BLOB`` are bound as PARAMS."""
+#: A prefilter every record passes (each has a numeric sort key).
+EVERY_RECORD = f"@{SORT_FIELD}:[-inf +inf]"
+
+
+def knn_query(where: str, ef_runtime: int | None = None, exact: bool = False) -> str:
+    """KNN clause over the prefilter ``where``; ``$K`` and ``$BLOB`` are bound as PARAMS.
+
+    ``exact``: ``HYBRID_POLICY ADHOC_BF``, the distance of every record passing
+    ``where`` is computed (an HNSW index is not walked); with no filter, ``where``
+    becomes :data:`EVERY_RECORD`, a brute-force search of the whole collection.
+    """
+    if exact:
+        base = f"({EVERY_RECORD if where == MATCH_ALL else where})"
+        policy = " HYBRID_POLICY ADHOC_BF"
+        return f"{base}=>[KNN $K @{VECTOR_FIELD} $BLOB{policy} AS {DISTANCE_ALIAS}]"
     ef = " EF_RUNTIME $EF" if ef_runtime is not None else ""
     base = "*" if where == MATCH_ALL else f"({where})"
     return f"{base}=>[KNN $K @{VECTOR_FIELD} $BLOB{ef} AS {DISTANCE_ALIAS}]"

@@ -48,7 +48,7 @@ except ImportError:  # tests/ imported as a package
     from tests.stores import store_url_for  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parents[1]
-KINDS = ["memory", "sqlite", "postgres", "redis", "qdrant", "weaviate"]
+KINDS = ["memory", "sqlite", "postgres", "redis", "qdrant", "weaviate", "chroma", "pinecone"]
 PAIRS = [(a, b) for a in KINDS for b in KINDS if a != b]
 
 
@@ -63,6 +63,10 @@ def _opener(kind: str, request: pytest.FixtureRequest, folder: Path) -> Callable
         return lambda: open_store(f"qdrant:///{folder / 'qdrant'}")
     if kind == "weaviate":
         pytest.importorskip("weaviate", reason="the weaviate extra is not installed")
+    if kind == "chroma":
+        pytest.importorskip("chromadb", reason="the chroma extra is not installed")
+    if kind == "pinecone":
+        pytest.importorskip("pinecone", reason="the pinecone extra is not installed")
     url = store_url_for(kind, request, folder)
     assert url is not None
     return lambda: open_store(url)

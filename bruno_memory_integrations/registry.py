@@ -54,12 +54,14 @@ _REGISTRY: dict[str, BackendEntry] = {
     "weaviate": BackendEntry(
         f"{_B}.weaviate:WeaviateBackend", "weaviate", "weaviate", ("weaviate",)
     ),
+    "milvus": BackendEntry(f"{_B}.milvus:MilvusBackend", "pymilvus", "milvus", ("pymilvus",)),
 }
 _ALIASES = {
     "postgres": "postgresql",
     "rediss": "redis",
     "qdrants": "qdrant",
     "weaviates": "weaviate",
+    "milvuss": "milvus",
 }
 
 

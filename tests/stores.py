@@ -32,6 +32,7 @@ from bruno_memory_integrations import MissingDependencyError, Store, open_store
 #: Backends every adapter test runs on. Add a kind here, in store_url_for and, for a
 #: backend without a URL other processes can open, in make_store_for.
 STORE_KINDS = ["memory", "sqlite", "postgres", "redis", "qdrant", "weaviate"]
+STORE_KINDS += ["milvus-lite", "milvus"]
 
 #: Sync Store methods with an async twin; async adapter methods must not call these.
 #: ``close`` is left out: it moves no data, and the fixtures call it after the test.
@@ -79,7 +80,32 @@ def store_url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
         url = str(request.getfixturevalue("weaviate_url"))
         sep = "&" if "?" in url else "?"
         return f"{url}{sep}prefix=T{uuid.uuid5(uuid.NAMESPACE_URL, str(tmp_path)).hex[:12]}"
+    if kind in ("milvus-lite", "milvus"):
+        # One Lite file / one server for the session; a scope per test keeps tests apart
+        # without making Milvus collections (seconds each on a server) per test.
+        base = milvus_lite_url() if kind == "milvus-lite" else str(
+            request.getfixturevalue("milvus_url")
+        )
+        sep = "&" if "?" in base else "?"
+        return f"{base}{sep}scope=T{uuid.uuid5(uuid.NAMESPACE_URL, str(tmp_path)).hex[:12]}"
     raise ValueError(f"unknown store kind {kind!r}")
+
+
+_MILVUS_LITE_DIR: list[Path] = []
+
+
+def milvus_lite_url() -> str:
+    """A Milvus Lite file shared by the session's tests (removed at exit)."""
+    pytest.importorskip("milvus_lite", reason="the milvus extra (milvus-lite) is not installed")
+    if not _MILVUS_LITE_DIR:
+        import atexit
+        import shutil
+        import tempfile
+
+        directory = Path(tempfile.mkdtemp(prefix="bruno-test-milvus-lite-"))
+        atexit.register(shutil.rmtree, directory, True)
+        _MILVUS_LITE_DIR.append(directory)
+    return f"milvus:///{_MILVUS_LITE_DIR[0] / 'store.db'}"
 
 
 def url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:

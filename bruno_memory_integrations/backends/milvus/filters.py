@@ -1,0 +1,238 @@
+"""Metadata filters for Milvus: generated filter fields, and filter -> boolean expression.
+
+Pure functions, no I/O.
+
+Milvus filters are expression strings. Two rules make them safe and exact:
+
+* **No metadata key ever appears in an expression.** Every record carries a JSON
+  field ``f`` written from its top-level metadata, whose keys are a kind letter
+  and a hash of the metadata key (``[a-z0-9]`` only):
+
+  =============  ==================================================
+  ``f["e"]``     tokens of what is present: the key hash (``$exists``)
+                 and the name of every field below that is set
+  ``f["s<h>"]``  the value when it is a string
+  ``f["n<h>"]``  the value when it is a number (never a bool)
+  ``f["b<h>"]``  the value when it is a boolean
+  ``f["ls<h>"]`` the string elements when the value is a list (``$contains``)
+  ``f["ln<h>"]`` the number elements, ``f["lb<h>"]`` the boolean elements
+  ``f["w"]``     the record's words (keyword search)
+  =============  ==================================================
+
+  Each field holds one kind, so Milvus Lite treating ``true`` as ``1`` or a real
+  server comparing an array with a scalar never comes into play.
+* **Every value is a literal written here**: strings double-quoted with ``\\``,
+  ``"``, newline and carriage return escaped (the escapes both engines read the
+  same way; every other character stands for itself), numbers in Python's
+  ``repr`` (ints exactly, floats round-trip), booleans ``true``/``false``.
+
+The engines differ (docs/backends/milvus.md): Milvus Lite evaluates a comparison
+on a missing JSON field to *null* and ``not null`` to null (SQL logic), and
+refuses ``json["k"] in [...]``; the C++ server treats the comparison as false and
+has ``in``. With ``lite=True`` every comparison is guarded by
+``json_contains(f["e"], field)`` (false, not null, when the field is missing) and
+``$in`` becomes a balanced ``or``; so ``not`` is the full complement on both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+from ...errors import FilterError
+from ...filters import Comparison, FilterNode, canonical_number, fold, value_kind
+
+__all__ = [
+    "FILTER_FIELD",
+    "filter_fields",
+    "key_hash",
+    "literal",
+    "string_literal",
+    "to_milvus_expr",
+]
+
+#: JSON field holding the generated filter fields.
+FILTER_FIELD = "f"
+#: Words of the record's text (keyword search), inside the filter field.
+WORDS = "w"
+
+_Part = str | bool  # an expression, or a constant: True (everything) / False (nothing)
+
+
+def key_hash(key: str) -> str:
+    """The hash naming a metadata key's filter fields (20 hex digits)."""
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=10).hexdigest()
+
+
+def string_literal(text: str) -> str:
+    """``text`` as a double-quoted expression literal that means exactly ``text``.
+
+    Only the backslash, the double quote, newline and carriage return are escaped:
+    the grammar of both engines takes every other character (any Unicode, control
+    characters included) as itself. NUL and lone surrogates never get here
+    (the parser and the validation refuse them).
+    """
+    return (
+        '"'
+        + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+        + '"'
+    )
+
+
+def literal(value: Any) -> str:
+    """A string, number or boolean as an expression literal."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        value = number(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        return text if ("." in text or "e" in text or "n" in text) else text + ".0"
+    if isinstance(value, str):
+        return string_literal(value)
+    raise FilterError(f"cannot write {value!r} into a Milvus expression")  # pragma: no cover
+
+
+def number(value: int | float) -> int | float:
+    """The one form of a number in filter fields and operands: a whole float that fits
+    64 bits becomes the int of the same value, so the engines compare ints with ints."""
+    value = canonical_number(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2.0**63:
+        return int(value)
+    return value
+
+
+def _path(name: str) -> str:
+    return f'{FILTER_FIELD}["{name}"]'
+
+
+def filter_fields(metadata: dict[str, Any], words: Iterable[str] | None = None) -> dict[str, Any]:
+    """The generated filter fields of one record (the JSON field ``f``)."""
+    out: dict[str, Any] = {}
+    present: list[str] = []
+    for key, value in metadata.items():
+        if value is None:
+            continue  # null is missing
+        h = key_hash(key)
+        present.append(h)
+        kind = value_kind(value)
+        if kind == "string":
+            out["s" + h] = value
+        elif kind == "number":
+            out["n" + h] = number(value)
+        elif kind == "bool":
+            out["b" + h] = value
+        elif isinstance(value, list):
+            # Nested lists and objects in a list never equal a scalar: left out.
+            strings = [v for v in value if isinstance(v, str)]
+            numbers = [number(v) for v in value if value_kind(v) == "number"]
+            bools = [v for v in value if isinstance(v, bool)]
+            if strings:
+                out["ls" + h] = strings
+            if numbers:
+                out["ln" + h] = numbers
+            if bools:
+                out["lb" + h] = bools
+        # Objects only exist (``e``); no comparison matches them.
+    present += [name for name in out]
+    out["e"] = present
+    if words is not None:
+        out[WORDS] = sorted(set(words))
+    return out
+
+
+class _Translator:
+    def __init__(self, lite: bool) -> None:
+        self.lite = lite
+
+    def guarded(self, name: str, expr: str) -> str:
+        """``expr`` on field ``name``, false (never null) where the field is missing."""
+        if not self.lite:
+            return expr
+        return f'(json_contains({_path("e")}, "{name}") and {expr})'
+
+    def equal(self, letter: str, key: str, value: Any) -> str:
+        name = value_kind(value)[0] + key_hash(key)
+        if letter:  # an element of a list
+            return f"json_contains({_path(letter + name)}, {literal(value)})"
+        return self.guarded(name, f"{_path(name)} == {literal(value)}")
+
+    def comparison(self, node: Comparison) -> _Part:
+        op, key, value = node.op, node.field, node.value
+        if op == "exists":
+            return f'json_contains({_path("e")}, "{key_hash(key)}")'
+        if op == "eq":
+            return self.equal("", key, value)
+        if op == "in":
+            values = list(dict.fromkeys(value))
+            if len(values) == 1:
+                return self.equal("", key, values[0])
+            if not self.lite:
+                name = value_kind(values[0])[0] + key_hash(key)
+                items = ", ".join(literal(v) for v in values)
+                return f"{_path(name)} in [{items}]"
+            return _balanced_or([self.equal("", key, v) for v in values])
+        if op == "contains":
+            return self.equal("l", key, value)
+        if op in ("gt", "gte", "lt", "lte"):
+            name = "n" + key_hash(key)
+            sign = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+            return self.guarded(name, f"{_path(name)} {sign} {literal(value)}")
+        if op in ("substring", "isubstring"):
+            raise FilterError(
+                f"the milvus backend cannot express ${op} (on {key!r}) exactly: Milvus' "
+                f"'like' matches prefixes only on a server and treats '%' and '_' as "
+                f"wildcards; filter with $eq / $in, or use a store that supports substring "
+                f"filters (sqlite, postgresql, memory)"
+            )
+        raise FilterError(f"the milvus backend cannot express the comparison {op!r}")
+
+
+def _balanced_or(parts: list[str]) -> str:
+    """``a or b or ...`` as a balanced tree: shallow for the parser, whatever the length."""
+    if len(parts) == 1:
+        return parts[0]
+    mid = len(parts) // 2
+    return f"({_balanced_or(parts[:mid])} or {_balanced_or(parts[mid:])})"
+
+
+def _and(parts: list[_Part]) -> _Part:
+    if any(p is False for p in parts):
+        return False
+    rest = [p for p in parts if not isinstance(p, bool)]
+    if not rest:
+        return True
+    return rest[0] if len(rest) == 1 else "(" + " and ".join(rest) + ")"
+
+
+def _or(parts: list[_Part]) -> _Part:
+    if any(p is True for p in parts):
+        return True
+    rest = [p for p in parts if not isinstance(p, bool)]
+    if not rest:
+        return False
+    return rest[0] if len(rest) == 1 else "(" + " or ".join(rest) + ")"
+
+
+def _not(part: _Part) -> _Part:
+    if isinstance(part, bool):
+        return not part
+    return f"(not {part})"
+
+
+def to_milvus_expr(node: FilterNode | None, lite: bool = False) -> str | bool:
+    """Translate a parsed filter into a Milvus boolean expression over ``f``.
+
+    Returns ``True`` when the filter matches every record (``None``) and ``False``
+    when it can match none; backends skip the request then.
+
+    Raises:
+        FilterError: a ``$substring`` / ``$isubstring`` (not expressible exactly).
+    """
+    if node is None:
+        return True
+    t = _Translator(lite)
+    return fold(node, t.comparison, _and, _or, _not)

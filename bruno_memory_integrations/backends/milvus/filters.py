@@ -156,8 +156,8 @@ class _Translator:
 
     def equal(self, letter: str, key: str, value: Any) -> str:
         name = value_kind(value)[0] + key_hash(key)
-        if letter:  # an element of a list
-            return f"json_contains({_path(letter + name)}, {literal(value)})"
+        if letter:  # an element of a list; a list literal, where Lite takes a negative number
+            return f"json_contains_any({_path(letter + name)}, [{literal(value)}])"
         return self.guarded(name, f"{_path(name)} == {literal(value)}")
 
     def comparison(self, node: Comparison) -> _Part:

@@ -70,7 +70,8 @@ class MilvusBackend(Backend):
     ``prefix`` (start of every Milvus collection name, ``"bruno"``), ``scope``
     (independent stores inside one set of Milvus collections, ``""``),
     ``batch_size`` (rows per insert, 512), ``index`` (``FLAT``: exact; ``HNSW``,
-    ``IVF_FLAT``, ``AUTOINDEX``), ``index_params``, ``search_params``; for a server
+    ``IVF_FLAT``, ``AUTOINDEX``), ``index_params``, ``search_params``,
+    ``consistency`` (of reads: ``Session``, ``Strong``, ...); for a server
     ``token``, ``user``, ``password``, ``db_name``, ``timeout``.
     """
 
@@ -89,6 +90,7 @@ class MilvusBackend(Backend):
     def __init__(self, connection: Connection, options: MilvusOptions) -> None:
         """Use :meth:`from_url` or :meth:`from_client`."""
         self._conn = connection
+        connection.consistency = options.consistency
         self.options = options
         self.prefix = options.prefix
         self.scope = options.scope
@@ -163,14 +165,20 @@ class MilvusBackend(Backend):
             if qname in self._ready:
                 return qname
         exists = yield q.call("has_collection", collection_name=qname)
+        loaded = False
         if not exists:
             reply = yield q.soft_call(
                 "create_collection", collection_name=qname, consistency_level="Strong", **make()
             )
             if isinstance(reply, Exception) and "already exist" not in str(reply).lower():
                 raise reply
-        # Milvus Lite releases collections when a file is reopened; a server keeps them loaded.
-        yield q.call("load_collection", collection_name=qname)
+        else:
+            state = yield q.call("get_load_state", collection_name=qname)
+            loaded = "loaded" in str(state.get("state", "")).lower().replace("notload", "")
+        if not loaded:
+            # Milvus Lite releases collections when a file is reopened; a server keeps them
+            # loaded (create_collection with an index loads too, so this returns at once).
+            yield q.call("load_collection", collection_name=qname)
         with self._lock:
             self._ready.add(qname)
         return qname

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import time
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -35,6 +36,9 @@ __all__ = ["Connection"]
 _RPC_LOGGER = "pymilvus.decorators"
 #: MilvusException codes (and texts) that mean the server cannot be reached.
 _UNAVAILABLE_CODES = (1, 2)
+_READS = ("query", "search")
+#: Seconds after a delete during which Session reads of its collection are Strong.
+_DELETE_SETTLE = 2.0
 _UNAVAILABLE_TEXT = ("fail connecting", "unavailable", "deadline exceeded", "connection refused")
 
 
@@ -63,6 +67,10 @@ class Connection:
         self._closed = False
         self.version = ""
         self.lite = False
+        #: Consistency level of every read (``query`` / ``search``) made here.
+        self.consistency = "Session"
+        #: Collection -> until when (monotonic) its reads are Strong, after a delete.
+        self._strong_until: dict[str, float] = {}
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -143,12 +151,33 @@ class Connection:
         raise mapped from None
 
     # ------------------------------------------------------------ running
+    def _kwargs(self, step: Call) -> dict[str, Any]:
+        if self.lite:
+            return step.kwargs
+        if step.method in _READS:
+            level = self.consistency
+            until = self._strong_until.get(step.kwargs.get("collection_name", ""))
+            if until is not None and level == "Session":
+                if time.monotonic() < until:
+                    level = "Strong"
+                else:
+                    self._strong_until.pop(step.kwargs["collection_name"], None)
+            return {"consistency_level": level, **step.kwargs}
+        if step.method == "delete":
+            # Session reads wait for the last insert's timestamp, but a Milvus 2.3 server
+            # reports no timestamp for a delete: reads right after one are made Strong
+            # until the delete has surely reached every query node.
+            self._strong_until[step.kwargs["collection_name"]] = (
+                time.monotonic() + _DELETE_SETTLE
+            )
+        return step.kwargs
+
     def execute(self, step: Call) -> Any:
         if self._closed or self._sync is None:
             raise StoreClosedError("this Milvus store is closed")
         try:
             with _quiet():
-                return getattr(self._sync, step.method)(**step.kwargs)
+                return getattr(self._sync, step.method)(**self._kwargs(step))
         except Exception as exc:
             return self._raise(exc, step)
 
@@ -170,7 +199,7 @@ class Connection:
         try:
             client = self._aclient()
             with _quiet():
-                return await getattr(client, step.method)(**step.kwargs)
+                return await getattr(client, step.method)(**self._kwargs(step))
         except StoreClosedError:
             raise
         except Exception as exc:

@@ -220,7 +220,7 @@ def _or(parts: list[_Part]) -> _Part:
 def _not(part: _Part) -> _Part:
     if isinstance(part, bool):
         return not part
-    return f"(not {part})"
+    return f"(not ({part}))"
 
 
 def to_milvus_expr(node: FilterNode | None, lite: bool = False) -> str | bool:

@@ -25,7 +25,11 @@ __all__ = ["INDEXES", "MilvusOptions", "MilvusTarget", "mask_url", "parse_option
 DEFAULT_PORT = 19530
 _SCHEMES = ("milvus", "milvuss")
 #: Options the backend reads; for a server, the others go to ``MilvusClient``.
-OUR_OPTIONS = ("prefix", "scope", "batch_size", "index", "index_params", "search_params")
+OUR_OPTIONS = (
+    "prefix", "scope", "batch_size", "index", "index_params", "search_params", "consistency",
+)
+#: Consistency levels of reads (``consistency`` option).
+CONSISTENCY = ("Session", "Strong", "Bounded", "Eventually")
 #: Connection options read from a URL's query string.
 _CLIENT_OPTIONS = ("token", "user", "password", "db_name", "timeout")
 _SECRETS = ("token", "password")
@@ -56,6 +60,7 @@ class MilvusOptions:
     index: str = "FLAT"
     index_params: dict[str, Any] = field(default_factory=dict)
     search_params: dict[str, Any] = field(default_factory=dict)
+    consistency: str = "Session"
 
 
 def mask_url(url: str) -> str:
@@ -159,6 +164,11 @@ def parse_options(options: dict[str, Any]) -> tuple[MilvusOptions, dict[str, Any
     index = str(ours.get("index", "FLAT")).upper()
     if index not in INDEXES:
         raise ConfigurationError(f"index must be one of {', '.join(INDEXES)}, got {index!r}")
+    consistency = str(ours.get("consistency", "Session")).capitalize()
+    if consistency not in CONSISTENCY:
+        raise ConfigurationError(
+            f"consistency must be one of {', '.join(CONSISTENCY)}, got {ours['consistency']!r}"
+        )
     opts = MilvusOptions(
         prefix=prefix,
         scope=scope,
@@ -166,6 +176,7 @@ def parse_options(options: dict[str, Any]) -> tuple[MilvusOptions, dict[str, Any
         index=index,
         index_params=_dict("index_params", ours.get("index_params", {})),
         search_params=_dict("search_params", ours.get("search_params", {})),
+        consistency=consistency,
     )
     return opts, options
 

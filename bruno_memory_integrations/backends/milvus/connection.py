@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-import time
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -37,8 +36,9 @@ _RPC_LOGGER = "pymilvus.decorators"
 #: MilvusException codes (and texts) that mean the server cannot be reached.
 _UNAVAILABLE_CODES = (1, 2)
 _READS = ("query", "search")
-#: Seconds after a delete during which Session reads of its collection are Strong.
-_DELETE_SETTLE = 2.0
+#: (server, collection) whose next read is Strong (a delete happened), for every store
+#: of this process (like pymilvus' own record of the last insert per collection).
+_STRONG_NEXT: set[tuple[str, str]] = set()
 _UNAVAILABLE_TEXT = ("fail connecting", "unavailable", "deadline exceeded", "connection refused")
 
 
@@ -69,8 +69,6 @@ class Connection:
         self.lite = False
         #: Consistency level of every read (``query`` / ``search``) made here.
         self.consistency = "Session"
-        #: Collection -> until when (monotonic) its reads are Strong, after a delete.
-        self._strong_until: dict[str, float] = {}
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -156,20 +154,16 @@ class Connection:
             return step.kwargs
         if step.method in _READS:
             level = self.consistency
-            until = self._strong_until.get(step.kwargs.get("collection_name", ""))
-            if until is not None and level == "Session":
-                if time.monotonic() < until:
-                    level = "Strong"
-                else:
-                    self._strong_until.pop(step.kwargs["collection_name"], None)
+            key = (self.description, step.kwargs.get("collection_name", ""))
+            if level == "Session" and key in _STRONG_NEXT:
+                _STRONG_NEXT.discard(key)
+                level = "Strong"
             return {"consistency_level": level, **step.kwargs}
         if step.method == "delete":
             # Session reads wait for the last insert's timestamp, but a Milvus 2.3 server
-            # reports no timestamp for a delete: reads right after one are made Strong
-            # until the delete has surely reached every query node.
-            self._strong_until[step.kwargs["collection_name"]] = (
-                time.monotonic() + _DELETE_SETTLE
-            )
+            # reports no timestamp for a delete: the next read is Strong (it waits until
+            # the query nodes have seen everything up to now, the delete included).
+            _STRONG_NEXT.add((self.description, step.kwargs["collection_name"]))
         return step.kwargs
 
     def execute(self, step: Call) -> Any:

@@ -37,11 +37,12 @@ has ``in``. With ``lite=True`` every comparison is guarded by
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections.abc import Iterable
 from typing import Any
 
 from ...errors import FilterError
-from ...filters import Comparison, FilterNode, canonical_number, fold, value_kind
+from ...filters import Comparison, FilterNode, canonical_number, fold, simplify, value_kind
 
 __all__ = [
     "FILTER_FIELD",
@@ -194,36 +195,64 @@ class _Translator:
         raise FilterError(f"the milvus backend cannot express the comparison {op!r}")
 
 
-def _balanced_or(parts: list[str]) -> str:
-    """``a or b or ...`` as a balanced tree: shallow for the parser, whatever the length."""
+_Node = tuple[str, int]  # an expression and how deep its binary nodes nest
+_Tree = _Node | bool
+
+
+def _balanced(parts: list[str], op: str) -> str:
+    """``a op b op ...`` as a balanced tree of parentheses (for leaves of one depth)."""
     if len(parts) == 1:
         return parts[0]
     mid = len(parts) // 2
-    return f"({_balanced_or(parts[:mid])} or {_balanced_or(parts[mid:])})"
+    return f"({_balanced(parts[:mid], op)} {op} {_balanced(parts[mid:], op)})"
 
 
-def _and(parts: list[_Part]) -> _Part:
+def _balanced_or(parts: list[str]) -> str:
+    return _balanced(parts, "or")
+
+
+def _join(parts: list[_Node], op: str) -> _Node:
+    """``a op b op ...`` with the least nesting: the two shallowest parts first.
+
+    Milvus parses ``a and b and c`` into a chain of binary nodes as deep as it is
+    long, and a server refuses a plan nested past the protobuf recursion limit
+    ("unsupported expr proto node"). Joined shallowest first (like a Huffman code),
+    1024 conditions nest 10 deep, and a deep part gains one level per join only.
+    """
+    heap = [(depth, i, expr) for i, (expr, depth) in enumerate(parts)]
+    heapq.heapify(heap)
+    n = len(heap)
+    while len(heap) > 1:
+        d1, _, e1 = heapq.heappop(heap)
+        d2, _, e2 = heapq.heappop(heap)
+        heapq.heappush(heap, (max(d1, d2) + 1, n, f"({e1} {op} {e2})"))
+        n += 1
+    depth, _, expr = heap[0]
+    return expr, depth
+
+
+def _and(parts: list[_Tree]) -> _Tree:
     if any(p is False for p in parts):
         return False
     rest = [p for p in parts if not isinstance(p, bool)]
     if not rest:
         return True
-    return rest[0] if len(rest) == 1 else "(" + " and ".join(rest) + ")"
+    return _join(rest, "and")
 
 
-def _or(parts: list[_Part]) -> _Part:
+def _or(parts: list[_Tree]) -> _Tree:
     if any(p is True for p in parts):
         return True
     rest = [p for p in parts if not isinstance(p, bool)]
     if not rest:
         return False
-    return rest[0] if len(rest) == 1 else "(" + " or ".join(rest) + ")"
+    return _join(rest, "or")
 
 
-def _not(part: _Part) -> _Part:
+def _not(part: _Tree) -> _Tree:
     if isinstance(part, bool):
         return not part
-    return f"(not ({part}))"
+    return f"(not ({part[0]}))", part[1] + 1
 
 
 def to_milvus_expr(node: FilterNode | None, lite: bool = False) -> str | bool:
@@ -238,4 +267,11 @@ def to_milvus_expr(node: FilterNode | None, lite: bool = False) -> str | bool:
     if node is None:
         return True
     t = _Translator(lite)
-    return fold(node, t.comparison, _and, _or, _not)
+    # Negations pushed down to the comparisons and nested ANDs (ORs) merged: the
+    # shallowest expression of the same meaning (both engines are two-valued here).
+    tree = fold(simplify(node), lambda c: _leaf(t.comparison(c)), _and, _or, _not)
+    return tree if isinstance(tree, bool) else tree[0]
+
+
+def _leaf(part: _Part) -> _Tree:
+    return part if isinstance(part, bool) else (part, 1)

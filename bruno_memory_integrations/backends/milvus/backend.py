@@ -308,8 +308,9 @@ class MilvusBackend(Backend):
         aux = yield from self._aux()
         qname = yield from self._records(info)
         ckey = codec.collection_key(self.scope, name)
-        yield q.call("delete", collection_name=aux, filter=_in("pk", [codec.info_pk(self.scope, name)]))
-        yield q.call("delete", collection_name=qname, filter=f"c == {string_literal(ckey)}")
+        yield from self._delete_pks(aux, [codec.info_pk(self.scope, name)])
+        rows = yield from self._query_all(qname, f"c == {string_literal(ckey)}", ["pk"])
+        yield from self._delete_pks(qname, [str(r["pk"]) for r in rows])
         self._forget(name)
 
     # ------------------------------------------------------------ records
@@ -345,8 +346,7 @@ class MilvusBackend(Backend):
         _, qname, ckey = yield from self._require(collection)
         found = yield from self._get_pks(qname, [codec.record_pk(ckey, i) for i in ids], ["pk"])
         existing = [str(r["pk"]) for r in found]
-        for chunk in _chunks(existing, ID_BATCH):
-            yield q.call("delete", collection_name=qname, filter=_in("pk", chunk))
+        yield from self._delete_pks(qname, existing)
         return len(existing)
 
     def delete_where(self, collection: str, where: FilterNode | None) -> Op[int]:
@@ -356,11 +356,15 @@ class MilvusBackend(Backend):
         expr = self._where(ckey, where)
         if expr is False:
             return 0
-        # Counted first: Milvus reports the keys it was asked to delete, not those it found.
-        count = yield from self._count(qname, str(expr))
-        if count:
-            yield q.call("delete", collection_name=qname, filter=expr)
-        return count
+        # The keys first: Milvus reports the keys it was asked to delete, not those it
+        # found, and a delete by key skips the query a server makes for an expression.
+        rows = yield from self._query_all(qname, str(expr), ["pk"])
+        yield from self._delete_pks(qname, [str(r["pk"]) for r in rows])
+        return len(rows)
+
+    def _delete_pks(self, qname: str, pks: Sequence[str]) -> Op[None]:
+        for chunk in _chunks(pks, ID_BATCH):
+            yield q.call("delete", collection_name=qname, filter=_in("pk", chunk))
 
     def _count(self, qname: str, expr: str) -> Op[int]:
         rows = yield q.call(
@@ -580,15 +584,13 @@ class MilvusBackend(Backend):
     def clear_messages(self, namespace: str, session_id: str) -> Op[None]:
         aux = yield from self._aux()
         skey = codec.session_key(self.scope, namespace, session_id)
-        # The head first: readers see an empty session at once.
-        yield q.call("delete", collection_name=aux, filter=_in("pk", [codec.chat_head_pk(skey)]))
-        expr = (
-            f'kind == "msg" and s == {string_literal(self.scope)} and '
-            f"a == {string_literal(namespace)} and b == {string_literal(session_id)}"
-        )
-        yield q.call("delete", collection_name=aux, filter=expr)
+        end, _ = yield from self._end(aux, skey)
         with self._lock:
-            self._next_seq.pop(skey, None)
+            end = max(end, self._next_seq.pop(skey, 0))
+        # The head first: readers see an empty session at once. Then every message by
+        # key (a server runs a query for a delete by expression).
+        yield from self._delete_pks(aux, [codec.chat_head_pk(skey)])
+        yield from self._delete_pks(aux, [codec.chat_message_pk(skey, n) for n in range(end)])
 
     def list_sessions(self, namespace: str) -> Op[list[str]]:
         aux = yield from self._aux()
@@ -627,9 +629,7 @@ class MilvusBackend(Backend):
 
     def kv_delete(self, collection: str, keys: Sequence[str]) -> Op[None]:
         aux = yield from self._aux()
-        pks = [codec.kv_pk(self.scope, collection, k) for k in keys]
-        for chunk in _chunks(pks, ID_BATCH):
-            yield q.call("delete", collection_name=aux, filter=_in("pk", chunk))
+        yield from self._delete_pks(aux, [codec.kv_pk(self.scope, collection, k) for k in keys])
 
     def kv_keys(self, collection: str, prefix: str | None = None) -> Op[list[str]]:
         aux = yield from self._aux()

@@ -246,6 +246,48 @@ class MilvusBackend(Backend):
             )
         return out
 
+    def _write_aux(self, aux: str, rows: list[dict[str, Any]]) -> Op[None]:
+        """Upsert auxiliary rows, a body longer than a VARCHAR in pieces (codec.split_body)."""
+        out: list[dict[str, Any]] = []
+        for row in rows:
+            pieces = codec.split_body(row["body"])
+            out.append({**row, "body": pieces[0]})
+            out += [
+                codec.aux_row(codec.part_pk(row["pk"], i), row["s"], "part", "", "", i, piece)
+                for i, piece in enumerate(pieces[1:], 1)
+            ]
+        for chunk in _chunks(out, self.options.batch_size):
+            yield q.call("upsert", collection_name=aux, data=list(chunk))
+
+    def _bodies(self, aux: str, rows: list[dict[str, Any]]) -> Op[list[dict[str, Any]]]:
+        """``rows`` with every body whole (the further pieces fetched by key)."""
+        wanted = [
+            codec.part_pk(r["pk"], i)
+            for r in rows
+            for i in range(1, codec.extra_parts(r["body"]) + 1)
+        ]
+        if not wanted:
+            return rows
+        parts = yield from self._get_pks(aux, wanted, ["pk", "body"])
+        by_pk = {p["pk"]: p["body"] for p in parts}
+        out = []
+        for r in rows:
+            k = codec.extra_parts(r["body"])
+            pieces = [codec.first_part(r["body"])]
+            pieces += [by_pk.get(codec.part_pk(r["pk"], i), "") for i in range(1, k + 1)]
+            out.append({**r, "body": "".join(pieces)})
+        return out
+
+    def _delete_aux(self, aux: str, pks: Sequence[str]) -> Op[None]:
+        """Delete auxiliary rows and the further pieces of their bodies."""
+        rows = yield from self._get_pks(aux, pks, ["pk", "body"])
+        extra = [
+            codec.part_pk(r["pk"], i)
+            for r in rows
+            for i in range(1, codec.extra_parts(r["body"]) + 1)
+        ]
+        yield from self._delete_pks(aux, [str(r["pk"]) for r in rows] + extra)
+
     # ------------------------------------------------------------ catalog
     def _forget(self, name: str) -> None:
         with self._lock:
@@ -513,7 +555,8 @@ class MilvusBackend(Backend):
 
     def _read(self, aux: str, skey: str, lo: int, hi: int) -> Op[dict[int, Message]]:
         pks = [codec.chat_message_pk(skey, s) for s in range(lo, hi)]
-        rows = yield from self._get_pks(aux, pks, ["n", "body"])
+        rows = yield from self._get_pks(aux, pks, ["pk", "n", "body"])
+        rows = yield from self._bodies(aux, rows)
         return {int(r["n"]): codec.decode_message(r["body"]) for r in rows}
 
     def _end(self, aux: str, skey: str) -> Op[tuple[int, dict[int, Message]]]:
@@ -554,8 +597,7 @@ class MilvusBackend(Backend):
             )
             for i, body in enumerate(bodies)
         ]
-        for chunk in _chunks(rows, self.options.batch_size):
-            yield q.call("upsert", collection_name=aux, data=list(chunk))
+        yield from self._write_aux(aux, rows)
         with self._lock:
             length = max(start + len(bodies), self._next_seq.get(skey, 0))
         head = codec.aux_row(
@@ -590,7 +632,7 @@ class MilvusBackend(Backend):
         # The head first: readers see an empty session at once. Then every message by
         # key (a server runs a query for a delete by expression).
         yield from self._delete_pks(aux, [codec.chat_head_pk(skey)])
-        yield from self._delete_pks(aux, [codec.chat_message_pk(skey, n) for n in range(end)])
+        yield from self._delete_aux(aux, [codec.chat_message_pk(skey, n) for n in range(end)])
 
     def list_sessions(self, namespace: str) -> Op[list[str]]:
         aux = yield from self._aux()
@@ -611,25 +653,25 @@ class MilvusBackend(Backend):
         rows = [
             codec.aux_row(
                 codec.kv_pk(self.scope, collection, key), self.scope, "kv", collection, key, 0,
-                codec.encode_value(key, value),
+                codec.encode_value(value),
             )
             for key, value in items
         ]
         aux = yield from self._aux()
-        for chunk in _chunks(rows, self.options.batch_size):
-            yield q.call("upsert", collection_name=aux, data=list(chunk))
+        yield from self._write_aux(aux, rows)
 
     def kv_get(self, collection: str, keys: Sequence[str]) -> Op[list[bytes | None]]:
         aux = yield from self._aux()
         rows = yield from self._get_pks(
-            aux, [codec.kv_pk(self.scope, collection, k) for k in keys], ["b", "body"]
+            aux, [codec.kv_pk(self.scope, collection, k) for k in keys], ["pk", "b", "body"]
         )
+        rows = yield from self._bodies(aux, rows)
         found = {str(r["b"]): codec.decode_value(r["body"]) for r in rows}
         return [found.get(k) for k in keys]
 
     def kv_delete(self, collection: str, keys: Sequence[str]) -> Op[None]:
         aux = yield from self._aux()
-        yield from self._delete_pks(aux, [codec.kv_pk(self.scope, collection, k) for k in keys])
+        yield from self._delete_aux(aux, [codec.kv_pk(self.scope, collection, k) for k in keys])
 
     def kv_keys(self, collection: str, prefix: str | None = None) -> Op[list[str]]:
         aux = yield from self._aux()

@@ -111,8 +111,8 @@ def kv_pk(scope: str, collection: str, key: str) -> str:
     return "kv:" + digest("kv", scope, collection) + ":" + key
 
 
-def encode_value(key: str, value: bytes) -> str:
-    return _checked(base64.b64encode(value).decode("ascii"), f"the value of key {key!r} (base64)")
+def encode_value(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
 
 
 def decode_value(text: str) -> bytes:
@@ -133,7 +133,50 @@ def chat_message_pk(skey: str, seq: int) -> str:
 
 def encode_message(message: Message) -> str:
     """A message as stored: JSON text, so it comes back exactly as given."""
-    return _checked(json.dumps(message, ensure_ascii=False), "a chat message (as JSON)")
+    return json.dumps(message, ensure_ascii=False)
+
+
+# ------------------------------------------------------------------ long bodies
+#: Bytes of a body kept in one row (a VARCHAR holds 65 535; room for the part marker).
+PART_BYTES = 65_000
+
+
+def split_body(text: str) -> list[str]:
+    """``text`` in pieces of at most :data:`PART_BYTES` UTF-8 bytes, cut between characters.
+
+    A body of one piece is stored as is. A longer one is stored as its first piece
+    prefixed with ``*<number of further pieces>*`` (bodies are base64 or JSON, which
+    never start with ``*``), the further pieces in rows of their own
+    (:func:`part_pk`).
+    """
+    data = text.encode("utf-8")
+    if len(data) <= PART_BYTES:
+        return [text]
+    pieces: list[str] = []
+    start = 0
+    while start < len(data):
+        end = min(start + PART_BYTES, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:  # inside a character
+            end -= 1
+        pieces.append(data[start:end].decode("utf-8"))
+        start = end
+    pieces[0] = f"*{len(pieces) - 1}*{pieces[0]}"
+    return pieces
+
+
+def part_pk(pk: str, i: int) -> str:
+    return f"{pk}#{i}"
+
+
+def extra_parts(body: str) -> int:
+    """How many further pieces a stored body has (0: it is whole)."""
+    if not body.startswith("*"):
+        return 0
+    return int(body[1 : body.index("*", 1)])
+
+
+def first_part(body: str) -> str:
+    return body[body.index("*", 1) + 1 :] if body.startswith("*") else body
 
 
 def decode_message(body: str) -> Message:

@@ -55,8 +55,8 @@ SETUP_HINT = "run ./dev setup"
 HOST = "127.0.0.1"
 
 __all__ = [
-    "PostgresServer",
     "MilvusServer",
+    "PostgresServer",
     "RedisServer",
     "ServerError",
     "ServerStartError",

@@ -172,7 +172,7 @@ class Connection:
         try:
             with _quiet():
                 return getattr(self._sync, step.method)(**self._kwargs(step))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - every client failure is mapped to ours
             return self._raise(exc, step)
 
     def _aclient(self) -> AsyncMilvusClient:
@@ -196,7 +196,7 @@ class Connection:
                 return await getattr(client, step.method)(**self._kwargs(step))
         except StoreClosedError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - every client failure is mapped to ours
             return self._raise(exc, step)
 
     # ------------------------------------------------------------ closing
@@ -236,7 +236,9 @@ class Connection:
         await asyncio.to_thread(self.close)
 
 
-_SILENCED: contextvars.ContextVar[bool] = contextvars.ContextVar("bruno_milvus_quiet", default=False)
+_SILENCED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "bruno_milvus_quiet", default=False
+)
 
 
 class _DropOwnErrors(logging.Filter):

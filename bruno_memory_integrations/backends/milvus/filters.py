@@ -97,7 +97,7 @@ def literal(value: Any) -> str:
     raise FilterError(f"cannot write {value!r} into a Milvus expression")  # pragma: no cover
 
 
-def number(value: int | float) -> int | float:
+def number(value: float) -> int | float:
     """The one form of a number in filter fields and operands: a whole float that fits
     64 bits becomes the int of the same value, so the engines compare ints with ints."""
     value = canonical_number(value)
@@ -138,7 +138,7 @@ def filter_fields(metadata: dict[str, Any], words: Iterable[str] | None = None) 
             if bools:
                 out["lb" + h] = bools
         # Objects only exist (``e``); no comparison matches them.
-    present += [name for name in out]
+    present += list(out)
     out["e"] = present
     if words is not None:
         out[WORDS] = sorted(set(words))

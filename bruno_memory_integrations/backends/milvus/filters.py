@@ -29,9 +29,10 @@ Milvus filters are expression strings. Two rules make them safe and exact:
 The engines differ (docs/backends/milvus.md): Milvus Lite evaluates a comparison
 on a missing JSON field to *null* and ``not null`` to null (SQL logic), and
 refuses ``json["k"] in [...]``; the C++ server treats the comparison as false and
-has ``in``. With ``lite=True`` every comparison is guarded by
-``json_contains(f["e"], field)`` (false, not null, when the field is missing) and
-``$in`` becomes a balanced ``or``; so ``not`` is the full complement on both.
+has ``in``. The translator pushes every ``not`` down to a comparison; with
+``lite=True`` each negated comparison is guarded by ``json_contains(f["e"], field)``
+(false, not null, when the field is missing), and ``$in`` becomes a balanced ``or``;
+so ``not`` is the full complement on both.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ...errors import FilterError
-from ...filters import Comparison, FilterNode, canonical_number, fold, simplify, value_kind
+from ...filters import And, Comparison, FilterNode, Not, canonical_number, simplify, value_kind
 
 __all__ = [
     "FILTER_FIELD",
@@ -148,10 +149,13 @@ def filter_fields(metadata: dict[str, Any], words: Iterable[str] | None = None) 
 class _Translator:
     def __init__(self, lite: bool) -> None:
         self.lite = lite
+        #: Whether the comparison being written is negated (only those need a guard).
+        self.negated = False
 
     def guarded(self, name: str, expr: str) -> str:
         """``expr`` on field ``name``, false (never null) where the field is missing."""
-        if not self.lite:
+        if not self.lite or not self.negated:
+            # Not negated, a null (Lite's missing field) excludes the record like false.
             return expr
         return f'(json_contains({_path("e")}, "{name}") and {expr})'
 
@@ -269,8 +273,22 @@ def to_milvus_expr(node: FilterNode | None, lite: bool = False) -> str | bool:
     t = _Translator(lite)
     # Negations pushed down to the comparisons and nested ANDs (ORs) merged: the
     # shallowest expression of the same meaning (both engines are two-valued here).
-    tree = fold(simplify(node), lambda c: _leaf(t.comparison(c)), _and, _or, _not)
+    tree = _translate(simplify(node), t)
     return tree if isinstance(tree, bool) else tree[0]
+
+
+def _translate(node: FilterNode, t: _Translator) -> _Tree:
+    """Translate a tree in negation normal form (``Not`` only around comparisons)."""
+    if isinstance(node, Comparison):
+        t.negated = False
+        return _leaf(t.comparison(node))
+    if isinstance(node, Not):
+        if not isinstance(node.child, Comparison):  # pragma: no cover - simplify() prevents it
+            return _not(_translate(node.child, t))
+        t.negated = True
+        return _not(_leaf(t.comparison(node.child)))
+    parts = [_translate(c, t) for c in node.children]
+    return _and(parts) if isinstance(node, And) else _or(parts)
 
 
 def _leaf(part: _Part) -> _Tree:

@@ -11,7 +11,7 @@ Milvus filters are expression strings. Two rules make them safe and exact:
   =============  ==================================================
   ``f["e"]``     tokens of what is present: the key hash (``$exists``)
                  and the name of every field below that is set
-  ``f["s<h>"]``  the value when it is a string
+  ``f["s<h>"]``  the value when it is a string (``a``+letter: as a one-element list)
   ``f["n<h>"]``  the value when it is a number (never a bool)
   ``f["b<h>"]``  the value when it is a boolean
   ``f["ls<h>"]`` the string elements when the value is a list (``$contains``)
@@ -121,12 +121,11 @@ def filter_fields(metadata: dict[str, Any], words: Iterable[str] | None = None) 
         h = key_hash(key)
         present.append(h)
         kind = value_kind(value)
-        if kind == "string":
-            out["s" + h] = value
-        elif kind == "number":
-            out["n" + h] = number(value)
-        elif kind == "bool":
-            out["b" + h] = value
+        if kind in ("string", "number", "bool"):
+            scalar = number(value) if kind == "number" else value
+            out[kind[0] + h] = scalar
+            # The value as a one-element list: Milvus Lite's $in (json_contains_any).
+            out["a" + kind[0] + h] = [scalar]
         elif isinstance(value, list):
             # Nested lists and objects in a list never equal a scalar: left out.
             strings = [v for v in value if isinstance(v, str)]
@@ -182,6 +181,12 @@ class _Translator:
                 name = value_kind(values[0])[0] + key_hash(key)
                 items = ", ".join(literal(v) for v in values)
                 return f"{_path(name)} in [{items}]"
+            if self.lite:
+                # Milvus Lite has no ``in`` on JSON; a balanced ``or`` of 10 000 values
+                # costs it a minute, one json_contains_any on the value's list a second.
+                name = "a" + value_kind(values[0])[0] + key_hash(key)
+                items = ", ".join(literal(v) for v in values)
+                return f"json_contains_any({_path(name)}, [{items}])"
             return _balanced_or([self.equal("", key, v) for v in values])
         if op == "contains":
             return self.equal("l", key, value)

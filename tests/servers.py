@@ -914,9 +914,9 @@ class MilvusServer(_Server):
             return
         proc = server.server_proc  # type: ignore[attr-defined]
         if proc is not None and proc.poll() is None:
-            proc.terminate()
+            proc.terminate()  # its data directory is deleted next: no need to wait long
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

@@ -98,12 +98,14 @@ def milvus_lite_url() -> str:
     """A Milvus Lite file shared by the session's tests (removed at exit)."""
     pytest.importorskip("milvus_lite", reason="the milvus extra (milvus-lite) is not installed")
     if not _MILVUS_LITE_DIR:
-        import atexit
-        import shutil
-        import tempfile
-
-        directory = Path(tempfile.mkdtemp(prefix="bruno-test-milvus-lite-"))
-        atexit.register(shutil.rmtree, directory, True)
+        try:
+            import servers
+        except ImportError:  # tests/ imported as a package
+            from tests import servers  # type: ignore[no-redef]
+        # A directory owned by this process: removed at exit and, since Milvus Lite may
+        # write it again while the interpreter exits, by the next run once we are gone.
+        directory = servers._make_tempdir("milvus-lite")
+        servers._TEMP_DIRS.append(directory)
         _MILVUS_LITE_DIR.append(directory)
     return f"milvus:///{_MILVUS_LITE_DIR[0] / 'store.db'}"
 

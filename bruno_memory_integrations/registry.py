@@ -67,12 +67,14 @@ _REGISTRY: dict[str, BackendEntry] = {
         f"{_B}.pinecone:PineconeBackend", "pinecone", "pinecone", ("pinecone",)
     ),
     "chroma": BackendEntry(f"{_B}.chroma:ChromaBackend", "chromadb", "chroma", ("chromadb",)),
+    "milvus": BackendEntry(f"{_B}.milvus:MilvusBackend", "pymilvus", "milvus", ("pymilvus",)),
 }
 _ALIASES = {
     "postgres": "postgresql",
     "rediss": "redis",
     "qdrants": "qdrant",
     "weaviates": "weaviate",
+    "milvuss": "milvus",
 }
 
 

@@ -31,6 +31,7 @@ POSTGRES_URL_ENV = "BRUNO_TEST_POSTGRES_URL"
 WEAVIATE_URL_ENV = "BRUNO_TEST_WEAVIATE_URL"
 REDIS_URL_ENV = "BRUNO_TEST_REDIS_URL"
 PINECONE_URL_ENV = "BRUNO_TEST_PINECONE_URL"
+MILVUS_URL_ENV = "BRUNO_TEST_MILVUS_URL"
 REQUIRE_SERVERS_ENV = "BRUNO_TEST_REQUIRE_SERVERS"
 CHROMA_URL_ENV = "BRUNO_TEST_CHROMA_URL"
 
@@ -170,6 +171,28 @@ def chroma_url() -> Iterator[str]:
     except ImportError:  # tests/ imported as a package
         from tests.servers import ChromaServer  # type: ignore[no-redef]
     server = _started("Chroma", ChromaServer)  # type: ignore[arg-type]
+    try:
+        yield server.url
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def milvus_url() -> Iterator[str]:
+    """milvus:// URL of the real Milvus standalone server, started once for the session.
+
+    ``BRUNO_TEST_MILVUS_URL`` replaces it with a server of your own. Tests sharing it
+    keep apart by store scope (tests/stores.py); the server is stopped at the end.
+    """
+    if os.environ.get(MILVUS_URL_ENV):
+        yield os.environ[MILVUS_URL_ENV]
+        return
+    pytest.importorskip("pymilvus", reason="the milvus extra (pymilvus) is not installed")
+    try:
+        from servers import MilvusServer
+    except ImportError:  # tests/ imported as a package
+        from tests.servers import MilvusServer  # type: ignore[no-redef]
+    server = _started("Milvus", MilvusServer)
     try:
         yield server.url
     finally:

@@ -37,6 +37,7 @@ STORE_KINDS += ["chroma", "chroma-http"]
 #: adapter test runs through a composite (records, chat and key-value items in three
 #: stores) and a fallback (two stores, every write on both).
 STORE_KINDS += ["composite", "fallback"]
+STORE_KINDS += ["milvus-lite", "milvus"]
 
 #: Sync Store methods with an async twin; async adapter methods must not call these.
 #: ``close`` is left out: it moves no data, and the fixtures call it after the test.
@@ -95,6 +96,14 @@ def store_url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
         url = str(request.getfixturevalue("chroma_url"))
         sep = "&" if "?" in url else "?"
         return f"{url}{sep}prefix=t{uuid.uuid5(uuid.NAMESPACE_URL, str(tmp_path)).hex[:12]}"
+    if kind in ("milvus-lite", "milvus"):
+        # One Lite file / one server for the session; a scope per test keeps tests apart
+        # without making Milvus collections (seconds each on a server) per test.
+        base = milvus_lite_url() if kind == "milvus-lite" else str(
+            request.getfixturevalue("milvus_url")
+        )
+        sep = "&" if "?" in base else "?"
+        return f"{base}{sep}scope=T{uuid.uuid5(uuid.NAMESPACE_URL, str(tmp_path)).hex[:12]}"
     raise ValueError(f"unknown store kind {kind!r}")
 
 
@@ -110,6 +119,25 @@ def chroma_dir(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     path = Path(temp_root()) / f"bruno-test-chroma-{uuid.uuid5(uuid.NAMESPACE_URL, str(tmp_path))}"
     request.addfinalizer(lambda: shutil.rmtree(path, ignore_errors=True))
     return path
+
+
+_MILVUS_LITE_DIR: list[Path] = []
+
+
+def milvus_lite_url() -> str:
+    """A Milvus Lite file shared by the session's tests (removed at exit)."""
+    pytest.importorskip("milvus_lite", reason="the milvus extra (milvus-lite) is not installed")
+    if not _MILVUS_LITE_DIR:
+        try:
+            import servers
+        except ImportError:  # tests/ imported as a package
+            from tests import servers  # type: ignore[no-redef]
+        # A directory owned by this process: removed at exit and, since Milvus Lite may
+        # write it again while the interpreter exits, by the next run once we are gone.
+        directory = servers._make_tempdir("milvus-lite")
+        servers._TEMP_DIRS.append(directory)
+        _MILVUS_LITE_DIR.append(directory)
+    return f"milvus:///{_MILVUS_LITE_DIR[0] / 'store.db'}"
 
 
 def url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:

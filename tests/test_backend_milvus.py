@@ -1,0 +1,98 @@
+"""The Milvus backend: conformance on Milvus Lite and on the real C++ standalone server.
+
+The standalone server (PyPI ``milvus``) is started once per test session
+(``milvus_url`` in conftest.py; ``BRUNO_TEST_MILVUS_URL`` names your own). Both
+engines share one set of Milvus collections per session; every test gets its own
+store scope (tests/stores.py), so no test pays for making Milvus collections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+pytest.importorskip("pymilvus", reason="the milvus extra (pymilvus) is not installed")
+
+from bruno_memory_integrations import Store, open_store
+from bruno_memory_integrations.testing import ConformanceTests
+
+try:
+    from stores import store_url_for
+except ImportError:  # tests/ imported as a package
+    from tests.stores import store_url_for
+
+
+class _MilvusStores:
+    kind = "milvus"
+
+    @pytest.fixture
+    def make_store(
+        self, request: pytest.FixtureRequest, tmp_path: object
+    ) -> Callable[[], Store]:
+        url = store_url_for(self.kind, request, tmp_path)  # type: ignore[arg-type]
+        assert url is not None
+        return lambda: open_store(url)
+
+
+class TestMilvusLiteConformance(_MilvusStores, ConformanceTests):
+    kind = "milvus-lite"
+
+
+class TestMilvusServerConformance(_MilvusStores, ConformanceTests):
+    kind = "milvus"
+
+
+# ---------------------------------------------------------------- URLs, errors, closing
+def test_url_forms_and_masking() -> None:
+    from bruno_memory_integrations.backends.milvus.options import mask_url, parse_url
+
+    assert parse_url("milvus://h").uri == "http://h:19530"
+    assert parse_url("milvuss://u:p@h:443").uri == "https://h:443"
+    assert parse_url("milvuss://u:p@h:443").options == {"user": "u", "password": "p"}
+    lite = parse_url("milvus:///x/y.db")
+    assert lite.mode == "lite" and lite.uri.endswith("/x/y.db")
+    assert mask_url("milvus://u:s3cret@h?token=t0k") == "milvus://u:***@h?token=***"
+    from bruno_memory_integrations import ConfigurationError
+
+    for bad in ("milvus://", "milvuss:///x.db", "milvus://h/db", "milvus:///"):
+        with pytest.raises(ConfigurationError):
+            parse_url(bad)
+
+
+def test_unreachable_server_raises_unavailable_with_secrets_masked() -> None:
+    from bruno_memory_integrations import BackendUnavailableError
+
+    try:
+        from servers import free_port
+    except ImportError:  # tests/ imported as a package
+        from tests.servers import free_port
+    port = free_port()
+    with pytest.raises(BackendUnavailableError) as info:
+        open_store(f"milvus://alice:s3cret@127.0.0.1:{port}", token="t0ken-xyz", timeout=2)
+    assert "s3cret" not in str(info.value) and "t0ken-xyz" not in str(info.value)
+
+
+def test_filter_values_cannot_change_an_expression() -> None:
+    from bruno_memory_integrations.backends.milvus.filters import string_literal, to_milvus_expr
+    from bruno_memory_integrations.filters import parse_filter
+
+    hostile = '" or pk != "" or "\\'
+    expr = to_milvus_expr(parse_filter({"k": hostile}))
+    assert isinstance(expr, str)
+    assert string_literal(hostile) in expr and hostile not in expr.replace(
+        string_literal(hostile), ""
+    )
+    # Keys never appear: only their hashes do.
+    assert "evil key" not in str(to_milvus_expr(parse_filter({'evil key"]': 1})))
+
+
+def test_close_closes_the_clients_it_made(tmp_path: object) -> None:
+    store = open_store(f"milvus:///{tmp_path}/c.db")
+    store.kv_mset("c", {"a": b"1"})
+    store.close()
+    store.close()  # idempotent
+    from bruno_memory_integrations import StoreClosedError
+
+    with pytest.raises(StoreClosedError):
+        store.kv_mget("c", ["a"])

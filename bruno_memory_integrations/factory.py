@@ -202,10 +202,11 @@ def _host_endpoint(endpoint: str) -> dict[str, Any]:
 _PG_OPTIONS = (
     "schema", "pool_size", "pool_min_size", "pool_timeout", "connect_timeout",
     "check_connections", "index", "hnsw_m", "hnsw_ef_construction", "ef_search",
-    "ivfflat_lists", "ivfflat_probes", "copy_threshold",
+    "ivfflat_lists", "ivfflat_probes", "copy_threshold", "exact_filtered_search",
 )
 _REDIS_OPTIONS = (
     "prefix", "algorithm", "hnsw_m", "ef_construction", "ef_runtime", "batch_size", "retries",
+    "exact_below", "exact_filtered_search",
     "socket_timeout", "socket_connect_timeout", "max_connections", "health_check_interval",
     "client_name",
 )

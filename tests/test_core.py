@@ -46,7 +46,10 @@ def test_unknown_scheme_names_the_known_ones() -> None:
         open_store(object())
 
 
-def test_missing_driver_names_the_extra() -> None:
+def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bruno_memory_integrations import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # undone after
     register_backend(
         "fakedb", BackendEntry("nowhere.module:Backend", "surely_not_installed_pkg", "fakedb")
     )

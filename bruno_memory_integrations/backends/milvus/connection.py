@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import time
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -75,9 +76,20 @@ class Connection:
     def for_options(cls, description: str, kwargs: dict[str, Any], lite_file: bool) -> Connection:
         secrets = (str(kwargs.get("password", "")), str(kwargs.get("token", "")))
         conn = cls(description, sync=None, owns_sync=True, secrets=secrets)
+        # Milvus Lite serves a file from a local server process that it stops when the
+        # file's last client closes: a client opened at that moment can find the old
+        # server going away. Try again after a pause (a real server is tried once).
+        waits = (0.5, 1.0, 2.0) if lite_file else ()
         try:
-            with _quiet():
-                conn._sync = MilvusClient(**kwargs)
+            for wait in (*waits, None):
+                try:
+                    with _quiet():
+                        conn._sync = MilvusClient(**kwargs)
+                    break
+                except MilvusException:
+                    if wait is None:
+                        raise
+                    time.sleep(wait)
         except MilvusException as exc:
             raise conn.fail(exc, "connect") from None
         except (TypeError, ValueError) as exc:

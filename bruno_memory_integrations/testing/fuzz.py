@@ -436,14 +436,9 @@ class FilterFuzzTests(_Base):
 
     #: Records written for the fuzz run.
     fuzz_records_count: ClassVar[int] = 48
-    #: Filters for this class when ``BRUNO_FUZZ_CASES`` is not set (None: DEFAULT_CASES);
-    #: a slow engine tested twice (an embedded form and a server) may run fewer on one.
-    fuzz_default_cases: ClassVar[int | None] = None
 
     async def test_filter_fuzz_matches_reference(self, store: Store, coll: str) -> None:
         seed, cases = fuzz_seed(), fuzz_cases()
-        if self.fuzz_default_cases is not None and not os.environ.get(CASES_ENV, "").strip():
-            cases = self.fuzz_default_cases
         rng = random.Random(seed)
         records = fuzz_records(rng, self.fuzz_records_count, store.capabilities.nested_metadata)
         write_with_churn(store, coll, records)

@@ -222,6 +222,35 @@ class Backend(ABC):
     def kv_keys(self, collection: str, prefix: str | None = None) -> Op[list[str]]:
         """Keys in a collection, sorted, optionally only those starting with ``prefix``."""
 
+    def kv_scan(
+        self,
+        collection: str,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> Op[list[tuple[str, bytes]]]:
+        """Items ``(key, value)`` in key order (descending with ``reverse``), only keys
+        starting with ``prefix``, only keys strictly beyond ``after`` in that order, at
+        most ``limit`` of them.
+
+        Key order is code-point order (Python's ``str`` order). This default lists the
+        keys and then reads the values: two calls, and an item deleted in between is
+        left out. Stores that can range-read keys with their values in one call
+        override it.
+        """
+        keys = yield from self.kv_keys(collection, prefix)
+        if reverse:
+            keys.reverse()
+        if after is not None:
+            keys = [k for k in keys if (k < after if reverse else k > after)]
+        if limit is not None:
+            keys = keys[:limit]
+        if not keys:
+            return []
+        values = yield from self.kv_get(collection, keys)
+        return [(k, v) for k, v in zip(keys, values, strict=True) if v is not None]
+
     # ---------------------------------------------------------------- expiry
     def purge_expired(self) -> Op[int]:
         """Delete what has expired (``ttl=`` writes) now; returns how many rows went.

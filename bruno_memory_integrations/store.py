@@ -1007,3 +1007,56 @@ class Store:
 
     async def akv_keys(self, collection: str, *, prefix: str | None = None) -> list[str]:
         return await self._async(self._keys(collection, prefix))
+
+    def _kv_range(
+        self,
+        collection: str,
+        prefix: str | None,
+        after: str | None,
+        limit: int | None,
+        reverse: bool,
+    ) -> Flow[list[tuple[str, bytes]]]:
+        self._prepare_kv(collection)
+        checked = check_prefix(prefix)
+        if after is not None:
+            after = check_id(after, "key")
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise InvalidInputError(f"limit must be a positive integer or None, got {limit!r}")
+        if not isinstance(reverse, bool):
+            raise InvalidInputError(f"reverse must be True or False, got {reverse!r}")
+        return (
+            yield self._backend_call(
+                self.backend.kv_scan, collection, checked, after, limit, reverse
+            )
+        )
+
+    def kv_scan(
+        self,
+        collection: str,
+        *,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[tuple[str, bytes]]:
+        """Items ``(key, value)`` in key order, in one call where the store can.
+
+        Only keys starting with ``prefix``; only keys strictly after ``after`` in the
+        scan's order (so the last key of one page is the ``after`` of the next); at most
+        ``limit`` items; ``reverse=True`` scans from the largest key down. Key order is
+        code-point order, as in :meth:`kv_keys`.
+        """
+        return self._sync(self._kv_range(collection, prefix, after, limit, reverse))
+
+    async def akv_scan(
+        self,
+        collection: str,
+        *,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[tuple[str, bytes]]:
+        return await self._async(self._kv_range(collection, prefix, after, limit, reverse))

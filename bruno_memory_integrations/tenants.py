@@ -206,6 +206,17 @@ class TenantBackend(Backend):
             yield from self.inner.kv_keys(self._n(collection, "key-value collection"), prefix)
         )
 
+    def kv_scan(
+        self,
+        collection: str,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> Op[list[tuple[str, bytes]]]:
+        name = self._n(collection, "key-value collection")
+        return (yield from self.inner.kv_scan(name, prefix, after, limit, reverse))
+
     # ---------------------------------------------------------------- expiry
     def purge_expired(self) -> Op[int]:
         """Purges the whole store (expiry is not a tenant's data: nothing expired is visible)."""

@@ -103,6 +103,61 @@ def test_sync_put_get_list(store: Store) -> None:
     assert saver.get_tuple(_config("missing")) is None
 
 
+def test_listing_pages_keep_each_checkpoint_with_all_its_writes(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-namespace listing reads descending pages; a checkpoint whose writes span
+    pages still comes back whole, and paging never skips or repeats a checkpoint."""
+    import bruno_memory_integrations.langgraph.checkpoint as cp
+
+    monkeypatch.setattr(cp, "_LIST_CHUNK", 7)
+    saver = _saver(store)
+    ids = _chain(saver, "p", 6)
+    for i, cid in enumerate(ids):
+        n = 20 if i == 3 else i % 3  # checkpoint 3 has more writes than a page holds
+        saver.put_writes(_config("p", cid=cid), [(f"ch{j}", j) for j in range(n)], task_id="t")
+    listed = list(saver.list(_config("p")))
+    assert [t.checkpoint["id"] for t in listed] == ids[::-1]
+    for t in listed:
+        i = ids.index(t.checkpoint["id"])
+        n = 20 if i == 3 else i % 3
+        assert sorted(w[2] for w in t.pending_writes) == list(range(n)), i
+        assert t == saver.get_tuple(_config("p", cid=t.checkpoint["id"]))
+    for limit in (1, 2, 5):
+        got = [t.checkpoint["id"] for t in saver.list(_config("p"), limit=limit)]
+        assert got == ids[::-1][:limit]
+    got = list(saver.list(_config("p"), before=_config("p", cid=ids[4]), limit=2))
+    assert [t.checkpoint["id"] for t in got] == [ids[3], ids[2]]
+    assert len(got[0].pending_writes) == 20
+    filtered = saver.list(_config("p"), filter={"step": 3})
+    assert [len(t.pending_writes) for t in filtered] == [20]
+    # The general plan (every namespace) gives the same tuples in the same order.
+    assert list(saver.list({"configurable": {"thread_id": "p"}})) == listed
+
+
+def test_newest_is_the_same_for_get_and_list_whatever_the_ids(store: Store) -> None:
+    """Ids that sort differently encoded ('a', 'a b', 'a!', quotes, newlines): the
+    newest by get_tuple is the first of list, and ``before`` cuts at the same place."""
+    saver = _saver(store)
+    odd = ["a", "a b", "a!", 'a"', "a\nb", "ab", "a\\"]
+    for cid in odd:
+        ck = _checkpoint(0)
+        ck["id"] = cid
+        saver.put(_config("o"), ck, {"step": 0}, {})
+    listed = [t.checkpoint["id"] for t in saver.list(_config("o"))]
+    assert sorted(listed) == sorted(odd) and len(listed) == len(odd)
+    newest = saver.get_tuple(_config("o"))
+    assert newest is not None and newest.checkpoint["id"] == listed[0]
+    general = [t.checkpoint["id"] for t in saver.list({"configurable": {"thread_id": "o"}})]
+    assert general == listed
+    for i, cid in enumerate(listed):
+        older = saver.list(_config("o"), before=_config("o", cid=cid))
+        assert [t.checkpoint["id"] for t in older] == listed[i + 1 :]
+    # Deleting the newest moves ``latest`` to the next one in the same order.
+    saver.prune(["o"], strategy="keep_latest")
+    assert [t.checkpoint["id"] for t in saver.list(_config("o"))] == [listed[0]]
+
+
 def test_sync_writes_in_sort_order(store: Store) -> None:
     saver = _saver(store)
     (cid,) = _chain(saver, "w", 1)

@@ -208,6 +208,16 @@ class CompositeBackend(DelegatingBackend):
     def kv_keys(self, collection: str, prefix: str | None = None) -> Op[list[str]]:
         return (yield on(self._k, self._k.kv_keys, collection, prefix))
 
+    def kv_scan(
+        self,
+        collection: str,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> Op[list[tuple[str, bytes]]]:
+        return (yield on(self._k, self._k.kv_scan, collection, prefix, after, limit, reverse))
+
 
 def open_composite(
     base: Any = None,

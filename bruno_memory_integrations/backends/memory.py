@@ -308,3 +308,25 @@ class MemoryBackend(Backend):
                 k for k, (_, exp) in bucket.items()
                 if self._alive(exp) and (prefix is None or k.startswith(prefix))
             )
+
+    @blocking
+    def kv_scan(
+        self,
+        collection: str,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[tuple[str, bytes]]:
+        with self._lock:
+            bucket = self._kv.get(collection, {})
+            items = sorted(
+                (
+                    (k, v) for k, (v, exp) in bucket.items()
+                    if self._alive(exp)
+                    and (prefix is None or k.startswith(prefix))
+                    and (after is None or (k < after if reverse else k > after))
+                ),
+                reverse=reverse,
+            )
+            return items[:limit] if limit is not None else items

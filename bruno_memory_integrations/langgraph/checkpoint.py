@@ -11,11 +11,13 @@ Layout (see docs/langgraph.md for why and the measurements):
 
       "ns"␟"checkpoint_id"                       the checkpoint, metadata, parent
       "ns"␟"checkpoint_id"␟"task_id"␟idx         one pending write
-      latest␟"ns"                                 the newest checkpoint of ns (id + value)
       run␟"run_id"␟"ns"␟"checkpoint_id"          run -> checkpoint (delete_for_runs)
 
-  so one prefix listing (``"ns"␟"checkpoint_id"``) finds a checkpoint with all
-  its pending writes, and ``"ns"␟`` a namespace's whole history in order;
+  so one range read (``Store.kv_scan``) of ``"ns"␟"checkpoint_id"`` returns a
+  checkpoint with all its pending writes, and a descending one of ``"ns"␟`` a
+  namespace's history newest first, each checkpoint right after its writes: the
+  newest checkpoint is the first one that read meets, and "newest" means the
+  largest key (for LangGraph's time-ordered ids, the largest id);
 * one index collection, ``{prefix}.checkpoints.index``, listing threads (for
   ``list(None)``) and which threads each run touched.
 
@@ -61,6 +63,10 @@ _FORMAT = 1
 _MAX_THREAD_NAME = 200
 #: Checkpoints fetched per round trip while listing.
 _LIST_CHUNK = 500
+#: Items read by the first round trip looking for the newest checkpoint (its writes
+#: come first; a finished step usually leaves none), then by each further one.
+_LATEST_FIRST = 4
+_LATEST_PAGE = 64
 _DELTA_KEYS = ("counters_since_delta_snapshot", "delta_writes_versioned")
 _PRUNE_STRATEGIES = ("keep_latest", "delete")
 #: (checkpoint_id, checkpoint_ns, thread_id): what a listing sorts on, newest first.
@@ -80,10 +86,6 @@ def _wkey(ns: str, cid: str, task_id: str, idx: int) -> str:
     return f"{_ckey(ns, cid)}{SEP}{_j(task_id)}{SEP}{idx}"
 
 
-def _latest_key(ns: str) -> str:
-    return f"latest{SEP}{_j(ns)}"
-
-
 def _run_key(run_id: str, ns: str, cid: str) -> str:
     return f"run{SEP}{_j(run_id)}{SEP}{_ckey(ns, cid)}"
 
@@ -97,6 +99,13 @@ def _part(p: str) -> str:
 
 def _split(key: str) -> list[str]:
     return [_part(p) for p in key.split(SEP)]
+
+
+def _newest(a: str | None, b: str) -> str:
+    """The newer of two checkpoint ids in key order (the order of their encoded form,
+    which is the ids' own order for every id LangGraph makes), so ``get_tuple``,
+    ``list``, ``before`` and ``prune`` agree on what "newest" means."""
+    return b if a is None or _j(b) > _j(a) else a
 
 
 def _thread_of(config: RunnableConfig) -> str:
@@ -147,7 +156,6 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         # What this process already wrote, to skip index writes and pointer reads.
         self._lock = threading.Lock()
         self._known: set[str] = set()
-        self._latest: dict[tuple[str, str], str] = {}
 
     def __repr__(self) -> str:
         return f"BrunoCheckpointSaver(store={self.store!r}, prefix={self.prefix!r})"
@@ -163,7 +171,6 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
     def _forget(self, thread_id: str) -> None:
         with self._lock:
             self._known = {k for k in self._known if _split(k)[-1] != thread_id}
-            self._latest = {k: v for k, v in self._latest.items() if k[0] != thread_id}
 
     # ------------------------------------------------------------------ values
     def _pack_checkpoint(
@@ -233,14 +240,6 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         meta = get_checkpoint_metadata(config, metadata)
         value = self._pack_checkpoint(checkpoint, meta, conf.get("checkpoint_id"))
         items = [(_ckey(ns, cid), value)]
-        latest = self._latest.get((thread_id, ns))
-        if latest is None:
-            (stored,) = yield call(self.store, "kv_mget", coll, [_latest_key(ns)])
-            latest = ormsgpack.unpackb(stored)[0] if stored is not None else None
-        if latest is None or cid >= latest:
-            # The pointer carries the checkpoint too, so reading the newest takes one call.
-            items.append((_latest_key(ns), ormsgpack.packb([cid, value])))
-            latest = cid
         index: list[tuple[str, bytes]] = []
         run_id = meta.get("run_id")
         if run_id is not None:
@@ -255,7 +254,6 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         yield calls
         with self._lock:
             self._known.update(k for k, _ in index)
-            self._latest[(thread_id, ns)] = latest
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}}
 
     def _put_writes(
@@ -286,27 +284,36 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         coll = self._coll(thread_id)
         cid = get_checkpoint_id(config)
         if cid is None:
-            (pointer,) = yield call(self.store, "kv_mget", coll, [_latest_key(ns)])
-            if pointer is None:
-                return None
-            cid, raw = ormsgpack.unpackb(pointer)
-            ckey = _ckey(ns, cid)
-            keys = yield call(self.store, "kv_keys", coll, prefix=ckey + SEP)
-            values = (yield call(self.store, "kv_mget", coll, keys)) if keys else []
+            # The newest checkpoint has the largest key of the namespace: a descending
+            # range read returns its writes, then it (more pages only for many writes).
+            after: str | None = None
+            writes: list[bytes] = []
+            size = _LATEST_FIRST
+            while True:
+                items = yield call(
+                    self.store, "kv_scan", coll,
+                    prefix=_j(ns) + SEP, after=after, limit=size, reverse=True,
+                )
+                for key, value in items:
+                    parts = key.split(SEP)
+                    if len(parts) == 2:
+                        row, metadata = self._unpack_metadata(value)
+                        return self._tuple(thread_id, ns, _part(parts[1]), row, metadata, writes)
+                    writes.append(value)
+                if len(items) < size:
+                    return None
+                after, size = items[-1][0], _LATEST_PAGE
         else:
+            # One range read: the checkpoint's key comes first, then its writes (no
+            # other checkpoint's key starts with this one: encoded ids end with a quote).
             cid = str(cid)
             ckey = _ckey(ns, cid)
-            keys = yield call(self.store, "kv_keys", coll, prefix=ckey)
-            if ckey not in keys:
+            items = yield call(self.store, "kv_scan", coll, prefix=ckey)
+            if not items or items[0][0] != ckey:
                 return None
-            values = yield call(self.store, "kv_mget", coll, keys)
-            by_key = dict(zip(keys, values, strict=True))
-            raw = by_key.pop(ckey)
-            if raw is None:  # deleted between the two calls
-                return None
-            values = list(by_key.values())
+            raw = items[0][1]
+            writes = [v for _, v in items[1:]]
         row, metadata = self._unpack_metadata(raw)
-        writes = [v for v in values if v is not None]
         return self._tuple(thread_id, ns, cid, row, metadata, writes)
 
     def _list_plan(
@@ -342,9 +349,12 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
                     found[head] = [key]
                 elif head in found:  # keys are sorted: the checkpoint precedes its writes
                     found[head].append(key)
+        before_key = _j(before_id) if before_id is not None else None
         order = sorted(
             (h for h in found
-             if (only is None or h[0] == only) and (before_id is None or h[0] < before_id)),
+             if (only is None or h[0] == only)
+             and (before_key is None or _j(h[0]) < before_key)),
+            key=lambda h: (_j(h[0]), h[1], h[2]),
             reverse=True,
         )
         return order, found
@@ -386,6 +396,64 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
             writes = [w for k in wkeys if (w := values.get((thread_id, k))) is not None]
             yield self._tuple(thread_id, cns, cid, row, metadata, writes)
 
+    # A listing of one namespace of one thread (what get_state_history asks for) is a
+    # descending range read, page by page: newest first, each checkpoint preceded by
+    # its writes, so no key listing and no second read.
+    @staticmethod
+    def _one_namespace(
+        config: RunnableConfig | None, before: RunnableConfig | None, limit: int | None
+    ) -> tuple[str, str, str | None] | None:
+        """``(thread, namespace, after-key)`` when the listing is of one namespace of one
+        thread; ``None`` for the general plan."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise InvalidInputError(f"limit must be an integer or None, got {limit!r}")
+        if config is None:
+            return None
+        conf = config.get("configurable") or {}
+        if conf.get("checkpoint_ns") is None or get_checkpoint_id(config) is not None:
+            return None
+        thread_id, ns = _thread_of(config), str(conf["checkpoint_ns"])
+        before_id = get_checkpoint_id(before) if before else None
+        return thread_id, ns, (_ckey(ns, str(before_id)) if before_id is not None else None)
+
+    @staticmethod
+    def _page_size(limit: int | None, filter: Any) -> int:
+        # A checkpoint usually has a few writes; a filter may skip any number.
+        return _LIST_CHUNK if limit is None or filter else min(_LIST_CHUNK, max(16, 4 * limit))
+
+    def _page(self, thread_id: str, ns: str, after: str | None, size: int) -> Op[Any]:
+        return (
+            yield call(
+                self.store, "kv_scan", self._coll(thread_id),
+                prefix=_j(ns) + SEP, after=after, limit=size, reverse=True,
+            )
+        )
+
+    def _decode_page(
+        self,
+        thread_id: str,
+        ns: str,
+        items: list[tuple[str, bytes]],
+        carry: list[bytes],
+        filter: dict[str, Any] | None,
+    ) -> Iterator[CheckpointTuple]:
+        """Tuples of a descending page; ``carry`` holds the writes read so far of a
+        checkpoint whose own key is on a later page."""
+        for key, value in items:
+            parts = key.split(SEP)
+            if len(parts) != 2:
+                carry.append(value)
+                continue
+            writes = carry[:]
+            carry.clear()
+            row, metadata = self._unpack_metadata(value)
+            if filter and not all(
+                k in metadata and metadata[k] == v  # type: ignore[literal-required]
+                for k, v in filter.items()
+            ):
+                continue
+            yield self._tuple(thread_id, ns, _part(parts[1]), row, metadata, writes)
+
     @staticmethod
     def _chunks(order: list[_Head], limit: int | None, filter: Any) -> Iterator[list[_Head]]:
         # Without a filter the limit says exactly how many to fetch.
@@ -395,37 +463,18 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
 
     def _delete_keys(self, thread_id: str, doomed: set[str], keys: list[str]) -> Op[None]:
         """Delete checkpoints ``doomed`` (checkpoint keys) of a thread, their writes and
-        run keys, and point each namespace's ``latest`` at what remains."""
-        coll = self._coll(thread_id)
+        run keys (and the ``latest`` pointers earlier versions kept, now unused)."""
         drop = []
-        remaining: dict[str, str] = {}
-        namespaces = set()
         for key in keys:
             parts = _split(key)
             if parts[0] == "latest":
-                namespaces.add(parts[1])
+                drop.append(key)
                 continue
-            if parts[0] == "run":
-                head = _ckey(parts[2], parts[3])
-            else:
-                head = _ckey(parts[0], parts[1])
-                if len(parts) == 2 and head not in doomed:
-                    remaining[parts[0]] = max(remaining.get(parts[0], ""), parts[1])
+            head = _ckey(parts[2], parts[3]) if parts[0] == "run" else _ckey(parts[0], parts[1])
             if head in doomed:
                 drop.append(key)
-        gone = [_latest_key(n) for n in namespaces if n not in remaining]
-        if drop or gone:
-            yield call(self.store, "kv_mdelete", coll, drop + gone)
-        if remaining:
-            heads = [(n, remaining[n]) for n in remaining]
-            values = yield call(self.store, "kv_mget", coll, [_ckey(n, c) for n, c in heads])
-            pointers = [
-                (_latest_key(n), ormsgpack.packb([c, v]))
-                for (n, c), v in zip(heads, values, strict=True)
-                if v is not None
-            ]
-            if pointers:
-                yield call(self.store, "kv_mset", coll, pointers)
+        if drop:
+            yield call(self.store, "kv_mdelete", self._coll(thread_id), drop)
         self._forget(thread_id)
 
     def _delete_thread(self, thread_id: str) -> Op[None]:
@@ -508,7 +557,7 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
                         "lose it, so nothing was pruned (use strategy='delete' or keep the thread)"
                     )
                 cns, cid = _split(key)
-                newest[cns] = max(newest.get(cns, ""), cid)
+                newest[cns] = _newest(newest.get(cns), cid)
             doomed = {k for k in heads if _split(k)[1] != newest.get(_split(k)[0])}
             plans.append((thread_id, doomed, keys))
         for thread_id, doomed, keys in plans:
@@ -531,6 +580,23 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         """Checkpoints newest first: of ``config``'s thread (and namespace, when it
         names one), or of every thread when ``config`` is ``None``; only those whose
         metadata has every ``filter`` item, older than ``before``, at most ``limit``."""
+        one = self._one_namespace(config, before, limit)
+        if one is not None:
+            if limit is not None and limit <= 0:
+                return
+            thread_id, ns, after = one
+            size, count = self._page_size(limit, filter), 0
+            carry: list[bytes] = []
+            while True:
+                items = run(self._page(thread_id, ns, after, size))
+                for item in self._decode_page(thread_id, ns, items, carry, filter):
+                    yield item
+                    count += 1
+                    if limit is not None and count >= limit:
+                        return
+                if len(items) < size:
+                    return
+                after = items[-1][0]
         order, found = run(self._list_plan(config, before, limit))
         if limit is not None and limit <= 0:
             return
@@ -606,6 +672,23 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         """Async :meth:`list`."""
+        one = self._one_namespace(config, before, limit)
+        if one is not None:
+            if limit is not None and limit <= 0:
+                return
+            thread_id, ns, after = one
+            size, count = self._page_size(limit, filter), 0
+            carry: list[bytes] = []
+            while True:
+                items = await arun(self._page(thread_id, ns, after, size))
+                for item in self._decode_page(thread_id, ns, items, carry, filter):
+                    yield item
+                    count += 1
+                    if limit is not None and count >= limit:
+                        return
+                if len(items) < size:
+                    return
+                after = items[-1][0]
         order, found = await arun(self._list_plan(config, before, limit))
         if limit is not None and limit <= 0:
             return

@@ -672,6 +672,52 @@ class KeyValueTests(_Base):
         assert store.kv_keys(c, prefix="*") == []
         assert store.kv_mget(c, keys) == [k.encode() for k in keys]
 
+    def test_scan_ranges_in_key_order(self, store: Store) -> None:
+        _require(store, "kv")
+        c = _name("kv")
+        keys = ["doc/1", "doc/2", "docx", "a%b", "a_b", "ab", "it's", 'q"', "x\ny", "ü", "b"]
+        store.kv_mset(c, {k: k.encode() for k in keys})
+        ordered = sorted(keys)
+
+        def expect(prefix: str | None, after: str | None, limit: int | None, reverse: bool):
+            ks = [k for k in sorted(keys, reverse=reverse) if k.startswith(prefix or "")]
+            if after is not None:
+                ks = [k for k in ks if (k < after if reverse else k > after)]
+            return [(k, k.encode()) for k in ks[:limit]]
+
+        for prefix in (None, "doc", "doc/", "a", "zz"):
+            for after in (None, "a_b", "doc/1", "docx", "ü"):
+                for limit in (None, 1, 2, 50):
+                    for reverse in (False, True):
+                        got = store.kv_scan(
+                            c, prefix=prefix, after=after, limit=limit, reverse=reverse
+                        )
+                        assert got == expect(prefix, after, limit, reverse), (
+                            prefix, after, limit, reverse
+                        )
+        # Paging with the last key as the next ``after`` visits every item once.
+        for reverse in (False, True):
+            seen: list[str] = []
+            after = None
+            while page := store.kv_scan(c, after=after, limit=3, reverse=reverse):
+                seen += [k for k, _ in page]
+                after = page[-1][0]
+            assert seen == (ordered[::-1] if reverse else ordered)
+        assert store.kv_scan(_name("kv")) == []
+
+    async def test_async_scan_and_bad_scan_arguments(self, store: Store) -> None:
+        _require(store, "kv")
+        c = _name("kv")
+        store.kv_mset(c, {"k1": b"1", "k2": b"2", "j": b"0"})
+        assert await store.akv_scan(c, prefix="k", reverse=True) == [("k2", b"2"), ("k1", b"1")]
+        for bad in ({"limit": 0}, {"limit": -1}, {"limit": True}, {"limit": 1.5},
+                    {"reverse": "yes"}, {"after": ""}, {"after": 7}, {"prefix": "a\x00"}):
+            with pytest.raises(errors.InvalidInputError):
+                store.kv_scan(c, **bad)  # type: ignore[arg-type]
+            with pytest.raises(errors.InvalidInputError):
+                await store.akv_scan(c, **bad)  # type: ignore[arg-type]
+        assert store.kv_scan(c) == [("j", b"0"), ("k1", b"1"), ("k2", b"2")]
+
     def test_kv_collections_are_isolated(self, store: Store) -> None:
         _require(store, "kv")
         c1, c2 = _name("kv"), _name("kv")

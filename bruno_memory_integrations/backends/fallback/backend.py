@@ -561,6 +561,16 @@ class FallbackBackend(DelegatingBackend):
     def kv_keys(self, collection: str, prefix: str | None = None) -> Flow[list[str]]:
         return (yield from self._read("kv_keys", collection, prefix))
 
+    def kv_scan(
+        self,
+        collection: str,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> Flow[list[tuple[str, bytes]]]:
+        return (yield from self._read("kv_scan", collection, prefix, after, limit, reverse))
+
 
 def create_with_fallback(
     stores: Sequence[Any],

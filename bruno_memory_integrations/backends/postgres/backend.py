@@ -565,6 +565,17 @@ class PostgresBackend(Backend):
         rows = yield q.kv_keys(self._ctx.names, collection, prefix)
         return [r[0] for r in rows]
 
+    def kv_scan(
+        self,
+        collection: str,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> Op[list[tuple[str, bytes]]]:
+        rows = yield q.kv_scan(self._ctx.names, collection, prefix, after, limit, reverse)
+        return [(k, bytes(v)) for k, v in rows]
+
     # ------------------------------------------------------------ expiry
     def purge_expired(self) -> Op[int]:
         """Delete expired records of every collection, messages and items, in one

@@ -416,6 +416,32 @@ def kv_delete(names: Names, collection: str, keys: Sequence[str]) -> Statement:
     )
 
 
+def kv_scan(
+    names: Names,
+    collection: str,
+    prefix: str | None,
+    after: str | None,
+    limit: int | None,
+    reverse: bool,
+) -> Statement:
+    # The key column is COLLATE "C": comparisons and ORDER BY are code-point order.
+    where = [sql.SQL("collection = %s"), LIVE]
+    args: list[Any] = [collection]
+    if prefix is not None:
+        where.append(sql.SQL("starts_with(key, %s)"))
+        args.append(prefix)
+    if after is not None:
+        where.append(sql.SQL("key < %s" if reverse else "key > %s"))
+        args.append(after)
+    query = sql.SQL("SELECT key, value FROM {} WHERE {} ORDER BY key {}").format(
+        names.kv, sql.SQL(" AND ").join(where), sql.SQL("DESC" if reverse else "ASC")
+    )
+    if limit is not None:
+        query = sql.SQL("{} LIMIT %s").format(query)
+        args.append(limit)
+    return Statement(query, args, "all", alone=True)
+
+
 def kv_keys(names: Names, collection: str, prefix: str | None) -> Statement:
     # starts_with compares code points exactly: no LIKE wildcards to escape.
     if prefix is None:

@@ -661,3 +661,44 @@ class RedisBackend(Backend):
             if int(cursor) == 0:
                 break
         return sorted(k for k in found if prefix is None or k.startswith(prefix))
+
+    def kv_scan(
+        self,
+        name: str,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> Op[list[tuple[str, bytes]]]:
+        # One HSCAN pass returns keys with their values (a small hash in one reply);
+        # the hash has no order, so the range and the limit are applied here.
+        match = q.escape_glob(prefix) + "*" if prefix else None
+        found: dict[str, bytes] = {}
+        cursor = 0
+        while True:
+            (reply,) = yield q.Batch(
+                [
+                    q.call(
+                        "hscan",
+                        self.ks.kv(name),
+                        cursor,
+                        match=b(match) if match else None,
+                        count=1000,
+                    )
+                ]
+            )
+            cursor, items = codec.ok(reply, "scan key-value items")
+            found.update((s(k), bytes(v)) for k, v in items.items())
+            if int(cursor) == 0:
+                break
+        keys = sorted(
+            (
+                k for k in found
+                if (prefix is None or k.startswith(prefix))
+                and (after is None or (k < after if reverse else k > after))
+            ),
+            reverse=reverse,
+        )
+        if limit is not None:
+            keys = keys[:limit]
+        return [(k, found[k]) for k in keys]

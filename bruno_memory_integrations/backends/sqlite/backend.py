@@ -196,6 +196,11 @@ class SQLiteBackend(Backend):
     def _write(self, fn: Any) -> Any:
         return self._source.run(fn, write=True)
 
+    def _read_one(self, fn: Any) -> Any:
+        """A read made of one statement: SQLite reads it from one snapshot without
+        an explicit transaction, which saves a ``BEGIN`` and a ``COMMIT``."""
+        return self._source.run(fn, write=None)
+
     @staticmethod
     def _collection(cur: Any, name: str) -> CollectionRow | None:
         row = cur.execute(q.COLLECTION_ROW, (name,)).fetchone()
@@ -536,7 +541,7 @@ class SQLiteBackend(Backend):
 
     @blocking
     def kv_get(self, collection: str, keys: Sequence[str]) -> list[bytes | None]:
-        rows = self._read(lambda cur: cur.execute(
+        rows = self._read_one(lambda cur: cur.execute(
             f"SELECT key, value FROM bruno_kv WHERE collection = ? AND key {q.IN_JSON} "
             f"AND {q.LIVE_ROW}",
             (collection, q.json_list(keys), time.time()),
@@ -563,7 +568,36 @@ class SQLiteBackend(Backend):
                 sql += " AND key < ?"
                 args.append(high)
         sql += " ORDER BY key"
-        return self._read(lambda cur: [r[0] for r in cur.execute(sql, args)])
+        return self._read_one(lambda cur: [r[0] for r in cur.execute(sql, args)])
+
+    @blocking
+    def kv_scan(
+        self,
+        collection: str,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[tuple[str, bytes]]:
+        sql = f"SELECT key, value FROM bruno_kv WHERE collection = ? AND {q.LIVE_ROW}"
+        args: list[Any] = [collection, time.time()]
+        if prefix:
+            low, high = q.prefix_bounds(prefix)
+            sql += " AND key >= ? AND substr(key, 1, ?) = ?"
+            args += [low, len(prefix), prefix]
+            if high is not None:
+                sql += " AND key < ?"
+                args.append(high)
+        if after is not None:
+            sql += " AND key < ?" if reverse else " AND key > ?"
+            args.append(after)
+        sql += " ORDER BY key DESC" if reverse else " ORDER BY key"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return self._read_one(
+            lambda cur: [(k, bytes(v)) for k, v in cur.execute(sql, args)]
+        )
 
 
 class _InMemorySQLiteBackend(SQLiteBackend):

@@ -217,6 +217,14 @@ class InjectionTests(_Base):
         assert keys == sorted(HOSTILE)
         for h in HOSTILE:
             assert store.kv_keys(c, prefix=h) == [k for k in keys if k.startswith(h)], h
+        for i, h in enumerate(HOSTILE[::3]):
+            reverse = bool(i % 2)
+            scanned = store.kv_scan(c, prefix=h[:4], after=h, limit=5, reverse=reverse)
+            wanted = [
+                k for k in sorted(keys, reverse=reverse)
+                if k.startswith(h[:4]) and (k < h if reverse else k > h)
+            ][:5]
+            assert scanned == [(k, k.encode()) for k in wanted], h
         for h in HOSTILE[::5]:
             store.kv_mset(h, {"k": b"x"})
             assert store.kv_keys(h) == ["k"]

@@ -26,6 +26,8 @@ class Capabilities:
         persistent: data outlives the process.
         chat: chat-message storage.
         kv: key-value storage.
+        kv_ranges: key-value items are kept in key order, so a range read
+            (``kv_scan``) costs the range it returns, not the whole collection.
         metrics: distance metrics the backend can index.
         releases_gil: the engine lets other Python threads run while it works. False
             for an in-process engine that holds the GIL for a whole call (embedded
@@ -46,6 +48,7 @@ class Capabilities:
     persistent: bool = True
     chat: bool = True
     kv: bool = True
+    kv_ranges: bool = False
     metrics: tuple[str, ...] = ("cosine", "euclidean", "dot")
     refused_filters: frozenset[str] = frozenset()
     releases_gil: bool = True

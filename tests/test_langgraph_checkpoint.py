@@ -158,6 +158,30 @@ def test_newest_is_the_same_for_get_and_list_whatever_the_ids(store: Store) -> N
     assert [t.checkpoint["id"] for t in saver.list(_config("o"))] == [listed[0]]
 
 
+def test_newest_without_a_pointer_and_despite_a_stale_one(store: Store) -> None:
+    """Stores without ordered items keep a pointer to the newest checkpoint; items copied
+    without it (a migration from an ordered store) still give the newest. Ordered stores
+    ignore a pointer an earlier version left."""
+    saver = _saver(store)
+    ids = _chain(saver, "np", 4)
+    coll = saver._coll("np")
+    pointer = 'latest\x1f""'
+    if store.capabilities.kv_ranges:
+        assert store.kv_mget(coll, [pointer]) == [None]
+        stale = store.kv_mget(coll, [f'""\x1f"{ids[0]}"'])[0]
+        assert stale is not None
+        import ormsgpack
+
+        store.kv_mset(coll, {pointer: ormsgpack.packb([ids[0], stale])})
+    else:
+        assert store.kv_mget(coll, [pointer]) != [None]
+        store.kv_mdelete(coll, [pointer])
+    for fresh in (saver, BrunoCheckpointSaver(store, prefix=saver.prefix)):
+        got = fresh.get_tuple(_config("np"))
+        assert got is not None and got.checkpoint["id"] == ids[-1]
+        assert [t.checkpoint["id"] for t in fresh.list(_config("np"), limit=1)] == [ids[-1]]
+
+
 def test_sync_writes_in_sort_order(store: Store) -> None:
     saver = _saver(store)
     (cid,) = _chain(saver, "w", 1)

@@ -38,6 +38,7 @@ def _capabilities(
         native_async=True,  # every step awaits the part's own arun: never blocks the loop
         chat=chat is not None and chat.capabilities.chat,
         kv=kv is not None and kv.capabilities.kv,
+        kv_ranges=kv is not None and kv.capabilities.kv_ranges,
         ttl=all(p.capabilities.ttl for p in parts),
         persistent=all(p.capabilities.persistent for p in parts),
     )

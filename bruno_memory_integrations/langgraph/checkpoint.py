@@ -12,6 +12,8 @@ Layout (see docs/langgraph.md for why and the measurements):
       "ns"␟"checkpoint_id"                       the checkpoint, metadata, parent
       "ns"␟"checkpoint_id"␟"task_id"␟idx         one pending write
       run␟"run_id"␟"ns"␟"checkpoint_id"          run -> checkpoint (delete_for_runs)
+      latest␟"ns"                                 newest checkpoint of ns (id + value), kept
+                                                  only on stores without ordered items
 
   so one range read (``Store.kv_scan``) of ``"ns"␟"checkpoint_id"`` returns a
   checkpoint with all its pending writes, and a descending one of ``"ns"␟`` a
@@ -97,6 +99,10 @@ def _part(p: str) -> str:
     return p[1:-1] if "\\" not in p else str(json.loads(p))
 
 
+def _latest_key(ns: str) -> str:
+    return f"latest{SEP}{_j(ns)}"
+
+
 def _split(key: str) -> list[str]:
     return [_part(p) for p in key.split(SEP)]
 
@@ -156,6 +162,10 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         # What this process already wrote, to skip index writes and pointer reads.
         self._lock = threading.Lock()
         self._known: set[str] = set()
+        # Stores whose key-value items are in key order find the newest checkpoint with
+        # a range read; the others keep a pointer to it per namespace (its id + value).
+        self._ranges = self.store.capabilities.kv_ranges
+        self._latest: dict[tuple[str, str], str] = {}
 
     def __repr__(self) -> str:
         return f"BrunoCheckpointSaver(store={self.store!r}, prefix={self.prefix!r})"
@@ -171,6 +181,7 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
     def _forget(self, thread_id: str) -> None:
         with self._lock:
             self._known = {k for k in self._known if _split(k)[-1] != thread_id}
+            self._latest = {k: v for k, v in self._latest.items() if k[0] != thread_id}
 
     # ------------------------------------------------------------------ values
     def _pack_checkpoint(
@@ -240,6 +251,16 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         meta = get_checkpoint_metadata(config, metadata)
         value = self._pack_checkpoint(checkpoint, meta, conf.get("checkpoint_id"))
         items = [(_ckey(ns, cid), value)]
+        latest: str | None = None
+        if not self._ranges:
+            latest = self._latest.get((thread_id, ns))
+            if latest is None:
+                (stored,) = yield call(self.store, "kv_mget", coll, [_latest_key(ns)])
+                latest = ormsgpack.unpackb(stored)[0] if stored is not None else None
+            if latest is None or _newest(latest, cid) == cid:
+                # The pointer carries the checkpoint, so reading the newest is one call.
+                items.append((_latest_key(ns), ormsgpack.packb([cid, value])))
+                latest = cid
         index: list[tuple[str, bytes]] = []
         run_id = meta.get("run_id")
         if run_id is not None:
@@ -254,6 +275,8 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         yield calls
         with self._lock:
             self._known.update(k for k, _ in index)
+            if latest is not None:
+                self._latest[(thread_id, ns)] = latest
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}}
 
     def _put_writes(
@@ -283,6 +306,21 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         ns = str(config["configurable"].get("checkpoint_ns", ""))
         coll = self._coll(thread_id)
         cid = get_checkpoint_id(config)
+        if cid is None and not self._ranges:
+            (pointer,) = yield call(self.store, "kv_mget", coll, [_latest_key(ns)])
+            if pointer is None:
+                # No pointer: an empty namespace, or items copied from a store that
+                # keeps none; the newest is then the largest checkpoint key.
+                keys = yield call(self.store, "kv_keys", coll, prefix=_j(ns) + SEP)
+                heads = [_part(k.split(SEP)[1]) for k in keys if len(k.split(SEP)) == 2]
+                if not heads:
+                    return None
+                cid = max(heads, key=_j)
+            else:
+                cid, raw = ormsgpack.unpackb(pointer)
+                items = yield call(self.store, "kv_scan", coll, prefix=_ckey(ns, cid) + SEP)
+                row, metadata = self._unpack_metadata(raw)
+                return self._tuple(thread_id, ns, cid, row, metadata, [v for _, v in items])
         if cid is None:
             # The newest checkpoint has the largest key of the namespace: a descending
             # range read returns its writes, then it (more pages only for many writes).
@@ -463,18 +501,41 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
 
     def _delete_keys(self, thread_id: str, doomed: set[str], keys: list[str]) -> Op[None]:
         """Delete checkpoints ``doomed`` (checkpoint keys) of a thread, their writes and
-        run keys (and the ``latest`` pointers earlier versions kept, now unused)."""
+        run keys, and point each namespace's ``latest`` at what remains (on stores with
+        range reads, which need no pointer, remove the pointers instead)."""
+        coll = self._coll(thread_id)
         drop = []
+        remaining: dict[str, str] = {}
+        namespaces = set()
         for key in keys:
             parts = _split(key)
             if parts[0] == "latest":
-                drop.append(key)
+                namespaces.add(parts[1])
+                if self._ranges:
+                    drop.append(key)
                 continue
-            head = _ckey(parts[2], parts[3]) if parts[0] == "run" else _ckey(parts[0], parts[1])
+            if parts[0] == "run":
+                head = _ckey(parts[2], parts[3])
+            else:
+                head = _ckey(parts[0], parts[1])
+                if len(parts) == 2 and head not in doomed:
+                    remaining[parts[0]] = _newest(remaining.get(parts[0]), parts[1])
             if head in doomed:
                 drop.append(key)
+        if not self._ranges:
+            drop += [_latest_key(n) for n in namespaces if n not in remaining]
         if drop:
-            yield call(self.store, "kv_mdelete", self._coll(thread_id), drop)
+            yield call(self.store, "kv_mdelete", coll, drop)
+        if remaining and not self._ranges:
+            heads = [(n, remaining[n]) for n in remaining]
+            values = yield call(self.store, "kv_mget", coll, [_ckey(n, c) for n, c in heads])
+            pointers = [
+                (_latest_key(n), ormsgpack.packb([c, v]))
+                for (n, c), v in zip(heads, values, strict=True)
+                if v is not None
+            ]
+            if pointers:
+                yield call(self.store, "kv_mset", coll, pointers)
         self._forget(thread_id)
 
     def _delete_thread(self, thread_id: str) -> Op[None]:
@@ -581,7 +642,7 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         names one), or of every thread when ``config`` is ``None``; only those whose
         metadata has every ``filter`` item, older than ``before``, at most ``limit``."""
         one = self._one_namespace(config, before, limit)
-        if one is not None:
+        if one is not None and self._ranges:
             if limit is not None and limit <= 0:
                 return
             thread_id, ns, after = one
@@ -673,7 +734,7 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
     ) -> AsyncIterator[CheckpointTuple]:
         """Async :meth:`list`."""
         one = self._one_namespace(config, before, limit)
-        if one is not None:
+        if one is not None and self._ranges:
             if limit is not None and limit <= 0:
                 return
             thread_id, ns, after = one

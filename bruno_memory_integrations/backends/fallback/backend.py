@@ -126,6 +126,7 @@ def _capabilities(parts: Sequence[Backend]) -> Capabilities:
         persistent=all(c.persistent for c in caps),
         chat=all(c.chat for c in caps),
         kv=all(c.kv for c in caps),
+        kv_ranges=all(c.kv_ranges for c in caps),
         metrics=metrics,
         refused_filters=refused,
     )

@@ -135,7 +135,7 @@ class PostgresBackend(Backend):
 
     name: ClassVar[str] = "postgresql"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        keyword_search=True, hybrid_search=True, ttl=True, native_async=True
+        keyword_search=True, hybrid_search=True, ttl=True, native_async=True, kv_ranges=True
     )
 
     def __init__(self, source: Source, options: PostgresOptions) -> None:

@@ -416,6 +416,15 @@ def kv_delete(names: Names, collection: str, keys: Sequence[str]) -> Statement:
     )
 
 
+def _prefix_upper(prefix: str) -> str | None:
+    """The smallest string above every string starting with ``prefix`` (code-point
+    order), or ``None`` when the last character cannot be incremented."""
+    last = ord(prefix[-1]) + 1
+    if last > 0x10FFFF or 0xD800 <= last <= 0xDFFF:
+        return None
+    return prefix[:-1] + chr(last)
+
+
 def kv_scan(
     names: Names,
     collection: str,
@@ -428,8 +437,13 @@ def kv_scan(
     where = [sql.SQL("collection = %s"), LIVE]
     args: list[Any] = [collection]
     if prefix is not None:
-        where.append(sql.SQL("starts_with(key, %s)"))
-        args.append(prefix)
+        # The range lets the primary key serve the read; starts_with decides.
+        where.append(sql.SQL("key >= %s AND starts_with(key, %s)"))
+        args += [prefix, prefix]
+        upper = _prefix_upper(prefix)
+        if upper is not None:
+            where.append(sql.SQL("key < %s"))
+            args.append(upper)
     if after is not None:
         where.append(sql.SQL("key < %s" if reverse else "key > %s"))
         args.append(after)

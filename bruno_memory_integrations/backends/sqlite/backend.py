@@ -53,7 +53,7 @@ class SQLiteBackend(Backend):
     name: ClassVar[str] = "sqlite"
     capabilities: ClassVar[Capabilities] = Capabilities(
         keyword_search=True, hybrid_search=True, ttl=True, native_async=False,
-        nested_metadata=True, persistent=True,
+        nested_metadata=True, persistent=True, kv_ranges=True,
     )
 
     def __init__(self, source: ConnectionSource, options: SQLiteOptions, description: str) -> None:

@@ -43,12 +43,15 @@ __all__ = [
     "CollectionSpec",
     "CopyIn",
     "Names",
+    "Settings",
     "Statement",
+    "VectorParam",
     "parse_vector",
     "table_name",
     "tsquery_literal",
     "tsvector_literal",
     "vector_literal",
+    "vector_param",
 ]
 
 #: 1: the first layout. 2: ``expires_at timestamptz`` (NULL = never) on every
@@ -112,6 +115,35 @@ class CopyIn:
     rows: Iterable[Sequence[Any]] = field(default=())
     types: Sequence[int | str] = ()
     dumpers: Sequence[type[Dumper]] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Server settings the op's following statements need (``name -> value``).
+
+    On a connection of the store's own pool they are set for the session, and only
+    when they differ from what that connection already has: no statement at all in
+    the common case. Elsewhere (a caller's connection) they are set for the op's
+    transaction only, as ``SET LOCAL`` does.
+    """
+
+    pairs: tuple[tuple[str, str], ...]
+
+
+class VectorParam(bytes):
+    """A query vector in pgvector's binary form, sent as a binary parameter.
+
+    Its dumper declares no type: the statement's ``::vector`` cast tells the server
+    which type it is, so one dumper serves every database (the oid differs).
+    """
+
+
+class VectorParamDumper(Dumper):
+    format = Format.BINARY
+    oid = 0
+
+    def dump(self, obj: Any) -> bytes:
+        return bytes(obj)
 
 
 class VectorBinaryDumper(Dumper):
@@ -209,6 +241,19 @@ def vector_binaries(vectors: Sequence[Sequence[float]]) -> list[bytes]:
     header = struct.pack(">HH", arr.shape[1], 0)
     packed = arr.astype(">f4")
     return [header + row.tobytes() for row in packed]
+
+
+def vector_param(vector: Sequence[float]) -> VectorParam:
+    """A query vector as a binary parameter (placeholder ``%b::vector``): no text to
+    format here or to parse on the server.
+
+    Raises:
+        InvalidVectorError: a component does not fit pgvector's float4.
+    """
+    arr = np.asarray(vector, dtype=np.float64)
+    if arr.size:
+        _check_range(float(np.abs(arr).max()))
+    return VectorParam(struct.pack(">HH", arr.size, 0) + arr.astype(">f4").tobytes())
 
 
 def parse_vector(text: str) -> list[float]:
@@ -422,6 +467,7 @@ def select_collection(names: Names, name: str) -> Statement:
         sql.SQL("SELECT {} FROM {} WHERE name = %s").format(_COLLECTION_COLUMNS, names.collections),
         [name],
         "one",
+        alone=True,
     )
 
 

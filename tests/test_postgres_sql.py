@@ -231,6 +231,10 @@ class TestOptions:
         with pytest.raises(ConfigurationError):
             split_url_options("mysql://h/db")
 
+    def test_libpq_parameters_keep_their_spaces(self) -> None:
+        clean, _ = split_url_options("postgresql://h/db?options=-c%20work_mem%3D8MB&schema=a")
+        assert clean == "postgresql://h/db?options=-c%20work_mem%3D8MB"  # not "-c+work_mem"
+
     @pytest.mark.parametrize(
         "url, masked",
         [

@@ -303,7 +303,8 @@ def test_filtered_search_after_paged_ingest_is_exact(
 ) -> None:
     """Pages of 500 (as the migration tool and the adapters write), then filtered
     top-10 queries against brute force over the matching rows, before and after the
-    table has statistics (autovacuum's ANALYZE comes at a time of its own).
+    table has statistics (autovacuum's ANALYZE comes at a time of its own), and
+    with generic plans (psycopg prepares a statement run five times on a connection).
 
     Left to the planner, such a query used an exact bitmap scan while the table had
     no statistics, and the HNSW index with a relaxed iterative scan once it had:
@@ -328,10 +329,18 @@ def test_filtered_search_after_paged_ingest_is_exact(
     queries = rng.standard_normal((15, dim)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     recalls = []
-    with open_store(postgres_url, schema=schema, exact_filtered_search=exact) as s:
+    # The last pass plans every statement generically (PostgreSQL's plan cache: a plan
+    # made once and reused, whatever settings or statistics came later).
+    generic = (
+        with_app(postgres_url, "generic") + "&options=-c%20plan_cache_mode%3Dforce_generic_plan"
+    )
+    with (
+        open_store(postgres_url, schema=schema, exact_filtered_search=exact) as s,
+        open_store(generic, schema=schema, exact_filtered_search=exact) as g,
+    ):
         for i in range(0, n, 500):
             s.upsert("paged", recs[i : i + 500])
-        for analysed in (False, True):
+        for store, analysed in ((s, False), (s, True), (g, True)):
             if analysed:
                 admin.execute(f'ANALYZE "{schema}"."{table_name("paged")}"')
             for flt, wanted in filters:
@@ -339,7 +348,7 @@ def test_filtered_search_after_paged_ingest_is_exact(
                 for q in queries:
                     dist = np.where(match, 1.0 - vecs @ q, np.inf)
                     truth = {f"d{i:05d}" for i in np.argsort(dist, kind="stable")[:10]}
-                    hits = s.search("paged", q.tolist(), k=10, filter=flt)
+                    hits = store.search("paged", q.tolist(), k=10, filter=flt)
                     assert len(hits) == 10
                     recalls.append(len(truth & {h.record.id for h in hits}) / 10)
     if exact:
@@ -655,12 +664,13 @@ def test_from_client_rejects_other_objects() -> None:
 
 # ============================================================ round trips
 class _Trips:
-    """Counts what an op costs on the wire: transactions opened and pool checks."""
+    """Counts what an op costs on the wire: transactions, pool checks, statements."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.transactions = self.pings = 0
+        self.transactions = self.pings = self.statements = 0
         real_tx = psycopg.Connection.transaction
         real_ping = psycopg_pool.ConnectionPool.check_connection
+        real_execute = psycopg.Cursor.execute
 
         def transaction(conn: Any, *args: Any, **kwargs: Any) -> Any:
             self.transactions += 1
@@ -670,11 +680,16 @@ class _Trips:
             self.pings += 1
             real_ping(conn)
 
+        def execute(cur: Any, *args: Any, **kwargs: Any) -> Any:
+            self.statements += 1
+            return real_execute(cur, *args, **kwargs)
+
         monkeypatch.setattr(psycopg.Connection, "transaction", transaction)
         monkeypatch.setattr(psycopg_pool.ConnectionPool, "check_connection", staticmethod(ping))
+        monkeypatch.setattr(psycopg.Cursor, "execute", execute)
 
     def reset(self) -> None:
-        self.transactions = self.pings = 0
+        self.transactions = self.pings = self.statements = 0
 
 
 def test_small_reads_and_writes_are_one_round_trip(
@@ -704,12 +719,54 @@ def test_small_reads_and_writes_are_one_round_trip(
         assert (trips.transactions, trips.pings) == (0, 0)
         assert s.kv_mget("kv", ["k", "j"]) == [b"w", None]
         assert s.count("c") == 8 and len(s.get_messages("sess")) == 2
-        # Several statements still share one transaction (a vector search sets its
-        # index options for itself; a write with a TTL moves the session's expiry).
+        # Several statements still share one transaction (a write with a TTL moves
+        # the session's expiry).
         trips.reset()
-        s.search("c", unit([1.0] * 8), k=2)
         s.append_messages("sess", [{"n": 3}], ttl=60)
-        assert trips.transactions == 2
+        assert trips.transactions == 1
+
+
+def test_searches_are_one_statement(
+    postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search is its query alone: an exact (filtered) one needs no settings, and an
+    approximate one's index settings stay on the pooled connection, set again only
+    when they change (``ef_search`` follows ``k``)."""
+    with open_store(postgres_url, schema=schema, pool_size=1) as s:
+        s.upsert("c", records(300))
+        q = unit([1.0] * 8)
+        s.search("c", q, k=5)  # builds the index a load left pending (in a transaction)
+        s.search("c", q, k=5)  # sets the index settings for the session
+        trips = _Trips(monkeypatch)
+        for _ in range(3):
+            assert len(s.search("c", q, k=5)) == 5
+            assert len(s.search("c", q, k=5, filter={"i": {"$lt": 100}})) == 5
+        assert (trips.transactions, trips.statements) == (0, 6)
+        trips.reset()
+        assert len(s.search("c", q, k=60)) == 60  # ef_search 60, then back to 40
+        assert len(s.search("c", q, k=5)) == 5
+        assert (trips.transactions, trips.statements) == (0, 4)
+        pool = s.backend._source.pools.sync_pool  # type: ignore[attr-defined]
+        with pool.connection() as conn:
+            settings = conn.execute(
+                "SELECT current_setting('hnsw.ef_search'), current_setting('hnsw.iterative_scan')"
+            ).fetchone()
+        assert settings == ("40", "relaxed_order")
+
+
+def test_settings_never_outlive_a_search_on_a_callers_connection(
+    postgres_url: str, schema: str
+) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        before = conn.execute("SHOW enable_indexscan").fetchone()
+        with open_store(conn, schema=schema, ef_search=77) as s:
+            s.upsert("c", records(300))
+            q = unit([1.0] * 8)
+            assert len(s.search("c", q, k=5)) == 5
+            assert len(s.search("c", q, k=5, filter={"i": {"$lt": 100}})) == 5
+        assert conn.execute("SHOW enable_indexscan").fetchone() == before
+        row = conn.execute("SELECT current_setting('hnsw.ef_search', true)").fetchone()
+        assert row is not None and row[0] != "77"
 
 
 def test_an_op_cannot_step_past_its_final_statement() -> None:

@@ -231,6 +231,10 @@ class TestOptions:
         with pytest.raises(ConfigurationError):
             split_url_options("mysql://h/db")
 
+    def test_libpq_parameters_keep_their_spaces(self) -> None:
+        clean, _ = split_url_options("postgresql://h/db?options=-c%20work_mem%3D8MB&schema=a")
+        assert clean == "postgresql://h/db?options=-c%20work_mem%3D8MB"  # not "-c+work_mem"
+
     @pytest.mark.parametrize(
         "url, masked",
         [
@@ -291,12 +295,14 @@ class TestOps:
         rows: list[tuple[Any, ...]] = [("a", "", {}, 0.1), ("b", "", {}, 0.2)]
         steps, hits = drive(
             c.search("c", [1.0, 0.0], 5, None, False),
-            lambda s: rows if s.fetch == "all" else None,
+            lambda s: rows if getattr(s, "fetch", None) == "all" else None,
         )
-        texts = [text_of(s.query) for s in steps]
-        assert "hnsw.ef_search" not in texts[0] and texts[0].startswith("SELECT set_config")
-        assert steps[0].params == ["hnsw.ef_search", "40", "hnsw.iterative_scan", "relaxed_order"]
-        assert "enable_indexscan" in texts[2] and texts[1] == texts[3]
+        assert steps[0] == _sql.Settings(
+            (("hnsw.ef_search", "40"), ("hnsw.iterative_scan", "relaxed_order"))
+        )
+        texts = [text_of(s.query) for s in steps[1:]]
+        assert "OFFSET 0" not in texts[0] and "OFFSET 0" in texts[1]  # the rerun is exact
+        assert steps[1].params[1:] == steps[2].params[1:] and len(steps) == 3
         assert [(r.id, d) for r, d in hits] == [("a", 0.1), ("b", 0.2)]
 
     def test_search_with_enough_rows_or_no_index_runs_once(self) -> None:
@@ -315,32 +321,56 @@ class TestOps:
         c = looked(ctx())
         c._ctx.specs["c"] = spec()
         steps, _ = drive(c.search("c", [1.0, 0.0], 5, flt, False), lambda s: full)
-        texts = [text_of(s.query) for s in steps]
-        assert len(steps) == 2 and "enable_indexscan" in texts[0]  # short, yet no rerun
-        assert not any("iterative_scan" in str(s.params) for s in steps)
+        # One statement, short yet not rerun: no settings, no transaction needed.
+        (st,) = steps
+        assert "OFFSET 0" in text_of(st.query) and st.alone
         c = looked(ctx(exact_filtered_search="false"))  # as in a URL
         c._ctx.specs["c"] = spec()
         steps, _ = drive(c.search("c", [1.0, 0.0], 3, flt, False), lambda s: full)
-        assert steps[0].params == ["hnsw.ef_search", "40", "hnsw.iterative_scan", "relaxed_order"]
-        assert len(steps) == 2
+        assert steps[0].pairs == (
+            ("hnsw.ef_search", "40"),
+            ("hnsw.iterative_scan", "relaxed_order"),
+        )
+        assert len(steps) == 2 and "OFFSET 0" not in text_of(steps[1].query)
 
     def test_search_settings(self) -> None:
         st = _queries.search_settings(spec(), 5000, 40, 10, iterative=False)
-        assert st is not None and st.params == ["hnsw.ef_search", "1000"]
+        assert st is not None and st.pairs == (("hnsw.ef_search", "1000"),)
         st = _queries.search_settings(spec("ivfflat"), 5, 40, 7, iterative=True)
-        assert st is not None and st.params == [
-            "ivfflat.probes",
-            "7",
-            "ivfflat.iterative_scan",
-            "relaxed_order",
-        ]
+        assert st is not None and st.pairs == (
+            ("ivfflat.probes", "7"),
+            ("ivfflat.iterative_scan", "relaxed_order"),
+        )
+        assert _queries.search_settings(spec("none"), 5, 40, 7, iterative=True) is None
+        local = _queries.set_config(st.pairs, local=True)
+        assert text_of(local.query).count("true)") == 2
+        assert local.params == ["ivfflat.probes", "7", "ivfflat.iterative_scan", "relaxed_order"]
+        assert "false)" in text_of(_queries.set_config(st.pairs, local=False).query)
 
     def test_search_operator_per_metric(self) -> None:
         for metric, op in (("cosine", "<=>"), ("euclidean", "<->"), ("dot", "<#>")):
-            st = _queries.search(
-                _sql.Names("s"), spec(metric=metric), "[1,0]", 3, to_postgres_where(None), True
-            )
-            assert f"embedding {op} %s::vector" in text_of(st.query)
+            for exact in (True, False):
+                st = _queries.search(
+                    _sql.Names("s"),
+                    spec(metric=metric),
+                    _sql.vector_param([1.0, 0.0]),
+                    3,
+                    to_postgres_where(None),
+                    True,
+                    exact,
+                )
+                assert f"embedding {op} %b::vector AS distance" in text_of(st.query)
+
+    def test_query_vectors_travel_in_binary(self) -> None:
+        param = _sql.vector_param([1.0, -0.5, 0.1])
+        assert isinstance(param, _sql.VectorParam)
+        assert param[:4] == struct.pack(">HH", 3, 0)
+        assert (
+            np.frombuffer(param[4:], dtype=">f4").tolist() == np.float32([1.0, -0.5, 0.1]).tolist()
+        )
+        assert _sql.VectorParamDumper(_sql.VectorParam).dump(param) == bytes(param)
+        with pytest.raises(InvalidVectorError):
+            _sql.vector_param([0.0, 1e39])
 
     def test_missing_collection_reads_as_empty(self) -> None:
         c = ctx()
@@ -376,6 +406,8 @@ class TestOps:
         answers: dict[str, Any] = {"count": (0,), "pg_get_indexdef": (definition,)}
 
         def reply(step: Any) -> Any:
+            if isinstance(step, _sql.Settings):
+                return None
             text = text_of(step.query)
             return next((v for k, v in answers.items() if k in text), None)
 
@@ -399,9 +431,9 @@ class TestOps:
         answers["pg_get_indexdef"] = None
         steps, _ = drive(
             c.search("c", [1.0, 0.0], 1, None, False),
-            lambda s: [] if s.fetch == "all" else reply(s),
+            lambda s: [] if getattr(s, "fetch", None) == "all" else reply(s),
         )
-        texts = [text_of(s.query) for s in steps]
+        texts = [text_of(s.query) for s in steps if not isinstance(s, _sql.Settings)]
         assert definition in texts and texts.index(definition) < len(texts) - 1
         assert any(t.startswith("ANALYZE") for t in texts)
         assert any(t.endswith("IS NULL") and t.startswith("COMMENT") for t in texts)

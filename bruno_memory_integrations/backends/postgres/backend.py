@@ -470,35 +470,37 @@ class PostgresBackend(Backend):
         An index scan with a filter can stop before ``k`` rows pass it (even iterative
         scans stop at ``hnsw.max_scan_tuples``); the exact rerun makes sure every
         matching row is found whenever fewer than ``k`` match.
+
+        Either way a search is usually one statement, outside any transaction: the
+        query vector travels in binary, and the index settings of an approximate
+        search stay on the store's own pooled connection (:class:`~.schema.Settings`).
         """
         ctx = self._ctx
         clause = q.live(to_postgres_where(where))
-        literal = _sql.vector_literal(vector)
+        param = _sql.vector_param(vector)
         spec = yield from self._spec(collection)
         if spec is None:
             return []
         opts = ctx.options
-        query = q.search(ctx.names, spec, literal, k, clause, include_vectors)
+        # A filtered search is exact by decision, not by the planner's guess: left to
+        # itself, the planner picks the ANN index or an exact scan depending on whether
+        # the table was analysed yet (or on a cached generic plan), and the index
+        # returns other neighbours. The exact query's shape keeps every index out.
+        approximate = spec.index != "none" and (where is None or not opts.exact_filtered_search)
         try:
             if spec.index != "none":
                 yield from self._build_pending(collection, spec)
-            exact = where is not None and opts.exact_filtered_search
-            if exact and spec.index != "none":
-                # Exact by decision, not by the planner's guess: left to itself, the
-                # planner picks the ANN index or an exact scan depending on whether the
-                # table was analysed yet, and the index returns other neighbours.
-                yield q.exact_scan_setting()
-                rows = yield query
-            else:
+            if approximate:
                 settings = q.search_settings(
                     spec, k, opts.ef_search, opts.ivfflat_probes, ctx.iterative_scans
                 )
                 if settings is not None:
                     yield settings
-                rows = yield query
-            if not exact and len(rows) < k and spec.index != "none":
-                yield q.exact_scan_setting()
-                rows = yield query
+            rows = yield q.search(
+                ctx.names, spec, param, k, clause, include_vectors, not approximate
+            )
+            if approximate and len(rows) < k:
+                rows = yield q.search(ctx.names, spec, param, k, clause, include_vectors, True)
         except pg_errors.UndefinedTable:
             ctx.specs.pop(collection, None)
             return []

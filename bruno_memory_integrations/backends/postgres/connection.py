@@ -27,8 +27,9 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTi
 
 from ...errors import BackendError, BackendUnavailableError, InvalidInputError, StoreClosedError
 from ...sansio import Op, adrive, drive
+from . import query as q
 from .options import PostgresOptions, mask_url
-from .schema import CopyIn, Statement
+from .schema import CopyIn, Settings, Statement, VectorParam, VectorParamDumper
 
 T = TypeVar("T")
 
@@ -88,6 +89,36 @@ async def _acheck(conn: psycopg.AsyncConnection[Any]) -> None:
 
 
 # ============================================================ running ops
+Step = Statement | CopyIn | Settings
+
+#: Per connection: the session settings this package gave it (``name -> value``).
+#: A connection is known here once its adapters can send :class:`VectorParam`.
+_SESSIONS: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def _session(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> dict[str, str]:
+    state = _SESSIONS.get(conn)
+    if state is None:
+        conn.adapters.register_dumper(VectorParam, VectorParamDumper)  # a private class
+        state = _SESSIONS[conn] = {}
+    return state
+
+
+def _settings_plan(
+    step: Settings, session: dict[str, str], own: bool, in_transaction: bool
+) -> tuple[Statement | None, bool]:
+    """How to apply ``step``: (the statement to run or None, whether it is session-level).
+
+    On a connection of the store's own pool, outside a transaction (where a rollback
+    could undo them), settings are made for the session and remembered, so the same
+    settings cost nothing the next time. Otherwise they last for the transaction.
+    """
+    if own and not in_transaction:
+        changed = [(k, v) for k, v in step.pairs if session.get(k) != v]
+        return (q.set_config(changed, local=False) if changed else None), True
+    return q.set_config(step.pairs, local=True), False
+
+
 def _prepare_copy(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any], step: CopyIn) -> None:
     for dumper in step.dumpers:
         cur.adapters.register_dumper(None, dumper)  # by oid only, for set_types()
@@ -168,18 +199,32 @@ class _Lazy:
         return not (isinstance(step, Statement) and (step.alone or step.final))
 
 
-def run(conn: psycopg.Connection[Any], op: Op[T]) -> T:
+def run(conn: psycopg.Connection[Any], op: Op[T], own: bool = False) -> T:
     """Run ``op`` in one transaction on a sync connection (opened lazily, see
     :class:`Statement`). A database error goes back into the op; a broken connection
-    ends the run.
+    ends the run. ``own``: the connection belongs to the store's pool, so
+    :class:`Settings` may stay on it.
     """
     recover = _Recover(conn)
     lazy = _Lazy(conn)
+    session = _session(conn)
     with contextlib.ExitStack() as stack, conn.cursor(row_factory=tuple_row) as cur:
         tx: psycopg.Transaction | None = None
 
-        def execute(step: Statement | CopyIn) -> Any:
+        def execute(step: Step) -> Any:
             nonlocal tx
+            if isinstance(step, Settings):
+                statement, lasting = _settings_plan(
+                    step, session, own and lazy.lazy, tx is not None
+                )
+                if statement is None:
+                    return None
+                if not lasting and tx is None:
+                    tx = stack.enter_context(conn.transaction())
+                _execute(cur, statement)
+                if lasting:
+                    session.update(step.pairs)
+                return None
             if lazy.needs_transaction(step, tx is not None):
                 tx = stack.enter_context(conn.transaction())
             return _execute(cur, step)
@@ -190,15 +235,28 @@ def run(conn: psycopg.Connection[Any], op: Op[T]) -> T:
     return result
 
 
-async def arun(conn: psycopg.AsyncConnection[Any], op: Op[T]) -> T:
+async def arun(conn: psycopg.AsyncConnection[Any], op: Op[T], own: bool = False) -> T:
     """Run ``op`` in one transaction on an async connection (the same steps as :func:`run`)."""
     recover = _Recover(conn)
     lazy = _Lazy(conn)
+    session = _session(conn)
     async with contextlib.AsyncExitStack() as stack, conn.cursor(row_factory=tuple_row) as cur:
         tx: psycopg.AsyncTransaction | None = None
 
-        async def execute(step: Statement | CopyIn) -> Any:
+        async def execute(step: Step) -> Any:
             nonlocal tx
+            if isinstance(step, Settings):
+                statement, lasting = _settings_plan(
+                    step, session, own and lazy.lazy, tx is not None
+                )
+                if statement is None:
+                    return None
+                if not lasting and tx is None:
+                    tx = await stack.enter_async_context(conn.transaction())
+                await _aexecute(cur, statement)
+                if lasting:
+                    session.update(step.pairs)
+                return None
             if lazy.needs_transaction(step, tx is not None):
                 tx = await stack.enter_async_context(conn.transaction())
             return await _aexecute(cur, step)
@@ -238,7 +296,7 @@ def run_op(source: Source, make: Callable[[], Op[T]], idempotent: bool) -> T:
         conn = None
         try:
             with source.connection() as conn:
-                return run(conn, make())
+                return run(conn, make(), source.owns)
         except psycopg.Error as exc:
             lost = conn is None or conn.broken
             if attempt + 1 < attempts and _retryable(exc, lost):
@@ -262,7 +320,7 @@ async def arun_op(source: Source, make: Callable[[], Op[T]], idempotent: bool) -
         conn = None
         try:
             async with source.aconnection() as conn:
-                return await arun(conn, make())
+                return await arun(conn, make(), source.owns)
         except psycopg.Error as exc:
             lost = conn is None or conn.broken
             if attempt + 1 < attempts and _retryable(exc, lost):

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from ...errors import ConfigurationError
 
@@ -173,7 +173,10 @@ def split_url_options(url: str) -> tuple[str, dict[str, str]]:
             ours[key] = value
         else:
             theirs.append((key, value))
-    clean = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(theirs), parts.fragment))
+    # quote, not quote_plus: libpq reads "+" as a plus sign, not a space
+    # (``options=-c%20statement_timeout%3D5s`` must stay two words).
+    query = urlencode(theirs, quote_via=quote)
+    clean = urlunsplit(("postgresql", parts.netloc, parts.path, query, parts.fragment))
     return clean, ours
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from psycopg import sql
 
-from .schema import CollectionSpec, CopyIn, Names, Statement, vector_dumper
+from .schema import CollectionSpec, CopyIn, Names, Settings, Statement, VectorParam, vector_dumper
 
 Where = tuple[sql.Composable, list[Any]]
 
@@ -171,6 +171,7 @@ def read_pending(names: Names, table: str) -> Statement:
         sql.SQL("SELECT obj_description(to_regclass(%s), 'pg_class')"),
         [f"{sql.Identifier(names.schema).as_string(None)}.{sql.Identifier(table).as_string(None)}"],
         "one",
+        alone=True,
     )
 
 
@@ -236,8 +237,8 @@ def scan(
 
 def search_settings(
     spec: CollectionSpec, k: int, ef_search: int, probes: int, iterative: bool
-) -> Statement | None:
-    """Per-transaction index settings: enough candidates for ``k``, iterative scans.
+) -> Settings | None:
+    """Index settings of an approximate search: enough candidates for ``k``, iterative scans.
 
     Iterative scans (pgvector 0.8+) keep walking the index until ``k`` rows pass
     the filter, where a plain scan would stop after ``ef_search`` candidates.
@@ -251,44 +252,56 @@ def search_settings(
         pairs.append(("ivfflat.probes", str(probes)))
         if iterative:
             pairs.append(("ivfflat.iterative_scan", "relaxed_order"))
-    if not pairs:
-        return None
-    calls = sql.SQL(", ").join(sql.SQL("set_config(%s, %s, true)") for _ in pairs)
+    return Settings(tuple(pairs)) if pairs else None
+
+
+def set_config(pairs: Sequence[tuple[str, str]], local: bool) -> Statement:
+    """One statement setting every pair, for the session or for the transaction."""
+    calls = sql.SQL(", ").join(
+        sql.SQL("set_config(%s, %s, {})").format(sql.SQL("true" if local else "false"))
+        for _ in pairs
+    )
     return Statement(sql.SQL("SELECT {}").format(calls), [v for pair in pairs for v in pair])
-
-
-def exact_scan_setting() -> Statement:
-    """Forbid index scans for the rest of the transaction: the ORDER BY runs exactly."""
-    return Statement(sql.SQL("SELECT set_config('enable_indexscan', 'off', true)"))
 
 
 def search(
     names: Names,
     spec: CollectionSpec,
-    vector: str,
+    vector: VectorParam,
     k: int,
     where: Where,
     include_vectors: bool,
+    exact: bool,
 ) -> Statement:
-    """Nearest ``k`` rows by the collection's operator, re-sorted by (distance, id).
+    """Nearest ``k`` rows by the collection's operator, sorted by (distance, id).
 
-    The inner ``ORDER BY embedding <op> q LIMIT k`` is the shape pgvector's indexes
-    serve; the outer sort restores exact order after a relaxed iterative scan.
+    Approximate: the inner ``ORDER BY distance LIMIT k`` is the shape pgvector's
+    indexes serve; the outer sort restores exact order after a relaxed iterative scan.
+
+    Exact: the matching rows come out of a subquery with ``OFFSET 0``, which the
+    planner keeps apart from the ``ORDER BY``: no vector index can serve it, whatever
+    the planner's statistics or a generic plan say, so the rows are read (through the
+    GIN index on ``metadata`` when the filter is selective) and sorted by distance.
+    Settings are not needed, so the search is one statement outside any transaction.
     """
     op = spec.operator
+    shape = (
+        "SELECT * FROM (SELECT {cols}, embedding {op} %b::vector AS distance FROM {table} "
+        "WHERE {where} OFFSET 0) AS matching ORDER BY distance, id LIMIT %s"
+        if exact
+        else "SELECT * FROM (SELECT {cols}, embedding {op} %b::vector AS distance FROM {table} "
+        "WHERE {where} ORDER BY distance LIMIT %s) AS nearest ORDER BY distance, id"
+    )
     return Statement(
-        sql.SQL(
-            "SELECT * FROM (SELECT {cols}, embedding {op} %s::vector AS distance FROM {table} "
-            "WHERE {where} ORDER BY embedding {op} %s::vector LIMIT %s) AS nearest "
-            "ORDER BY distance, id"
-        ).format(
+        sql.SQL(shape).format(
             cols=record_columns(include_vectors),
             op=op,
             table=names.ident(spec.table),
             where=where[0],
         ),
-        [vector, *where[1], vector, k],
+        [vector, *where[1], k],
         "all",
+        alone=True,
     )
 
 

@@ -9,10 +9,12 @@ varied English prose about programming: short summaries ("Return the number of i
 longer explanations, lists of parameters. Queries are passages held out of the corpus
 and embedded as queries (the e5 ``query:`` prefix).
 
-Embedding is slow on a shared 2-core machine, so vectors are computed once and kept in
-``.cache/bench/``, in chunks written as they are done: an interrupted run resumes where
-it stopped. The file name carries a hash of the passages and the model name, so another
-Python version or another model never reads stale vectors.
+Embedding is slow on a shared 2-core machine (1.7 passages/s with other work running),
+so vectors are computed once and kept in ``.cache/bench/``,
+in chunks of 500 written as they are done: an interrupted run resumes where it stopped,
+and several processes can fill one cache together. The folder name carries a hash of
+the passages and the model name, so another Python version or model never reads stale
+vectors.
 
     .venv/bin/python benchmarks/corpus.py --records 20000 --queries 50   # fill the cache
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import ast
 import hashlib
+import os
 import re
 import sys
 import sysconfig
@@ -113,28 +116,64 @@ class Corpus:
         key = hashlib.sha256(
             "\x1f".join([self.model.model_name, *everything]).encode()
         ).hexdigest()[:16]
-        self.queries = self._cached(f"queries-{key}", self.query_texts, True, quiet)
-        self.vecs = self._cached(f"passages-{key}", self.texts, False, quiet)
+        held_out = everything[len(everything) - queries :]
+        self.queries = self._cached(f"queries{queries}-{key}", held_out, queries, True, quiet)
+        self.vecs = self._cached(f"passages-{key}", everything, records, False, quiet)
 
-    def _cached(self, name: str, texts: list[str], is_query: bool, quiet: bool) -> np.ndarray:
-        """Vectors of ``texts`` (a prefix of one fixed list), embedding only what is missing."""
-        CACHE.mkdir(parents=True, exist_ok=True)
-        path = CACHE / f"{name}.npy"
-        done = np.load(path) if path.exists() else np.zeros((0, 384), np.float32)
-        start = time.perf_counter()
-        while len(done) < len(texts):
-            part = texts[len(done) : len(done) + CHUNK]
-            if is_query:
-                vecs = [self.model.embed_query(t) for t in part]
-            else:
-                vecs = self.model.embed_documents(part)
-            done = np.concatenate([done, np.asarray(vecs, np.float32)])
-            np.save(path.with_suffix(".tmp.npy"), done)
-            path.with_suffix(".tmp.npy").replace(path)
-            if not quiet:
-                rate = (len(done)) / (time.perf_counter() - start + 1e-9)
-                print(f"  embedded {len(done)}/{len(texts)} ({rate:.1f}/s)", file=sys.stderr)
-        return done[: len(texts)]
+    def _cached(
+        self, name: str, source: list[str], n: int, is_query: bool, quiet: bool
+    ) -> np.ndarray:
+        """Vectors of ``source[:n]``, from chunk files; embeds the chunks nobody has.
+
+        Chunk ``s`` holds ``source[s : s + CHUNK]``. A process claims a chunk with a file
+        holding its pid before embedding it, so several processes fill one cache together
+        (run this script twice to use two); a claim whose process died is taken over.
+        """
+        folder = CACHE / name
+        folder.mkdir(parents=True, exist_ok=True)
+        starts = range(0, n, CHUNK)
+        began, done = time.perf_counter(), 0
+        while True:
+            missing = [s for s in starts if not (folder / f"{s:07d}.npy").exists()]
+            if not missing:
+                break
+            for s in missing:
+                if not _claim(folder / f"{s:07d}.claim"):
+                    continue
+                part = source[s : s + CHUNK]
+                if is_query:
+                    vecs = [self.model.embed_query(t) for t in part]
+                else:
+                    vecs = self.model.embed_documents(part)
+                tmp = folder / f"{s:07d}.tmp.npy"
+                np.save(tmp, np.asarray(vecs, np.float32))
+                tmp.replace(folder / f"{s:07d}.npy")
+                (folder / f"{s:07d}.claim").unlink(missing_ok=True)
+                done += len(part)
+                if not quiet:
+                    left = sum(not (folder / f"{x:07d}.npy").exists() for x in starts) * CHUNK
+                    rate = done / (time.perf_counter() - began)
+                    print(f"  {name}: {rate:.1f}/s here, about {left} left", file=sys.stderr)
+            time.sleep(2)  # chunks other processes are embedding
+        return np.concatenate([np.load(folder / f"{s:07d}.npy") for s in starts])[:n]
+
+
+def _claim(path: Path) -> bool:
+    """Take the claim file ``path``, or a claim whose process no longer runs."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            os.kill(int(path.read_text() or "0"), 0)
+            return False  # another process is on it
+        except (ProcessLookupError, ValueError):
+            path.unlink(missing_ok=True)  # left by a process that died: take it over
+            return _claim(path)
+        except (FileNotFoundError, PermissionError):
+            return False
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+    return True
 
 
 def main() -> None:

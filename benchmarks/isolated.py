@@ -35,7 +35,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ENVS = ROOT / ".cache" / "bench-envs"
-MARK = "\x1ebench-result "
+MARK = "#bench-result# "
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,9 @@ class Corpus:
             for s in missing:
                 if not _claim(folder / f"{s:07d}.claim"):
                     continue
+                if (folder / f"{s:07d}.npy").exists():  # finished while we were looking
+                    (folder / f"{s:07d}.claim").unlink(missing_ok=True)
+                    continue
                 part = source[s : s + CHUNK]
                 if is_query:
                     vecs = [self.model.embed_query(t) for t in part]

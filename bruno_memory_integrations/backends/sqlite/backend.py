@@ -32,7 +32,7 @@ from .connection import (
     parse_sqlite_url,
 )
 from .filters import to_sqlite_where
-from .knn import CollectionRow, NumpyKnn, SqliteVecKnn, to_blob
+from .knn import CollectionRow, NumpyKnn, SearchFilter, SqliteVecKnn, to_blob
 from .options import SQLiteOptions, load_sqlite_vec, parse_options, sqlite_vec_available
 from .schema import check_version, ensure_schema, fts_query, fts_words, read_schema_version
 
@@ -416,7 +416,9 @@ class SQLiteBackend(Backend):
             if coll is None:
                 return []
             sql, params = self._live(cur, collection, where_sql, where_params, now)
-            rids, dists = self.knn.candidates(cur, coll, query, k, sql, params)
+            rids, dists = self.knn.candidates(
+                cur, coll, query, k, SearchFilter(where, sql, params, now)
+            )
             if len(rids) == 0:
                 return []
             by_rid = dict(zip(rids.tolist(), dists.tolist(), strict=True))

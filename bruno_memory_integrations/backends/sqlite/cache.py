@@ -295,6 +295,31 @@ def _read_rows(
     return rids, matrix_from_blobs([r[2] for r in rows], dim), expires
 
 
+_CHUNK = 4096  # rows read at a time into a new buffer
+
+
+def _read_all(cur: Any, cid: int, dim: int) -> _Buffer:
+    """A collection's rows, read in chunks straight into a buffer with spare room.
+
+    Chunks keep the transient copies (the row blobs, their join) to a few MB, so
+    the process grows by the buffer, not by two more copies of the vectors.
+    """
+    count = cur.execute("SELECT count(*) FROM bruno_records WHERE cid = ?", (cid,)).fetchone()[0]
+    buf = _Buffer(dim, count + count // 4)
+    rows = cur.execute(
+        "SELECT r.rid, r.expires_at, d.vector FROM bruno_records AS r "
+        "JOIN bruno_record_data AS d ON d.rid = r.rid WHERE r.cid = ? ORDER BY r.rid",
+        (cid,),
+    )
+    while chunk := rows.fetchmany(_CHUNK):
+        rids = np.fromiter((r[0] for r in chunk), dtype=np.int64, count=len(chunk))
+        expires = np.fromiter(
+            (np.nan if r[1] is None else r[1] for r in chunk), dtype=np.float64, count=len(chunk)
+        )
+        buf.append(rids, matrix_from_blobs([r[2] for r in chunk], dim), expires)
+    return buf
+
+
 class VectorCache:
     """Per-collection vector snapshots for one backend, shared by its threads."""
 
@@ -327,11 +352,9 @@ class VectorCache:
                     snap = self._refresh(cur, old, version, dim)
                     self._entries[name] = snap
                     return snap
-            rids, vectors, expires = _read_rows(cur, cid, -1, dim)
-            buf = _Buffer(dim, len(rids) + len(rids) // 4)
-            buf.append(rids, vectors, expires)
-            snap = Snapshot(cid, version, buf, len(rids), None, len(rids),
-                            int(rids[-1]) if len(rids) else -1)
+            buf = _read_all(cur, cid, dim)
+            snap = Snapshot(cid, version, buf, buf.fill, None, buf.fill,
+                            int(buf.rids[buf.fill - 1]) if buf.fill else -1)
             self._entries[name] = snap
             return snap
 

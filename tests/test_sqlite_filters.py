@@ -1,7 +1,9 @@
 """`to_sqlite_where`: SQL with only ``?`` parameters, and exactly the reference semantics.
 
-These tests need no store: they run the generated SQL on an in-memory SQLite
-table and compare with ``filters.evaluate``, the reference evaluator.
+Most of these tests need no store: they run the generated SQL on an in-memory
+SQLite table and compare with ``filters.evaluate``, the reference evaluator. The
+last ones run filtered searches, which evaluate the same filters with ``to_mask``
+on the metadata columns the vector cache keeps, through writes and deletes.
 """
 
 from __future__ import annotations
@@ -11,11 +13,16 @@ import random
 import re
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from bruno_memory_integrations import Record, Store, open_store
+from bruno_memory_integrations.backends.sqlite import SQLiteBackend
 from bruno_memory_integrations.backends.sqlite.filters import to_sqlite_where
+from bruno_memory_integrations.backends.sqlite.knn import NumpyKnn, SearchFilter, _matching
 from bruno_memory_integrations.errors import FilterError
 from bruno_memory_integrations.filters import Comparison, FilterNode, Not, evaluate, parse_filter
 from bruno_memory_integrations.testing.data import FILTER_CASES, TRICKY_STRINGS, filter_records
@@ -270,3 +277,111 @@ def test_random_filters_match_the_reference(db: sqlite3.Connection) -> None:
         spec = _random_filter(rng)
         node = parse_filter(spec)
         assert _ids(db, node) == _want(rows, node), (n, spec)
+
+
+# ============================================================================ cached columns
+# Values whose comparison float64 alone would get wrong, and strings for substrings.
+_EDGE_VALUES: list[Any] = [
+    2**53, 2**53 + 1, -(2**53) - 1, 2**63 - 1, -(2**63) + 1, 2.0**53, 9007199254740993.0, 1e300,
+    -0.0, 0.1, 1e-300, "", "Ab*c", "ab?C", "[x]", "ü", "A", 'q"', True, False,
+]
+_EDGE_OPERANDS: list[Any] = [
+    2**53, 2**53 + 1, 2.0**53, 2**63 - 1, 9.3e18, -(2**63) + 1, 0, 0.1, 1e300, -1e-300,
+]
+
+
+def _edge_filter(rng: random.Random, fields: list[str]) -> dict[str, Any]:
+    field = rng.choice(fields)
+    pick = rng.random()
+    if pick < 0.3:
+        op = rng.choice(["$gt", "$gte", "$lt", "$lte", "$eq", "$ne"])
+        return {field: {op: rng.choice(_EDGE_OPERANDS)}}
+    if pick < 0.45:
+        return {field: {rng.choice(["$in", "$nin"]): rng.sample(_EDGE_OPERANDS, 3)}}
+    if pick < 0.65:
+        op = rng.choice(["$substring", "$isubstring"])
+        return {field: {op: rng.choice(["", "a", "B", "*", "?", "[", "ü", "c"])}}
+    if pick < 0.8:
+        return {field: {"$contains": rng.choice(_EDGE_VALUES + _VALUES)}}
+    return _random_filter(rng)
+
+
+def _random_metadata(rng: random.Random, fields: list[str]) -> dict[str, Any]:
+    md: dict[str, Any] = {}
+    for f in fields:
+        if rng.random() < 0.75:
+            pick = rng.random()
+            if pick < 0.3:
+                md[f] = rng.choice(_EDGE_VALUES)
+            elif pick < 0.4:
+                md[f] = [rng.choice([*_EDGE_VALUES, None, [1], {"a": 1}]) for _ in range(3)]
+            else:
+                md[f] = _random_value(rng)
+    return md
+
+
+def _searched(store: Store, spec: dict[str, Any], n: int) -> list[str]:
+    return sorted(h.record.id for h in store.search("c", [1.0, 0.0], k=n, filter=spec))
+
+
+def test_filtered_search_on_cached_columns_matches_the_reference(tmp_path: Path) -> None:
+    """Random filters over hostile values and keys, through appends, replacements and
+    deletes (columns extended, rows masked dead) and a compaction (columns rebuilt)."""
+    rng = random.Random(7)
+    fields = [*_FIELDS, *TRICKY_KEYS[:6]]
+    filters = [_random_filter(rng) for _ in range(150)]
+    filters += [_edge_filter(rng, fields) for _ in range(250)]
+    nodes = [parse_filter(spec) for spec in filters]
+    data: dict[str, dict[str, Any]] = {}
+    with open_store(f"sqlite:///{tmp_path}/cols.db") as store:
+        store.ensure_collection("c", 2, "cosine")
+
+        def write(ids: range) -> None:
+            recs = []
+            for i in ids:
+                md = _random_metadata(rng, fields)
+                data[f"r{i:04d}"] = md
+                recs.append(Record(f"r{i:04d}", "", [rng.random(), rng.random() + 0.1], md))
+            store.upsert("c", recs)
+
+        def check(step: str) -> None:
+            for spec, node in zip(filters, nodes, strict=True):
+                want = sorted(i for i, md in data.items() if evaluate(node, md))
+                assert _searched(store, spec, len(data) + 1) == want, (step, spec)
+
+        write(range(300))
+        check("built")
+        write(range(250, 400))  # 50 replaced, 100 new: appended rows, dead rows
+        for i in rng.sample(range(400), 60):
+            data.pop(f"r{i:04d}", None)
+            store.delete("c", [f"r{i:04d}"])
+        check("extended")
+        doomed = [i for i in data if i < "r0300"]
+        store.delete("c", doomed)  # most of the buffer dead: compacted
+        for i in doomed:
+            del data[i]
+        write(range(400, 450))
+        check("compacted")
+
+
+def test_columns_that_missed_a_live_row_hand_the_filter_to_sql(tmp_path: Path) -> None:
+    """A snapshot older than a column's read sees a row the column never read: the
+    columns must say they cannot answer, not treat the row as missing."""
+    with open_store(f"sqlite:///{tmp_path}/old.db") as store:
+        store.upsert("c", [Record(f"r{i}", "", [1.0, float(i)], {"g": i % 2}) for i in range(8)])
+        backend = store.backend
+        assert isinstance(backend, SQLiteBackend) and isinstance(backend.knn, NumpyKnn)
+        cache = backend.knn.cache
+        assert cache is not None
+        store.search("c", [1.0, 0.0], k=1)  # vectors cached, no column yet
+        old = next(iter(cache._entries.values()))
+        store.delete("c", ["r2"])
+        assert {h.record.id for h in store.search("c", [1.0, 0.0], k=9, filter={"g": 0})} == {
+            "r0", "r4", "r6"
+        }  # the column was read now, without r2
+        assert old.buffer is next(iter(cache._entries.values())).buffer
+        where = SearchFilter(parse_filter({"g": 0}), "1", [], 0.0)
+        assert _matching(None, old, where) is False  # r2 is alive in the old snapshot
+        new = next(iter(cache._entries.values()))
+        mask = _matching(None, new, where)
+        assert isinstance(mask, np.ndarray) and int(mask.sum()) == 3

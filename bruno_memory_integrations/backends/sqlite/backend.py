@@ -32,7 +32,7 @@ from .connection import (
     parse_sqlite_url,
 )
 from .filters import to_sqlite_where
-from .knn import CollectionRow, NumpyKnn, SqliteVecKnn, to_blob
+from .knn import CollectionRow, NumpyKnn, SearchFilter, SqliteVecKnn
 from .options import SQLiteOptions, load_sqlite_vec, parse_options, sqlite_vec_available
 from .schema import check_version, ensure_schema, fts_query, fts_words, read_schema_version
 
@@ -287,8 +287,12 @@ class SQLiteBackend(Backend):
     def upsert(self, collection: str, records: Sequence[Record], ttl: float | None = None) -> None:
         expires = self._expiry(ttl)
         ids = [r.id for r in records]
-        metadata = [(r.id, q.dumps(r.metadata), expires) for r in records]
-        data = {r.id: (r.text, to_blob(r.vector), fts_words(r.text)) for r in records}
+        # Everything but the rids is prepared before the write lock is taken; the
+        # vectors are converted in one call (per-record conversion cost a third more).
+        rows = [(r.id, q.dumps(r.metadata), expires) for r in records]
+        vectors = np.array([r.vector for r in records], dtype="<f4")
+        data = [(r.text, vec.tobytes()) for r, vec in zip(records, vectors, strict=True)]
+        words = [fts_words(r.text) for r in records]
 
         def run(cur: Any) -> None:
             coll = self._collection(cur, collection)
@@ -304,21 +308,23 @@ class SQLiteBackend(Backend):
             # what lets the vector cache refresh incrementally; the trigger cleans FTS.
             cur.execute(f"DELETE FROM bruno_records WHERE cid = ? AND id {q.IN_JSON}",
                         (coll.cid, q.json_list(ids)))
+            # The rids are chosen here, above every rid AUTOINCREMENT ever gave (the
+            # write lock is held), so the three tables are filled without reading
+            # the rids back; SQLite raises sqlite_sequence to the largest.
+            first = cur.execute(q.NEXT_RID).fetchone()[0]
+            rids = range(first, first + len(rows))
             cur.executemany(
-                "INSERT INTO bruno_records (cid, id, metadata, expires_at) VALUES (?, ?, ?, ?)",
-                [(coll.cid, *row) for row in metadata],
+                "INSERT INTO bruno_records (rid, cid, id, metadata, expires_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(rid, coll.cid, *row) for rid, row in zip(rids, rows, strict=True)],
             )
-            rids = cur.execute(
-                f"SELECT id, rid FROM bruno_records WHERE cid = ? AND id {q.IN_JSON}",
-                (coll.cid, q.json_list(ids)),
-            ).fetchall()
             cur.executemany(
                 "INSERT INTO bruno_record_data (rid, text, vector) VALUES (?, ?, ?)",
-                [(rid, data[i][0], data[i][1]) for i, rid in rids],
+                [(rid, *d) for rid, d in zip(rids, data, strict=True)],
             )
             cur.executemany(
                 "INSERT INTO bruno_records_fts (rowid, words) VALUES (?, ?)",
-                [(rid, data[i][2]) for i, rid in rids if data[i][2]],
+                [(rid, w) for rid, w in zip(rids, words, strict=True) if w],
             )
             cur.execute(q.BUMP_VERSION, (coll.cid,))
 
@@ -421,7 +427,9 @@ class SQLiteBackend(Backend):
             if coll is None:
                 return []
             sql, params = self._live(cur, collection, where_sql, where_params, now)
-            rids, dists = self.knn.candidates(cur, coll, query, k, sql, params)
+            rids, dists = self.knn.candidates(
+                cur, coll, query, k, SearchFilter(where, sql, params, now)
+            )
             if len(rids) == 0:
                 return []
             by_rid = dict(zip(rids.tolist(), dists.tolist(), strict=True))

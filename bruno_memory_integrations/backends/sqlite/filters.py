@@ -35,14 +35,29 @@ ANDs or ORs is longer than a few dozen.
 from __future__ import annotations
 
 import json
+import operator
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...errors import FilterError
-from ...filters import And, Comparison, FilterNode, Not, Or, simplify, value_kind
+import numpy as np
 
-__all__ = ["to_sqlite_where"]
+from ...errors import FilterError
+from ...filters import (
+    RANGE_OPS,
+    And,
+    Comparison,
+    FilterNode,
+    Not,
+    Or,
+    ascii_lower,
+    simplify,
+    value_kind,
+)
+from .cache import FALSE, MISSING, NUMBER, TRUE, MetadataColumn, Scalars
+
+__all__ = ["field_sql", "to_mask", "to_sqlite_where"]
 
 # Numbers compare with numbers only; SQLite compares INTEGER and REAL numerically.
 _NUMBER_TYPES = "('integer','real')"
@@ -258,3 +273,111 @@ def to_sqlite_where(node: FilterNode | None, column: str = "metadata") -> tuple[
         return "1", []
     result = _emit(simplify(node), column)
     return result.text, result.params
+
+
+# ---------------------------------------------------------------- over cached columns
+# The same semantics evaluated in numpy over the metadata columns the vector cache
+# keeps (cache.MetadataColumn), for exact search: there the filter costs a few
+# vectorized comparisons instead of parsing every row's JSON in SQL.
+
+_NUMBER_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq, "gt": operator.gt, "gte": operator.ge, "lt": operator.lt,
+    "lte": operator.le,
+}
+
+
+def field_sql(name: str) -> _Field:
+    """How the column cache reads ``name`` from ``bruno_records.metadata``: the same
+    lookup (path or ``json_each`` by key) as the SQL filters."""
+    return _field("metadata", name)
+
+
+def _numbers(slots: Scalars, n: int, op: str, values: tuple[Any, ...]) -> np.ndarray:
+    """Slots holding a number that is ``op`` one of ``values`` (one value unless ``eq``),
+    exactly: float64 decides unless a tie may hide a difference float64 cannot see."""
+    is_num = slots.kind[:n] == NUMBER
+    num = slots.num[:n]
+    floats = [float(v) for v in values]
+    if len(values) == 1:
+        mask = is_num & _NUMBER_OPS[op](num, floats[0])
+    else:
+        mask = is_num & np.isin(num, floats)
+    inexact = any(f != v for f, v in zip(floats, values, strict=True))
+    if not slots.big and not inexact:
+        return mask
+    ties = np.flatnonzero(is_num & np.isin(num, floats))
+    check = ties if inexact else slots.big_among(ties)
+    compare = _NUMBER_OPS[op]
+    for p in check.tolist():
+        x = slots.big.get(p, float(num[p]))
+        mask[p] = any(compare(x, v) for v in values)
+    return mask
+
+
+def _scalars_equal(
+    col: MetadataColumn, slots: Scalars, n: int, values: tuple[Any, ...]
+) -> np.ndarray:
+    """Slots equal to one of ``values`` (all of one kind, as the parser guarantees)."""
+    kind = value_kind(values[0])
+    if kind == "bool":
+        return np.isin(slots.kind[:n], [TRUE if v else FALSE for v in values])
+    if kind == "number":
+        return _numbers(slots, n, "eq", values)
+    codes = [c for c in (col.code_of(v) for v in values) if c is not None]
+    if not codes:
+        return np.zeros(n, dtype=bool)
+    return np.isin(slots.code[:n], codes)  # only strings have a code (>= 0)
+
+
+def _strings_where(col: MetadataColumn, n: int, test: Callable[[str], bool]) -> np.ndarray:
+    """Rows whose value is a string passing ``test`` (run once per distinct string)."""
+    lut = np.fromiter((test(s) for s in col.strings), dtype=bool, count=len(col.strings))
+    lut = np.append(lut, False)  # code -1 (not a string) reads the last entry
+    return lut[col.rows.code[:n]]
+
+
+def _comparison_mask(node: Comparison, col: MetadataColumn, n: int) -> np.ndarray:
+    rows, op, value = col.rows, node.op, node.value
+    if op == "exists":
+        return rows.kind[:n] != MISSING
+    if op == "eq":
+        return _scalars_equal(col, rows, n, (value,))
+    if op == "in":
+        return _scalars_equal(col, rows, n, tuple(value))
+    if op in RANGE_OPS:
+        return _numbers(rows, n, op, (value,))
+    if op == "substring":
+        return _strings_where(col, n, lambda s: value in s)
+    if op == "isubstring":
+        return _strings_where(col, n, lambda s: value in ascii_lower(s))
+    if op == "contains":
+        m = col.element_fill
+        hit = _scalars_equal(col, col.elements, m, (value,))
+        owners = col.element_row[:m][hit]
+        mask = np.zeros(n, dtype=bool)
+        mask[owners[owners < n]] = True
+        return mask
+    raise FilterError(f"the sqlite backend cannot evaluate the comparison {op!r}")
+
+
+def to_mask(node: FilterNode, columns: Mapping[str, MetadataColumn], n: int) -> np.ndarray:
+    """Which of the first ``n`` cached rows match ``node``, as a boolean array.
+
+    ``columns`` holds a column for every field of the filter
+    (``filters.fields_of``), covering at least ``n`` rows. The semantics are those
+    of :func:`to_sqlite_where` and the reference: a missing or null field fails
+    every comparison but ``Not``, numbers compare exactly, types never mix.
+    """
+    if isinstance(node, Comparison):
+        return _comparison_mask(node, columns[node.field], n)
+    if isinstance(node, Not):
+        mask = to_mask(node.child, columns, n)
+        return np.logical_not(mask, out=mask)
+    children = iter(node.children)
+    acc = to_mask(next(children), columns, n)
+    for child in children:  # reduce in place: one mask alive per level
+        if isinstance(node, And):
+            acc &= to_mask(child, columns, n)
+        else:
+            acc |= to_mask(child, columns, n)
+    return acc

@@ -1,13 +1,15 @@
 """Exact k-nearest-neighbour search over the float32 vectors stored in SQLite.
 
-Both engines evaluate the metadata filter in SQL first, so only matching rows
-are scored, and both return *candidates*: every row whose approximate distance
+Both engines score only the rows that match the metadata filter, and both return
+*candidates*: every row whose approximate distance
 could place it in the top ``k`` (ties and float32 rounding included), with its
 distance recomputed in float64. The backend then orders candidates by
 ``(distance, id)`` and keeps ``k``, which is exactly the reference order.
 
 * :class:`NumpyKnn` scores the vectors with numpy; with ``cache=True`` it keeps
-  each collection's matrix in memory, refreshed by what changed (``cache.py``).
+  each collection's matrix in memory, refreshed by what changed (``cache.py``), and
+  evaluates the filter on metadata columns cached beside it (``filters.to_mask``);
+  without the cache (or when a snapshot cannot answer) the filter runs in SQL.
 * :class:`SqliteVecKnn` scores rows inside SQLite with the ``sqlite-vec``
   extension's distance functions (no copy of the vectors in Python).
 """
@@ -20,9 +22,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .cache import VectorCache, matrix_from_blobs
+from ...filters import FilterNode, fields_of
+from .cache import Snapshot, VectorCache, matrix_from_blobs
+from .filters import field_sql, to_mask
 
-__all__ = ["CollectionRow", "NumpyKnn", "SqliteVecKnn", "exact_distances", "to_blob"]
+__all__ = [
+    "CollectionRow", "NumpyKnn", "SearchFilter", "SqliteVecKnn", "exact_distances", "to_blob",
+]
 
 # Rows whose float32 approximate key is within this fraction of the data's scale
 # of the k-th key are re-scored exactly; float32 dot products err by ~1e-6 of it.
@@ -38,6 +44,17 @@ class CollectionRow:
     dimension: int
     metric: str
     version: int
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Which rows a search may return: the parsed filter, and the same as SQL on
+    ``r`` (already narrowed to unexpired rows when the collection has expired ones)."""
+
+    node: FilterNode | None
+    sql: str
+    params: list[Any]
+    now: float  # expiry is judged against this time
 
 
 def to_blob(vector: Any) -> bytes:
@@ -130,13 +147,7 @@ class NumpyKnn:
             self.cache.clear()
 
     def candidates(
-        self,
-        cur: Any,
-        coll: CollectionRow,
-        query: np.ndarray,
-        k: int,
-        where_sql: str,
-        where_params: list[Any],
+        self, cur: Any, coll: CollectionRow, query: np.ndarray, k: int, where: SearchFilter
     ) -> tuple[np.ndarray, np.ndarray]:
         """Rids that may be among the ``k`` nearest matching rows, and their exact distances."""
         snap = None
@@ -145,23 +156,26 @@ class NumpyKnn:
         if snap is None:
             rows = cur.execute(
                 f"SELECT r.rid, d.vector FROM bruno_records AS r JOIN bruno_record_data AS d "
-                f"ON d.rid = r.rid WHERE r.cid = ? AND {where_sql} ORDER BY r.rid",
-                [coll.cid, *where_params],
+                f"ON d.rid = r.rid WHERE r.cid = ? AND {where.sql} ORDER BY r.rid",
+                [coll.cid, *where.params],
             ).fetchall()
             rids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             vectors = matrix_from_blobs([r[1] for r in rows], coll.dimension)
             return _best(coll.metric, rids, vectors, (vectors * vectors).sum(axis=1), query, k)
         rids, vectors, sq = snap.rids, snap.vectors, snap.sq_norms
-        if where_sql == "1":
+        mask = _matching(cur, snap, where)
+        if mask is None:
             if snap.alive is None:
                 return _best(coll.metric, rids, vectors, sq, query, k)
             pos = np.flatnonzero(snap.alive)
-        else:
+        elif isinstance(mask, np.ndarray):
+            pos = np.flatnonzero(mask)
+        else:  # the columns cannot answer for this snapshot: ask SQL
             wanted = np.fromiter(
                 (r[0] for r in cur.execute(
-                    f"SELECT r.rid FROM bruno_records AS r WHERE r.cid = ? AND {where_sql} "
+                    f"SELECT r.rid FROM bruno_records AS r WHERE r.cid = ? AND {where.sql} "
                     f"ORDER BY r.rid",
-                    [coll.cid, *where_params],
+                    [coll.cid, *where.params],
                 )),
                 dtype=np.int64,
             )
@@ -172,6 +186,26 @@ class NumpyKnn:
         keys, tol = _approx_keys(coll.metric, vectors, sq, query)
         chosen = pos[_select(keys[pos], k, tol)]
         return rids[chosen], exact_distances(coll.metric, vectors[chosen], query)
+
+
+def _matching(cur: Any, snap: Snapshot, where: SearchFilter) -> np.ndarray | bool | None:
+    """The snapshot's rows a search may return, as a mask over its ``n`` rows;
+    ``None`` when that is every row, ``False`` when the cached columns cannot say
+    (a live row of this snapshot was deleted before its field was read)."""
+    buf, n = snap.buffer, snap.n
+    mask = None
+    if where.node is not None:
+        with buf.lock:
+            columns = buf.columns_for(cur, snap.cid, n, sorted(fields_of(where.node)), field_sql)
+            if any(c.has_unknown(n, snap.alive) for c in columns.values()):
+                return False
+            mask = to_mask(where.node, columns, n)
+    if buf.expiring:
+        live = ~(snap.expires <= where.now)  # NaN (never expires) compares False
+        mask = live if mask is None else np.logical_and(mask, live, out=mask)
+    if snap.alive is not None and mask is not None:
+        mask &= snap.alive
+    return mask
 
 
 def _best(
@@ -206,17 +240,12 @@ class SqliteVecKnn:
         self.fallback.clear()
 
     def candidates(
-        self,
-        cur: Any,
-        coll: CollectionRow,
-        query: np.ndarray,
-        k: int,
-        where_sql: str,
-        where_params: list[Any],
+        self, cur: Any, coll: CollectionRow, query: np.ndarray, k: int, where: SearchFilter
     ) -> tuple[np.ndarray, np.ndarray]:
         fn = self._FUNCTIONS.get(coll.metric)
         if fn is None:
-            return self.fallback.candidates(cur, coll, query, k, where_sql, where_params)
+            return self.fallback.candidates(cur, coll, query, k, where)
+        where_sql, where_params = where.sql, where.params
         # A zero vector has no cosine: sqlite-vec gives NULL, the reference 1.0.
         dist = f"IFNULL({fn}(d.vector, ?), 1.0)"
         base = (

@@ -42,6 +42,12 @@ COLLECTION_ROW = (
 CID_OF = "(SELECT cid FROM bruno_collections WHERE name = ?)"
 BUMP_VERSION = "UPDATE bruno_collections SET version = version + 1 WHERE cid = ?"
 IN_JSON = "IN (SELECT value FROM json_each(?))"
+#: The next record rid AUTOINCREMENT would give: above the largest ever used, also
+#: those of deleted rows (kept in sqlite_sequence).
+NEXT_RID = (
+    "SELECT max(IFNULL((SELECT seq FROM sqlite_sequence WHERE name = 'bruno_records'), 0), "
+    "IFNULL((SELECT max(rid) FROM bruno_records), 0)) + 1"
+)
 
 # ---------------------------------------------------------------- expiry
 # ``expires_at`` is Unix time in seconds (NULL: never). Reads add LIVE only when the

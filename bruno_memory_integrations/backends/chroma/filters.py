@@ -33,6 +33,7 @@ its own type with the same meaning (``ni > 4.5`` becomes ``ni > 4``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from typing import Any
@@ -49,8 +50,12 @@ _KINDS = ["s", "n", "b", "l", "o"]
 _Where = dict[str, Any] | bool  # a where clause, or True (everything) / False (nothing)
 
 
+@functools.lru_cache(maxsize=4096)
 def key_hash(key: str) -> str:
-    """The hash naming a metadata key's filter fields (20 hex digits)."""
+    """The hash naming a metadata key's filter fields (20 hex digits).
+
+    Cached: every record of a collection repeats the same few keys.
+    """
     return hashlib.blake2b(key.encode("utf-8"), digest_size=10).hexdigest()
 
 

@@ -101,6 +101,7 @@ class MilvusBackend(Backend):
         self._lock = threading.Lock()
         self._infos: dict[str, CollectionInfo] = {}
         self._ready: set[str] = set()
+        self._schemas: dict[str, dict[str, Any]] = {}
         self._next_seq: dict[str, int] = {}
 
     def __repr__(self) -> str:
@@ -182,6 +183,16 @@ class MilvusBackend(Backend):
         with self._lock:
             self._ready.add(qname)
         return qname
+
+    def _schema(self, qname: str) -> Op[dict[str, Any]]:
+        """A record collection's schema as the client describes it (fixed by its name)."""
+        with self._lock:
+            known = self._schemas.get(qname)
+        if known is None:
+            known = yield q.call("describe_collection", collection_name=qname)
+            with self._lock:
+                self._schemas[qname] = known
+        return known
 
     def _aux(self) -> Op[str]:
         return (
@@ -362,14 +373,17 @@ class MilvusBackend(Backend):
         if ttl is not None:
             raise NotSupportedError(self.name, "TTL (expiry)", "call without ttl=")
         _, qname, ckey = yield from self._require(collection)
+        schema = yield from self._schema(qname)
 
-        def build() -> list[dict[str, Any]]:
-            return [codec.record_row(ckey, r) for r in records]
+        def build() -> list[q.Call]:
+            rows = [codec.record_row(ckey, r) for r in records]
+            return [q.upsert_columns(qname, list(c), schema)
+                    for c in _chunks(rows, self.options.batch_size)]
 
         # Every row is built (and checked) before the first write: a bad one changes nothing.
-        rows = (yield Offload(build)) if len(records) >= _OFFLOAD_MIN else build()
-        for chunk in _chunks(rows, self.options.batch_size):
-            yield q.call("upsert", collection_name=qname, data=list(chunk))
+        steps = (yield Offload(build)) if len(records) >= _OFFLOAD_MIN else build()
+        for step in steps:
+            _ = yield step  # each reply goes back here (a list cannot take it: no yield from)
 
     def get(
         self, collection: str, ids: Sequence[str], include_vectors: bool = True

@@ -17,6 +17,8 @@ import base64
 import json
 from typing import Any
 
+import orjson
+
 from ...errors import InvalidInputError
 from ...text import tokenize
 from ...types import CollectionInfo, Message, Record
@@ -59,6 +61,19 @@ def _checked(text: str, what: str) -> str:
     return text
 
 
+def metadata_json(metadata: dict[str, Any]) -> str:
+    """Metadata as JSON text.
+
+    orjson (a pymilvus dependency) writes checked metadata (string keys, 64-bit
+    integers, finite floats: validation.py) 10x faster than ``json.dumps`` and
+    ``json.loads`` reads back the same values; anything else takes ``json.dumps``.
+    """
+    try:
+        return orjson.dumps(metadata).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(metadata, ensure_ascii=False)
+
+
 def record_row(ckey: str, rec: Record) -> dict[str, Any]:
     """The row that stores one record."""
     return {
@@ -66,7 +81,7 @@ def record_row(ckey: str, rec: Record) -> dict[str, Any]:
         "c": ckey,
         "v": rec.vector or [],
         "t": _checked(rec.text, f"the text of record {rec.id!r}"),
-        "m": _checked(json.dumps(rec.metadata, ensure_ascii=False), f"the metadata of {rec.id!r}"),
+        "m": _checked(metadata_json(rec.metadata), f"the metadata of {rec.id!r}"),
         "f": filter_fields(rec.metadata, tokenize(rec.text)),
     }
 

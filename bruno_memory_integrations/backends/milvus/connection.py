@@ -27,7 +27,7 @@ from pymilvus import AsyncMilvusClient, MilvusClient
 from pymilvus.exceptions import MilvusException
 
 from ...errors import BackendError, BackendUnavailableError, ConfigurationError, StoreClosedError
-from .query import Call
+from .query import UPSERT_COLUMNS, Call, rows_of
 
 __all__ = ["Connection"]
 
@@ -183,9 +183,36 @@ class Connection:
             raise StoreClosedError("this Milvus store is closed")
         try:
             with _quiet():
+                if step.method == UPSERT_COLUMNS:
+                    return self._upsert_columns(self._sync, step.kwargs)
                 return getattr(self._sync, step.method)(**self._kwargs(step))
         except Exception as exc:  # noqa: BLE001 - every client failure is mapped to ours
             return self._raise(exc, step)
+
+    @staticmethod
+    def _upsert_columns(client: MilvusClient, kwargs: dict[str, Any]) -> Any:
+        # The client's own upsert takes rows only; its connection handler (what that
+        # upsert calls, and what pymilvus' ORM uses for columns) takes columns. A
+        # client without it gets the rows.
+        handler = getattr(client, "_get_connection", None)
+        context = getattr(client, "_generate_call_context", None)
+        if handler is None or context is None:
+            return client.upsert(kwargs["collection_name"], rows_of(kwargs["entities"]))
+        return handler().upsert(
+            kwargs["collection_name"], kwargs["entities"], schema=kwargs["schema"],
+            context=context(),
+        )
+
+    @staticmethod
+    async def _aupsert_columns(client: AsyncMilvusClient, kwargs: dict[str, Any]) -> Any:
+        handler = getattr(client, "_get_connection", None)
+        context = getattr(client, "_generate_call_context", None)
+        if handler is None or context is None:
+            return await client.upsert(kwargs["collection_name"], rows_of(kwargs["entities"]))
+        # The async handler keeps its own schema cache (and refuses a schema argument).
+        return await (await handler()).upsert(
+            kwargs["collection_name"], kwargs["entities"], context=context()
+        )
 
     def _aclient(self) -> AsyncMilvusClient:
         if self._shared_async is not None:
@@ -205,6 +232,8 @@ class Connection:
         try:
             client = self._aclient()
             with _quiet():
+                if step.method == UPSERT_COLUMNS:
+                    return await self._aupsert_columns(client, step.kwargs)
                 return await getattr(client, step.method)(**self._kwargs(step))
         except StoreClosedError:
             raise

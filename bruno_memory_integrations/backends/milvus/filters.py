@@ -37,6 +37,7 @@ so ``not`` is the full complement on both.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 from collections.abc import Iterable
@@ -62,8 +63,12 @@ WORDS = "w"
 _Part = str | bool  # an expression, or a constant: True (everything) / False (nothing)
 
 
+@functools.lru_cache(maxsize=4096)
 def key_hash(key: str) -> str:
-    """The hash naming a metadata key's filter fields (20 hex digits)."""
+    """The hash naming a metadata key's filter fields (20 hex digits).
+
+    Cached: every record of a collection repeats the same few keys.
+    """
     return hashlib.blake2b(key.encode("utf-8"), digest_size=10).hexdigest()
 
 

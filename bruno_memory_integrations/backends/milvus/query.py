@@ -68,6 +68,31 @@ def soft_call(method: str, **kwargs: Any) -> Call:
     return Call(method, kwargs, soft=True)
 
 
+#: The step that upserts rows given as columns (``Connection`` runs it).
+UPSERT_COLUMNS = "upsert_columns"
+
+
+def upsert_columns(qname: str, rows: list[dict[str, Any]], schema: dict[str, Any]) -> Call:
+    """Upsert ``rows`` sent as one column per field.
+
+    pymilvus packs a list of row dicts value by value (about three quarters of a
+    row upsert's client time, measured); columns go to the request in bulk, so
+    the same rows cost a third of that. ``schema`` is ``describe_collection``'s.
+    """
+    types = {f["name"]: f["type"] for f in schema["fields"]}
+    entities = [
+        {"name": name, "type": types[name], "values": [r[name] for r in rows]} for name in rows[0]
+    ]
+    return Call(UPSERT_COLUMNS, {"collection_name": qname, "entities": entities, "schema": schema})
+
+
+def rows_of(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of a column upsert again (for clients without the column path)."""
+    names = [e["name"] for e in entities]
+    columns = [e["values"] for e in entities]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
 def digest(*parts: str) -> str:
     """20 hex digits naming ``parts`` (names never contain NUL, so the join is injective)."""
     joined = "\x00".join(parts).encode("utf-8")

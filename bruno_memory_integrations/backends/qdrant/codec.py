@@ -19,9 +19,12 @@ Pure functions, no I/O.
 
 from __future__ import annotations
 
+import array
 import base64
+import functools
 import hashlib
 import json
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -80,7 +83,9 @@ def kv_point_id(collection: str, key: str) -> str:
 
 
 # ------------------------------------------------------------------ words
+@functools.lru_cache(maxsize=16384)
 def _word_index(word: str) -> int:
+    # Cached: a corpus repeats its words.
     return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=4).digest(), "big")
 
 
@@ -105,6 +110,13 @@ def query_sparse(words: Sequence[str]) -> models.SparseVector:
 
 
 # ------------------------------------------------------------------ records
+def _float32_base64(vector: Sequence[float]) -> str:
+    values = array.array("f", vector)  # rounds like numpy's float32 cast (nearest)
+    if sys.byteorder != "little":
+        values.byteswap()
+    return base64.b64encode(values.tobytes()).decode("ascii")
+
+
 def record_point(rec: Record, metric: str, keyword: bool) -> models.PointStruct:
     """The point that stores one record."""
     vector = rec.vector or []
@@ -117,7 +129,7 @@ def record_point(rec: Record, metric: str, keyword: bool) -> models.PointStruct:
     if metric == "cosine":
         # Qdrant keeps only the unit vector of a cosine collection: the caller's
         # float32 values ride along exactly, as little-endian float32 in base64.
-        payload["vb"] = base64.b64encode(np.asarray(vector, "<f4").tobytes()).decode("ascii")
+        payload["vb"] = _float32_base64(vector)
     vectors: Any = vector
     if keyword:
         words = tokenize(rec.text)

@@ -36,6 +36,7 @@ ints and floats as doubles), so ``1`` equals ``1.0``; filter numbers beyond
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -65,8 +66,12 @@ Condition = models.FieldCondition | models.Filter
 _Part = models.Condition | bool  # a condition, or a constant: True (everything) / False (nothing)
 
 
+@functools.lru_cache(maxsize=4096)
 def key_hash(key: str) -> str:
-    """The hash naming a metadata key's filter fields (20 hex digits)."""
+    """The hash naming a metadata key's filter fields (20 hex digits).
+
+    Cached: every record of a collection repeats the same few keys.
+    """
     return hashlib.blake2b(key.encode("utf-8"), digest_size=10).hexdigest()
 
 

@@ -373,6 +373,8 @@ def main() -> int:
                     res = {"stopped": res, "samples": [json.loads(x) for x in lines]}
                 print(f"{time.strftime('%H:%M:%S')} {key}: {time.perf_counter() - t0:.0f} s "
                       f"{res if isinstance(res, str) else 'ok'}", file=sys.stderr, flush=True)
+                if isinstance(res, dict):
+                    res["load_avg"] = os.getloadavg()[0]  # other work on the machine
                 save_result(a.results, key, res)
     return 0
 

@@ -128,6 +128,13 @@ def plot(results: dict[str, Any], out: Path) -> list[Path]:
 
     mpl.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    def count(x: float, _: object) -> str:
+        return f"{x / 1e6:g}M" if x >= 1e6 else f"{x / 1e3:g}k" if x >= 1e3 else f"{x:g}"
+
+    def number(x: float, _: object) -> str:
+        return f"{x:g}"
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -136,17 +143,28 @@ def plot(results: dict[str, Any], out: Path) -> list[Path]:
         if not sizes:
             continue
         rs = [results[f"cost/{store}/{n}"] for n in sizes]
+        streamed = sorted(
+            (int(k.split("/")[2]), v["rate"]) for k, v in results.items()
+            if k.startswith(f"ingest/{store}/") and isinstance(v, dict) and "rate" in v
+        )
         fig, (left, right) = plt.subplots(1, 2, figsize=(7, 2.8), dpi=80)
         left.plot(sizes, [r["unfiltered_p50_ms"] for r in rs], "o-", label="top-10")
         left.plot(sizes, [r["filtered_p50_ms"] for r in rs], "s--", label="filtered top-10")
         left.set(xscale="log", yscale="log", xlabel="records (N)", ylabel="p50 ms",
                  title=f"{store}: query latency")
         left.legend(fontsize=7)
-        right.plot(sizes, [r["rate"] for r in rs], "o-", color="tab:green")
+        right.plot(sizes, [r["rate"] for r in rs], "o-", color="tab:green", label="cost run")
+        if streamed:
+            right.plot(*zip(*streamed, strict=True), "D", color="tab:purple",
+                       label="streaming ingest run")
+        right.legend(fontsize=7)
         right.set(xscale="log", xlabel="records (N)", ylabel="records/s",
                   title=f"{store}: ingest rate")
         right.set_ylim(bottom=0)
+        left.yaxis.set_major_formatter(FuncFormatter(number))
+        left.yaxis.set_minor_formatter(NullFormatter())
         for ax in (left, right):
+            ax.xaxis.set_major_formatter(FuncFormatter(count))
             ax.grid(True, which="both", alpha=0.3)
             ax.tick_params(labelsize=7)
         fig.tight_layout()

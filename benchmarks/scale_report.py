@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+SAMPLE = 50_000  # records between RSS samples (scale.SAMPLE_EVERY)
 ORDER = ("memory", "sqlite", "postgres", "redis", "chroma", "qdrant", "milvus")
 
 
@@ -34,8 +35,12 @@ def ingest_table(results: dict[str, Any]) -> str:
         if isinstance(r, str):
             rows.append([store, _fmt(int(n), 0), r, "", "", "", "", "", ""])
             continue
+        if "stopped" in r and not r["samples"]:
+            rows.append([store, f"under {_fmt(SAMPLE, 0)} of {_fmt(int(n), 0)} ({r['stopped']})"]
+                        + ["-"] * 7)
+            continue
         if "stopped" in r:  # timed out: what the samples showed until then
-            done, secs, _ = r["samples"][-1] if r["samples"] else (0, 1.0, 0.0)
+            done, secs, _ = r["samples"][-1]
             rss = [x[2] for x in r["samples"]] or [0.0]
             rows.append([
                 store, f"{_fmt(done, 0)} of {_fmt(int(n), 0)} ({r['stopped']})",
@@ -98,7 +103,7 @@ def cost_table(results: dict[str, Any]) -> str:
             continue
         _, store, n = key.split("/")
         if isinstance(r, str):
-            rows.append([store, _fmt(int(n), 0), r] + [""] * 7)
+            rows.append([store, _fmt(int(n), 0), r] + [""] * 8)
             continue
         base = results.get(f"cost/{store}/{min(_sizes(results, store))}")
         rows.append([
@@ -107,11 +112,11 @@ def cost_table(results: dict[str, Any]) -> str:
             _fmt(r["unfiltered_p50_ms"] / base["unfiltered_p50_ms"], 2),
             _fmt(r["unfiltered_recall"], 3), _fmt(r["filtered_p50_ms"], 1),
             _fmt(r["filtered_p50_ms"] / base["filtered_p50_ms"], 2),
-            _fmt(r["filtered_recall"], 3),
+            _fmt(r["filtered_recall"], 3), _fmt(r.get("load_avg"), 0),
         ])
     return _table(
         ["store", "N", "ingest records/s", "first query s", "top-10 p50 ms", "x smallest N",
-         "recall@10", "filtered p50 ms", "x smallest N", "filtered recall@10"],
+         "recall@10", "filtered p50 ms", "x smallest N", "filtered recall@10", "load avg"],
         rows,
     )
 

@@ -14,8 +14,17 @@ generator that checks its input and yields the backend calls it needs (see
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any, TypeVar
 
 from .backend import Backend, Hit
@@ -429,6 +438,61 @@ class Store:
         ttl: float | None = None,
     ) -> list[str]:
         return await self._async(self._upsert(collection, records, embedding_model, metric, ttl))
+
+    def _upsert_stream(
+        self,
+        collection: str,
+        records: Iterable[Record],
+        batch_size: int,
+        embedding_model: str | None,
+        metric: str | None,
+        ttl: float | None,
+    ) -> Flow[int]:
+        size = _check_k(batch_size, "batch_size")
+        pages = iter(records)
+        written = 0
+        # Only one page is held at a time, so memory stays flat whatever the stream's length.
+        while page := list(itertools.islice(pages, size)):
+            ids = yield from self._upsert(collection, page, embedding_model, metric, ttl)
+            written += len(ids)
+        return written
+
+    def upsert_stream(
+        self,
+        collection: str,
+        records: Iterable[Record],
+        *,
+        batch_size: int = 1000,
+        embedding_model: str | None = None,
+        metric: str | None = None,
+        ttl: float | None = None,
+    ) -> int:
+        """Upsert records from any iterable (a generator, a file reader) page by page.
+
+        Holds at most ``batch_size`` records at a time, so a stream of millions of
+        records loads in flat memory. Each page is one :meth:`upsert`: a page with
+        bad input raises before it is written, and the pages before it stay written.
+
+        Returns:
+            The number of records written (a repeated id within a page counts once).
+        """
+        return self._sync(
+            self._upsert_stream(collection, records, batch_size, embedding_model, metric, ttl)
+        )
+
+    async def aupsert_stream(
+        self,
+        collection: str,
+        records: Iterable[Record],
+        *,
+        batch_size: int = 1000,
+        embedding_model: str | None = None,
+        metric: str | None = None,
+        ttl: float | None = None,
+    ) -> int:
+        return await self._async(
+            self._upsert_stream(collection, records, batch_size, embedding_model, metric, ttl)
+        )
 
     @staticmethod
     def _order(ids: list[str], records: list[Record]) -> list[Record]:

@@ -918,3 +918,28 @@ def test_version_1_schema_is_upgraded_for_ttl(
         f'SELECT value FROM "{schema}".bruno_meta WHERE key = %s', ["schema_version"]
     ).fetchone()
     assert version == ("2",)
+
+
+def test_last_messages_of_a_long_session_walk_the_index(
+    postgres_url: str, schema: str, admin: Any
+) -> None:
+    """A bulk append refreshes the statistics, so reading the last N messages of a long
+    session walks the session index backwards instead of sorting the whole session."""
+    with open_store(postgres_url, schema=schema) as s:
+        s.append_messages("long", [{"i": i} for i in range(5000)])
+        assert [m["i"] for m in s.get_messages("long", last_n=3)] == [4997, 4998, 4999]
+        plan = admin.execute(
+            f"EXPLAIN SELECT message FROM (SELECT seq, message FROM "
+            f'"{schema}".bruno_messages WHERE namespace = %s AND session_id = %s '
+            f"AND (expires_at IS NULL OR expires_at > now()) ORDER BY seq DESC LIMIT 10) "
+            f"AS last ORDER BY seq",
+            ("default", "long"),
+        ).fetchall()
+        text = "\n".join(r[0] for r in plan)
+        assert "Index Scan Backward" in text, text
+        stats = admin.execute(
+            "SELECT last_analyze FROM pg_stat_user_tables "
+            "WHERE schemaname = %s AND relname = 'bruno_messages'",
+            (schema,),
+        ).fetchone()
+        assert stats is not None and stats[0] is not None

@@ -233,10 +233,16 @@ class MemoryBackend(Backend):
         self, namespace: str, session_id: str, last_n: int | None = None
     ) -> list[Message]:
         with self._lock:
-            msgs = self._session(namespace, session_id)
-            if last_n is not None:
-                msgs = msgs[-last_n:]
-            return copy.deepcopy(msgs)
+            if last_n is None:
+                return copy.deepcopy(self._session(namespace, session_id))
+            # Walk back from the end: the last N live messages cost O(N), not O(session).
+            picked: list[Message] = []
+            for m, exp in reversed(self._chat.get((namespace, session_id), [])):
+                if len(picked) >= last_n:
+                    break
+                if self._alive(exp):
+                    picked.append(m)
+            return copy.deepcopy(picked[::-1])
 
     @blocking
     def clear_messages(self, namespace: str, session_id: str) -> None:

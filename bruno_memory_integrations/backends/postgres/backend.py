@@ -124,6 +124,10 @@ def _record(row: Sequence[Any], include_vectors: bool) -> Record:
     return Record(row[0], row[1], vector, _json_numbers(row[2]))
 
 
+#: An append of at least this many messages refreshes the messages table's statistics.
+ANALYZE_MESSAGES_AFTER = 1000
+
+
 class PostgresBackend(Backend):
     """Vector records, chat and key-value data in PostgreSQL with pgvector.
 
@@ -533,7 +537,13 @@ class PostgresBackend(Backend):
         # (expire_session and append_messages only look at live ones).
         if ttl is not None:  # like Redis: the whole session expires ttl after this write
             yield q.expire_session(names, namespace, session_id, ttl)
-        yield final(q.append_messages(names, namespace, session_id, rows, ttl))
+        if len(rows) < ANALYZE_MESSAGES_AFTER:
+            yield final(q.append_messages(names, namespace, session_id, rows, ttl))
+            return
+        yield q.append_messages(names, namespace, session_id, rows, ttl)
+        # Without statistics the planner reads a whole long session and sorts it to
+        # return its last N; with them it walks the session index backwards (O(N)).
+        yield final(q.analyze(names, "bruno_messages"))
 
     def get_messages(
         self, namespace: str, session_id: str, last_n: int | None = None

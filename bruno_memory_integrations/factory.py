@@ -203,6 +203,7 @@ _PG_OPTIONS = (
     "schema", "pool_size", "pool_min_size", "pool_timeout", "connect_timeout",
     "check_connections", "index", "hnsw_m", "hnsw_ef_construction", "ef_search",
     "ivfflat_lists", "ivfflat_probes", "copy_threshold", "exact_filtered_search",
+    "index_build_memory_mb",
 )
 _REDIS_OPTIONS = (
     "prefix", "algorithm", "hnsw_m", "ef_construction", "ef_runtime", "batch_size", "retries",

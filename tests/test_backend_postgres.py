@@ -943,3 +943,36 @@ def test_last_messages_of_a_long_session_walk_the_index(
             (schema,),
         ).fetchone()
         assert stats is not None and stats[0] is not None
+
+
+def test_deferred_index_builds_with_more_memory_for_its_transaction_only(
+    postgres_url: str, schema: str, admin: Any
+) -> None:
+    """The statement run before building a deferred vector index raises
+    ``maintenance_work_mem`` for its transaction, never lowers it, and leaves the
+    session's setting alone; the option is checked."""
+    from bruno_memory_integrations.backends.postgres import query as pq
+
+    statement = pq.raise_build_memory(700)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        before = conn.execute("SHOW maintenance_work_mem").fetchone()[0]
+        with conn.transaction():
+            conn.execute(statement.query, statement.params)
+            assert conn.execute("SHOW maintenance_work_mem").fetchone()[0] == "700MB"
+        assert conn.execute("SHOW maintenance_work_mem").fetchone()[0] == before
+        conn.execute("SET maintenance_work_mem = '2GB'")
+        with conn.transaction():
+            conn.execute(statement.query, statement.params)
+            assert conn.execute("SHOW maintenance_work_mem").fetchone()[0] == "2GB"
+    for bad in (-1, 3_000_000):
+        with pytest.raises(ConfigurationError, match="index_build_memory_mb"):
+            open_store(postgres_url, schema=schema, index_build_memory_mb=bad)
+    # A deferred build with the option off and on leaves the same index.
+    for mb in (0, 128):
+        with open_store(postgres_url, schema=schema, index_build_memory_mb=mb) as s:
+            name = f"mem{mb}"
+            s.ensure_collection(name, dimension=4)
+            recs = [Record(f"r{i}", "", [float(i % 7), 1.0, float(i % 3), 0.5], {"i": i})
+                    for i in range(200)]
+            s.upsert(name, recs)
+            assert s.search(name, [1.0, 1.0, 1.0, 0.5], k=3)

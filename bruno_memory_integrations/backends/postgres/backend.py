@@ -395,6 +395,8 @@ class PostgresBackend(Backend):
         definition = (comment or "")[len(q.PENDING_INDEX) :]
         if (comment or "").startswith(q.PENDING_INDEX) and definition.startswith("CREATE "):
             if (yield q.index_definition(names, table + "_vec")) is None:
+                if ctx.options.index_build_memory_mb:
+                    yield q.raise_build_memory(ctx.options.index_build_memory_mb)
                 yield q.run_definition(definition)
             yield q.clear_pending(names, table)
             yield q.analyze(names, table)  # fresh statistics for filtered plans

@@ -141,6 +141,18 @@ def drop_index(names: Names, index: str) -> Statement:
     return Statement(sql.SQL("DROP INDEX {}").format(names.ident(index)))
 
 
+def raise_build_memory(megabytes: int) -> Statement:
+    """``maintenance_work_mem`` of at least ``megabytes`` for this transaction only
+    (never lowered: the server's own setting wins when it is larger)."""
+    return Statement(
+        sql.SQL(
+            "SELECT set_config('maintenance_work_mem', GREATEST((SELECT setting::bigint "
+            "FROM pg_settings WHERE name = 'maintenance_work_mem'), %s::bigint)::text, true)"
+        ),
+        [megabytes * 1024],
+    )
+
+
 def run_definition(definition: str) -> Statement:
     """Re-create an index from ``pg_get_indexdef`` output (catalog text, not user input)."""
     return Statement(sql.SQL(definition))

@@ -185,7 +185,7 @@ def check_text(text: Any) -> str:
 
 def _float32(values: list[float]) -> list[float]:
     """Check the magnitude rule and round every component to the nearest float32."""
-    largest = max(*values, -min(values))
+    largest = max(max(values), -min(values))
     if largest > MAX_VECTOR_COMPONENT:
         raise InvalidVectorError(
             f"a vector component has magnitude {largest!r}; components are stored as float32 "
@@ -213,12 +213,13 @@ def check_vector(vector: Any, dimension: int | None = None) -> list[float]:
         raise InvalidVectorError("a record needs a vector; embed its text first")
     if hasattr(vector, "tolist"):
         vector = vector.tolist()
-    # Fast path for the common case, a list of finite floats (C-level loops only).
+    # Fast path for the common case, a list of finite floats (C-level loops only). A
+    # finite sum means no NaN or infinity; a sum that overflows takes the slow path.
     if (
         type(vector) is list
         and vector
         and set(map(type, vector)) == {float}
-        and all(map(math.isfinite, vector))
+        and math.isfinite(sum(vector))
     ):
         if dimension is not None and len(vector) != dimension:
             raise InvalidVectorError(f"expected a vector of {dimension} numbers, got {len(vector)}")

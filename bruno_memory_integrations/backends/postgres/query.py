@@ -461,17 +461,24 @@ def kv_scan(
     # The key column is COLLATE "C": comparisons and ORDER BY are code-point order.
     where = [sql.SQL("collection = %s"), LIVE]
     args: list[Any] = [collection]
+    # One lower and one upper bound, the tighter of the prefix's and ``after``, so the
+    # primary key serves exactly the range; starts_with decides membership.
+    low: tuple[str, str] | None = None  # (operator, key)
+    high: tuple[str, str] | None = None
     if prefix is not None:
-        # The range lets the primary key serve the read; starts_with decides.
-        where.append(sql.SQL("key >= %s AND starts_with(key, %s)"))
-        args += [prefix, prefix]
+        where.append(sql.SQL("starts_with(key, %s)"))
+        args.append(prefix)
+        low = (">=", prefix)
         upper = _prefix_upper(prefix)
-        if upper is not None:
-            where.append(sql.SQL("key < %s"))
-            args.append(upper)
-    if after is not None:
-        where.append(sql.SQL("key < %s" if reverse else "key > %s"))
-        args.append(after)
+        high = ("<", upper) if upper is not None else None
+    if after is not None and reverse:
+        high = ("<", after) if high is None or after < high[1] else high
+    elif after is not None:
+        low = (">", after) if low is None or after >= low[1] else low
+    for bound in (low, high):
+        if bound is not None:
+            where.append(sql.SQL("key {} %s").format(sql.SQL(bound[0])))
+            args.append(bound[1])
     query = sql.SQL("SELECT key, value FROM {} WHERE {} ORDER BY key {}").format(
         names.kv, sql.SQL(" AND ").join(where), sql.SQL("DESC" if reverse else "ASC")
     )

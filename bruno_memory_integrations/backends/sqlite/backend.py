@@ -587,18 +587,27 @@ class SQLiteBackend(Backend):
         limit: int | None = None,
         reverse: bool = False,
     ) -> list[tuple[str, bytes]]:
+        # One lower and one upper bound at most: SQLite ranges the primary key on one
+        # of each and only filters on the others, so a second bound would make every
+        # page of a descending read walk back over the pages before it.
+        low: tuple[str, str] | None = None  # (operator, key)
+        high: tuple[str, str] | None = None
         sql = f"SELECT key, value FROM bruno_kv WHERE collection = ? AND {q.LIVE_ROW}"
         args: list[Any] = [collection, time.time()]
         if prefix:
-            low, high = q.prefix_bounds(prefix)
-            sql += " AND key >= ? AND substr(key, 1, ?) = ?"
-            args += [low, len(prefix), prefix]
-            if high is not None:
-                sql += " AND key < ?"
-                args.append(high)
-        if after is not None:
-            sql += " AND key < ?" if reverse else " AND key > ?"
-            args.append(after)
+            start, stop = q.prefix_bounds(prefix)
+            low = (">=", start)
+            high = ("<", stop) if stop is not None else None
+            sql += " AND substr(key, 1, ?) = ?"
+            args += [len(prefix), prefix]
+        if after is not None and reverse:
+            high = ("<", after) if high is None or after < high[1] else high
+        elif after is not None:
+            low = (">", after) if low is None or after >= low[1] else low
+        for bound in (low, high):
+            if bound is not None:
+                sql += f" AND key {bound[0]} ?"
+                args.append(bound[1])
         sql += " ORDER BY key DESC" if reverse else " ORDER BY key"
         if limit is not None:
             sql += " LIMIT ?"

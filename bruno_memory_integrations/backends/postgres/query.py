@@ -459,7 +459,7 @@ def kv_scan(
     reverse: bool,
 ) -> Statement:
     # The key column is COLLATE "C": comparisons and ORDER BY are code-point order.
-    where = [sql.SQL("collection = %s"), LIVE]
+    where: list[sql.Composable] = [sql.SQL("collection = %s"), LIVE]
     args: list[Any] = [collection]
     # One lower and one upper bound, the tighter of the prefix's and ``after``, so the
     # primary key serves exactly the range; starts_with decides membership.

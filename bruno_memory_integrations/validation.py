@@ -185,7 +185,7 @@ def check_text(text: Any) -> str:
 
 def _float32(values: list[float]) -> list[float]:
     """Check the magnitude rule and round every component to the nearest float32."""
-    largest = max(max(values), -min(values))
+    largest = max(max(values), -min(values))  # noqa: PLW3301 - no unpacking of the vector
     if largest > MAX_VECTOR_COMPONENT:
         raise InvalidVectorError(
             f"a vector component has magnitude {largest!r}; components are stored as float32 "

@@ -36,7 +36,9 @@ from .logs import log_slow, logger_for
 from .sansio import Op, adrive, drive
 from .types import CollectionInfo, Message, Page, Record
 
-__all__ = ["Backend", "Delegate", "DelegatingBackend", "Hit", "MakeOp", "on"]
+__all__ = [
+    "Backend", "Delegate", "DelegatingBackend", "Hit", "KeyBound", "MakeOp", "key_range", "on",
+]
 
 T = TypeVar("T")
 
@@ -47,6 +49,36 @@ relevance (higher is better, any positive scale)."""
 
 MakeOp = Callable[[], Op[T]]
 """Makes one operation: usually ``functools.partial(backend.method, *args)``."""
+
+KeyBound = tuple[str, str]
+"""One side of a key range: ``(operator, key)``, the operator one of ``>=``, ``>``, ``<``."""
+
+
+def key_range(
+    prefix: str | None, after: str | None = None, reverse: bool = False
+) -> tuple[KeyBound | None, KeyBound | None]:
+    """The lower and upper bound of the keys a ``kv_keys`` / ``kv_scan`` reads, in
+    code-point order (what SQL stores compare with a binary collation).
+
+    At most one bound per side, the tighter of the prefix's and ``after``'s: a SQL
+    engine ranges an index on one bound of each side and only filters on others
+    (SQLite then walks back over every earlier page of a descending read). The upper
+    bound of a prefix is the prefix with its last character incremented (none when
+    that is not a character: the caller's own prefix check decides, as it always must).
+    """
+    low: KeyBound | None = None
+    high: KeyBound | None = None
+    if prefix:
+        low = (">=", prefix)
+        last = ord(prefix[-1]) + 1
+        if last <= 0x10FFFF and not 0xD800 <= last <= 0xDFFF:
+            high = ("<", prefix[:-1] + chr(last))
+    if after is not None and reverse:
+        if high is None or after < high[1]:
+            high = ("<", after)
+    elif after is not None and (low is None or after >= low[1]):
+        low = (">", after)
+    return low, high
 
 
 class Backend(ABC):

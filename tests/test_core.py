@@ -196,3 +196,21 @@ def test_adapter_without_its_framework_names_the_extra(
     assert out.stdout.startswith("MissingDependencyError"), out.stdout + out.stderr
     assert package in out.stdout
     assert f"pip install 'bruno-memory-integrations[{extra}]'" in out.stdout
+
+
+def test_key_range_keeps_one_bound_per_side() -> None:
+    """kv_keys / kv_scan send SQL stores at most one bound per side, the tighter one
+    (a second upper bound made each descending page walk back over the earlier ones)."""
+    from bruno_memory_integrations.backend import key_range
+
+    assert key_range(None) == (None, None)
+    assert key_range("ab") == ((">=", "ab"), ("<", "ac"))
+    assert key_range("a\U0010ffff") == ((">=", "a\U0010ffff"), None)
+    assert key_range("a\ud7ff") == ((">=", "a\ud7ff"), None)  # U+D800 is no character
+    assert key_range("ab", "abz", reverse=True) == ((">=", "ab"), ("<", "abz"))
+    assert key_range("ab", "b", reverse=True) == ((">=", "ab"), ("<", "ac"))
+    assert key_range("ab", "abz") == ((">", "abz"), ("<", "ac"))
+    assert key_range("ab", "aa") == ((">=", "ab"), ("<", "ac"))
+    assert key_range("ab", "ab") == ((">", "ab"), ("<", "ac"))
+    assert key_range(None, "k", reverse=True) == (None, ("<", "k"))
+    assert key_range(None, "k") == ((">", "k"), None)

@@ -11,6 +11,7 @@ from typing import Any
 
 from psycopg import sql
 
+from ...backend import key_range
 from .schema import CollectionSpec, CopyIn, Names, Settings, Statement, VectorParam, vector_dumper
 
 Where = tuple[sql.Composable, list[Any]]
@@ -441,15 +442,6 @@ def kv_delete(names: Names, collection: str, keys: Sequence[str]) -> Statement:
     )
 
 
-def _prefix_upper(prefix: str) -> str | None:
-    """The smallest string above every string starting with ``prefix`` (code-point
-    order), or ``None`` when the last character cannot be incremented."""
-    last = ord(prefix[-1]) + 1
-    if last > 0x10FFFF or 0xD800 <= last <= 0xDFFF:
-        return None
-    return prefix[:-1] + chr(last)
-
-
 def kv_scan(
     names: Names,
     collection: str,
@@ -461,21 +453,11 @@ def kv_scan(
     # The key column is COLLATE "C": comparisons and ORDER BY are code-point order.
     where: list[sql.Composable] = [sql.SQL("collection = %s"), LIVE]
     args: list[Any] = [collection]
-    # One lower and one upper bound, the tighter of the prefix's and ``after``, so the
-    # primary key serves exactly the range; starts_with decides membership.
-    low: tuple[str, str] | None = None  # (operator, key)
-    high: tuple[str, str] | None = None
+    # The primary key serves the range; starts_with decides membership.
     if prefix is not None:
         where.append(sql.SQL("starts_with(key, %s)"))
         args.append(prefix)
-        low = (">=", prefix)
-        upper = _prefix_upper(prefix)
-        high = ("<", upper) if upper is not None else None
-    if after is not None and reverse:
-        high = ("<", after) if high is None or after < high[1] else high
-    elif after is not None:
-        low = (">", after) if low is None or after >= low[1] else low
-    for bound in (low, high):
+    for bound in key_range(prefix, after, reverse):
         if bound is not None:
             where.append(sql.SQL("key {} %s").format(sql.SQL(bound[0])))
             args.append(bound[1])

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...backend import Backend, Hit
+from ...backend import Backend, Hit, key_range
 from ...capabilities import Capabilities
 from ...errors import BackendError, ConfigurationError
 from ...filters import FilterNode
@@ -566,17 +566,24 @@ class SQLiteBackend(Backend):
 
     @blocking
     def kv_keys(self, collection: str, prefix: str | None = None) -> list[str]:
-        sql = f"SELECT key FROM bruno_kv WHERE collection = ? AND {q.LIVE_ROW}"
+        sql, args = self._kv_range_sql("key", collection, prefix, None, False)
+        return self._read_one(lambda cur: [r[0] for r in cur.execute(sql, args)])
+
+    @staticmethod
+    def _kv_range_sql(
+        columns: str, collection: str, prefix: str | None, after: str | None, reverse: bool
+    ) -> tuple[str, list[Any]]:
+        """``SELECT columns`` of the live items in range, ordered (no LIMIT yet)."""
+        sql = f"SELECT {columns} FROM bruno_kv WHERE collection = ? AND {q.LIVE_ROW}"
         args: list[Any] = [collection, time.time()]
         if prefix:
-            low, high = q.prefix_bounds(prefix)
-            sql += " AND key >= ? AND substr(key, 1, ?) = ?"
-            args += [low, len(prefix), prefix]
-            if high is not None:
-                sql += " AND key < ?"
-                args.append(high)
-        sql += " ORDER BY key"
-        return self._read_one(lambda cur: [r[0] for r in cur.execute(sql, args)])
+            sql += " AND substr(key, 1, ?) = ?"
+            args += [len(prefix), prefix]
+        for bound in key_range(prefix, after, reverse):
+            if bound is not None:
+                sql += f" AND key {bound[0]} ?"
+                args.append(bound[1])
+        return sql + (" ORDER BY key DESC" if reverse else " ORDER BY key"), args
 
     @blocking
     def kv_scan(
@@ -587,28 +594,7 @@ class SQLiteBackend(Backend):
         limit: int | None = None,
         reverse: bool = False,
     ) -> list[tuple[str, bytes]]:
-        # One lower and one upper bound at most: SQLite ranges the primary key on one
-        # of each and only filters on the others, so a second bound would make every
-        # page of a descending read walk back over the pages before it.
-        low: tuple[str, str] | None = None  # (operator, key)
-        high: tuple[str, str] | None = None
-        sql = f"SELECT key, value FROM bruno_kv WHERE collection = ? AND {q.LIVE_ROW}"
-        args: list[Any] = [collection, time.time()]
-        if prefix:
-            start, stop = q.prefix_bounds(prefix)
-            low = (">=", start)
-            high = ("<", stop) if stop is not None else None
-            sql += " AND substr(key, 1, ?) = ?"
-            args += [len(prefix), prefix]
-        if after is not None and reverse:
-            high = ("<", after) if high is None or after < high[1] else high
-        elif after is not None:
-            low = (">", after) if low is None or after >= low[1] else low
-        for bound in (low, high):
-            if bound is not None:
-                sql += f" AND key {bound[0]} ?"
-                args.append(bound[1])
-        sql += " ORDER BY key DESC" if reverse else " ORDER BY key"
+        sql, args = self._kv_range_sql("key, value", collection, prefix, after, reverse)
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)

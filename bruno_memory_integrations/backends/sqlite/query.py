@@ -19,7 +19,6 @@ __all__ = [
     "dumps",
     "json_list",
     "keyword_sql",
-    "prefix_bounds",
     "record_columns",
     "record_from_row",
     "records_sql",
@@ -112,14 +111,3 @@ def keyword_sql(where_sql: str) -> str:
     )
 
 
-def prefix_bounds(prefix: str) -> tuple[str, str | None]:
-    """``[low, high)`` such that the keys starting with ``prefix`` are those in range.
-
-    SQLite's BINARY collation orders UTF-8 bytes, which is code-point order, so
-    incrementing the last character gives the exclusive upper bound (``None`` when
-    that is not a valid character; the caller then checks the prefix directly).
-    """
-    last = ord(prefix[-1]) + 1
-    if last > 0x10FFFF or 0xD800 <= last <= 0xDFFF:
-        return prefix, None
-    return prefix, prefix[:-1] + chr(last)

@@ -9,18 +9,22 @@ runner awaits together) naming a sync method on a target: a
 runner calls ``name``; the async runner awaits ``"a" + name``, the target's async
 twin. So the sync and async paths cannot drift apart, and async paths never call
 a blocking Store method.
+
+A *stream* is an operation that also yields results as it goes (anything that is
+not a :class:`Call` or a list of them), for listings read page by page:
+:func:`stream` and :func:`astream` run it and hand those results on.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..sansio import adrive, drive
 
-__all__ = ["Call", "Op", "arun", "call", "run"]
+__all__ = ["Call", "Op", "Stream", "arun", "astream", "call", "run", "stream"]
 
 T = TypeVar("T")
 
@@ -66,3 +70,39 @@ def run(op: Op[T]) -> T:
 async def arun(op: Op[T]) -> T:
     """Run an operation with the targets' async methods; a list of calls runs concurrently."""
     return await adrive(op, _aexecute)
+
+
+Stream = Generator[Any, Any, None]
+"""An operation that yields :class:`Call` steps and, between them, results."""
+
+
+def stream(op: Stream) -> Iterator[Any]:
+    """Run a stream with sync calls, yielding its results as they come."""
+    try:
+        value = next(op)
+        while True:
+            if isinstance(value, (Call, list)):
+                value = op.send(_execute(value))
+            else:
+                yield value
+                value = next(op)
+    except StopIteration:
+        return
+    finally:
+        op.close()
+
+
+async def astream(op: Stream) -> AsyncIterator[Any]:
+    """Run a stream with the targets' async methods, yielding its results."""
+    try:
+        value = next(op)
+        while True:
+            if isinstance(value, (Call, list)):
+                value = op.send(await _aexecute(value))
+            else:
+                yield value
+                value = next(op)
+    except StopIteration:
+        return
+    finally:
+        op.close()

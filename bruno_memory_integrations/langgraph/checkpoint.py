@@ -54,7 +54,7 @@ from ..adapters_common import StoreOwner
 from ..errors import InvalidInputError
 from ..store import Store
 from ..validation import check_name
-from ._ops import Op, arun, call, run
+from ._ops import Op, Stream, arun, astream, call, run, stream
 
 __all__ = ["BrunoCheckpointSaver"]
 
@@ -492,6 +492,44 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
                 continue
             yield self._tuple(thread_id, ns, _part(parts[1]), row, metadata, writes)
 
+    def _list(
+        self,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> Stream:
+        """The listing, as a stream of Store calls and the tuples they give."""
+        one = self._one_namespace(config, before, limit)
+        count = 0
+        if one is not None and self._ranges:
+            if limit is not None and limit <= 0:
+                return
+            thread_id, ns, after = one
+            size = self._page_size(limit, filter)
+            carry: list[bytes] = []
+            while True:
+                items = yield from self._page(thread_id, ns, after, size)
+                for item in self._decode_page(thread_id, ns, items, carry, filter):
+                    yield item
+                    count += 1
+                    if limit is not None and count >= limit:
+                        return
+                if len(items) < size:
+                    return
+                after = items[-1][0]
+        order, found = yield from self._list_plan(config, before, limit)
+        if limit is not None and limit <= 0:
+            return
+        # Chunk by chunk, so a long history is never held in memory all at once.
+        for heads in self._chunks(order, limit, filter):
+            values = yield from self._fetch(heads, found)
+            for item in self._decode_chunk(heads, found, values, filter):
+                yield item
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+
     @staticmethod
     def _chunks(order: list[_Head], limit: int | None, filter: Any) -> Iterator[list[_Head]]:
         # Without a filter the limit says exactly how many to fetch.
@@ -641,35 +679,7 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         """Checkpoints newest first: of ``config``'s thread (and namespace, when it
         names one), or of every thread when ``config`` is ``None``; only those whose
         metadata has every ``filter`` item, older than ``before``, at most ``limit``."""
-        one = self._one_namespace(config, before, limit)
-        if one is not None and self._ranges:
-            if limit is not None and limit <= 0:
-                return
-            thread_id, ns, after = one
-            size, count = self._page_size(limit, filter), 0
-            carry: list[bytes] = []
-            while True:
-                items = run(self._page(thread_id, ns, after, size))
-                for item in self._decode_page(thread_id, ns, items, carry, filter):
-                    yield item
-                    count += 1
-                    if limit is not None and count >= limit:
-                        return
-                if len(items) < size:
-                    return
-                after = items[-1][0]
-        order, found = run(self._list_plan(config, before, limit))
-        if limit is not None and limit <= 0:
-            return
-        count = 0
-        # Chunk by chunk, so a long history is never held in memory all at once.
-        for heads in self._chunks(order, limit, filter):
-            values = run(self._fetch(heads, found))
-            for item in self._decode_chunk(heads, found, values, filter):
-                yield item
-                count += 1
-                if limit is not None and count >= limit:
-                    return
+        yield from stream(self._list(config, filter, before, limit))
 
     def put(
         self,
@@ -733,34 +743,8 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         """Async :meth:`list`."""
-        one = self._one_namespace(config, before, limit)
-        if one is not None and self._ranges:
-            if limit is not None and limit <= 0:
-                return
-            thread_id, ns, after = one
-            size, count = self._page_size(limit, filter), 0
-            carry: list[bytes] = []
-            while True:
-                items = await arun(self._page(thread_id, ns, after, size))
-                for item in self._decode_page(thread_id, ns, items, carry, filter):
-                    yield item
-                    count += 1
-                    if limit is not None and count >= limit:
-                        return
-                if len(items) < size:
-                    return
-                after = items[-1][0]
-        order, found = await arun(self._list_plan(config, before, limit))
-        if limit is not None and limit <= 0:
-            return
-        count = 0
-        for heads in self._chunks(order, limit, filter):
-            values = await arun(self._fetch(heads, found))
-            for item in self._decode_chunk(heads, found, values, filter):
-                yield item
-                count += 1
-                if limit is not None and count >= limit:
-                    return
+        async for item in astream(self._list(config, filter, before, limit)):
+            yield item
 
     async def aput(
         self,

@@ -6,6 +6,7 @@ value here is a ``%s`` parameter and every name an :class:`~psycopg.sql.Identifi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,6 +28,21 @@ LOAD_LOCK_CLASS = 0x62726E
 LIVE = sql.SQL("(expires_at IS NULL OR expires_at > now())")
 #: When a write with a ttl of ``%s`` seconds (NULL: never) expires.
 EXPIRES = sql.SQL("now() + %s::float8 * interval '1 second'")
+
+
+@functools.lru_cache(maxsize=1024)
+def fixed(names: Names, template: str) -> sql.SQL:
+    """A statement whose only variable parts are the schema's own table names,
+    composed once per schema (composing costs more than the round trip of a small
+    key-value write).
+
+    ``template`` names the tables ``{kv}`` and ``{messages}``, and may use ``{live}``
+    and ``{expires}`` (:data:`LIVE`, :data:`EXPIRES`); values are ``%s``/``%b``.
+    """
+    composed = sql.SQL(template).format(
+        kv=names.kv, messages=names.messages, live=LIVE, expires=EXPIRES
+    )
+    return sql.SQL(composed.as_string(None))
 
 
 def live(where: Where) -> Where:
@@ -409,26 +425,54 @@ def list_sessions(names: Names, namespace: str) -> Statement:
 
 
 # ---------------------------------------------------------------- key-value
+#: Up to this many items, a write is one multi-row VALUES (cheaper to send and plan
+#: than arrays); beyond, two arrays and unnest (one statement text for any size).
+KV_VALUES_ROWS = 8
+_KV_UPSERT = (
+    " ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value, "
+    "expires_at = EXCLUDED.expires_at"
+)
+
+
 def kv_put(
     names: Names, collection: str, items: Sequence[tuple[str, bytes]], ttl: float | None = None
 ) -> Statement:
     # Like Redis: rewriting an item without a ttl makes it permanent.
+    head = "INSERT INTO {kv} (collection, key, value, expires_at) "
+    if len(items) <= KV_VALUES_ROWS:  # values go binary: bytea has no text escaping
+        rows = ", ".join(["(%s, %s, %b, {expires})"] * len(items))
+        params: list[Any] = []
+        for key, value in items:
+            params += (collection, key, value, ttl)
+        return Statement(fixed(names, head + "VALUES " + rows + _KV_UPSERT), params)
     return Statement(
-        sql.SQL(
-            "INSERT INTO {} (collection, key, value, expires_at) SELECT %s, k, v, {} "
-            "FROM unnest(%s::text[], %s::bytea[]) AS u(k, v) "
-            "ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value, "
-            "expires_at = EXCLUDED.expires_at"
-        ).format(names.kv, EXPIRES),
+        fixed(
+            names,
+            head
+            + "SELECT %s, k, v, {expires} FROM unnest(%s::text[], %b::bytea[]) AS u(k, v)"
+            + _KV_UPSERT,
+        ),
         [collection, ttl, [k for k, _ in items], [v for _, v in items]],
     )
 
 
 def kv_get(names: Names, collection: str, keys: Sequence[str]) -> Statement:
+    if len(keys) == 1:
+        return Statement(
+            fixed(
+                names,
+                "SELECT key, value FROM {kv} WHERE collection = %s AND key = %s AND {live}",
+            ),
+            [collection, keys[0]],
+            "all",
+            alone=True,
+        )
     return Statement(
-        sql.SQL(
-            "SELECT key, value FROM {} WHERE collection = %s AND key = ANY(%s::text[]) AND {}"
-        ).format(names.kv, LIVE),
+        fixed(
+            names,
+            "SELECT key, value FROM {kv} WHERE collection = %s AND key = ANY(%s::text[]) "
+            "AND {live}",
+        ),
         [collection, list(keys)],
         "all",
         alone=True,
@@ -437,7 +481,7 @@ def kv_get(names: Names, collection: str, keys: Sequence[str]) -> Statement:
 
 def kv_delete(names: Names, collection: str, keys: Sequence[str]) -> Statement:
     return Statement(
-        sql.SQL("DELETE FROM {} WHERE collection = %s AND key = ANY(%s::text[])").format(names.kv),
+        fixed(names, "DELETE FROM {kv} WHERE collection = %s AND key = ANY(%s::text[])"),
         [collection, list(keys)],
     )
 
@@ -451,41 +495,39 @@ def kv_scan(
     reverse: bool,
 ) -> Statement:
     # The key column is COLLATE "C": comparisons and ORDER BY are code-point order.
-    where: list[sql.Composable] = [sql.SQL("collection = %s"), LIVE]
+    where = ["collection = %s", "{live}"]
     args: list[Any] = [collection]
     # The primary key serves the range; starts_with decides membership.
     if prefix is not None:
-        where.append(sql.SQL("starts_with(key, %s)"))
+        where.append("starts_with(key, %s)")
         args.append(prefix)
     for bound in key_range(prefix, after, reverse):
         if bound is not None:
-            where.append(sql.SQL("key {} %s").format(sql.SQL(bound[0])))
+            where.append(f"key {bound[0]} %s")  # an operator from key_range, not input
             args.append(bound[1])
-    query = sql.SQL("SELECT key, value FROM {} WHERE {} ORDER BY key {}").format(
-        names.kv, sql.SQL(" AND ").join(where), sql.SQL("DESC" if reverse else "ASC")
-    )
+    query = "SELECT key, value FROM {kv} WHERE " + " AND ".join(where)
+    query += " ORDER BY key DESC" if reverse else " ORDER BY key ASC"
     if limit is not None:
-        query = sql.SQL("{} LIMIT %s").format(query)
+        query += " LIMIT %s"
         args.append(limit)
-    return Statement(query, args, "all", alone=True)
+    return Statement(fixed(names, query), args, "all", alone=True)
 
 
 def kv_keys(names: Names, collection: str, prefix: str | None) -> Statement:
     # starts_with compares code points exactly: no LIKE wildcards to escape.
     if prefix is None:
         return Statement(
-            sql.SQL("SELECT key FROM {} WHERE collection = %s AND {} ORDER BY key").format(
-                names.kv, LIVE
-            ),
+            fixed(names, "SELECT key FROM {kv} WHERE collection = %s AND {live} ORDER BY key"),
             [collection],
             "all",
             alone=True,
         )
     return Statement(
-        sql.SQL(
-            "SELECT key FROM {} WHERE collection = %s AND starts_with(key, %s) AND {} "
-            "ORDER BY key"
-        ).format(names.kv, LIVE),
+        fixed(
+            names,
+            "SELECT key FROM {kv} WHERE collection = %s AND starts_with(key, %s) AND {live} "
+            "ORDER BY key",
+        ),
         [collection, prefix],
         "all",
         alone=True,

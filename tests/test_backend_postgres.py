@@ -556,9 +556,7 @@ def test_pool_size_caps_connections(postgres_url: str, admin: Any) -> None:
         assert max(seen) <= 2
 
 
-async def test_async_first_use_by_many_tasks_opens_one_pool(
-    postgres_url: str, admin: Any
-) -> None:
+async def test_async_first_use_by_many_tasks_opens_one_pool(postgres_url: str, admin: Any) -> None:
     """Tasks racing on a fresh store share one pool: the server never sees more than
     pool_size of its connections (each used to open a pool of its own)."""
     app = f"race_{uuid.uuid4().hex[:8]}"
@@ -573,9 +571,7 @@ async def test_async_first_use_by_many_tasks_opens_one_pool(
 
     watcher = asyncio.create_task(watch())
     try:
-        results = await asyncio.gather(
-            *(s.acount("x") for _ in range(250)), return_exceptions=True
-        )
+        results = await asyncio.gather(*(s.acount("x") for _ in range(250)), return_exceptions=True)
     finally:
         watcher.cancel()
     assert [r for r in results if isinstance(r, BaseException)] == []
@@ -608,7 +604,10 @@ def test_asyncio_run_exits_when_the_store_was_never_closed(postgres_url: str, sc
     forty. The pool now closes itself when its loop shuts down."""
     out = subprocess.run(
         [sys.executable, "-c", _EXIT_WITHOUT_ACLOSE, postgres_url, schema, "25"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["exited"]
@@ -972,7 +971,23 @@ def test_deferred_index_builds_with_more_memory_for_its_transaction_only(
         with open_store(postgres_url, schema=schema, index_build_memory_mb=mb) as s:
             name = f"mem{mb}"
             s.ensure_collection(name, dimension=4)
-            recs = [Record(f"r{i}", "", [float(i % 7), 1.0, float(i % 3), 0.5], {"i": i})
-                    for i in range(200)]
+            recs = [
+                Record(f"r{i}", "", [float(i % 7), 1.0, float(i % 3), 0.5], {"i": i})
+                for i in range(200)
+            ]
+
+            def vector_indexes(name: str = name) -> list[str]:
+                return [
+                    d
+                    for (d,) in admin.execute(
+                        "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+                        [schema, table_name(name)],
+                    ).fetchall()
+                    if "embedding" in d
+                ]
+
             s.upsert(name, recs)
-            assert s.search(name, [1.0, 1.0, 1.0, 0.5], k=3)
+            assert vector_indexes() == []  # a first COPY batch leaves the index pending
+            assert s.search(name, [1.0, 1.0, 1.0, 0.5], k=3)  # ... and the search builds it
+            (vec,) = vector_indexes()
+            assert "USING hnsw" in vec

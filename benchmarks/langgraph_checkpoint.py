@@ -64,6 +64,12 @@ def make_checkpoint(step: int) -> Checkpoint:
     return ck
 
 
+def new_versions(ck: Checkpoint) -> dict[str, Any]:
+    """What LangGraph passes to ``put``: the channels this step wrote (here, all of
+    them). The official savers store a channel's value only when it is listed here."""
+    return dict(ck["channel_versions"])
+
+
 def fill(saver: BaseCheckpointSaver, thread: str, n: int) -> list[str]:
     parent: str | None = None
     ids = []
@@ -72,7 +78,9 @@ def fill(saver: BaseCheckpointSaver, thread: str, n: int) -> list[str]:
         conf: dict[str, Any] = {"thread_id": thread, "checkpoint_ns": ""}
         if parent:
             conf["checkpoint_id"] = parent
-        cfg = saver.put({"configurable": conf}, ck, {"source": "loop", "step": step}, {})
+        cfg = saver.put(
+            {"configurable": conf}, ck, {"source": "loop", "step": step}, new_versions(ck)
+        )
         saver.put_writes(cfg, [("messages", HumanMessage(f"w{step}"))], task_id=f"task{step}")
         parent = ck["id"]
         ids.append(parent)
@@ -98,7 +106,7 @@ def measure(saver: BaseCheckpointSaver, ops: int, history: int, repeat: int) -> 
         saver.put(
             {"configurable": {"thread_id": thread, "checkpoint_ns": "",
                               "checkpoint_id": state["parent"]}},
-            ck, {"source": "loop", "step": state["step"]}, {},
+            ck, {"source": "loop", "step": state["step"]}, new_versions(ck),
         )
         state["parent"], state["step"] = ck["id"], state["step"] + 1
 

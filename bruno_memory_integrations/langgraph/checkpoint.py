@@ -312,7 +312,8 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
                 # No pointer: an empty namespace, or items copied from a store that
                 # keeps none; the newest is then the largest checkpoint key.
                 keys = yield call(self.store, "kv_keys", coll, prefix=_j(ns) + SEP)
-                heads = [_part(k.split(SEP)[1]) for k in keys if len(k.split(SEP)) == 2]
+                split = (k.split(SEP) for k in keys)
+                heads = [_part(parts[1]) for parts in split if len(parts) == 2]
                 if not heads:
                     return None
                 cid = max(heads, key=_j)

@@ -19,18 +19,16 @@ Pure functions, no I/O.
 
 from __future__ import annotations
 
-import array
 import base64
 import json
-import sys
 import uuid
 from typing import Any
 
 import numpy as np
-import orjson
 
 from ...text import tokenize
 from ...types import Message, Record
+from ..encoding import float32_base64, float32_from_base64, metadata_json
 from .filters import filter_fields
 
 __all__ = [
@@ -83,27 +81,6 @@ def word_query(words: list[str]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ records
-def metadata_json(metadata: dict[str, Any]) -> str:
-    """Metadata as compact JSON text.
-
-    orjson (a chromadb dependency) writes checked metadata (string keys, 64-bit
-    integers, finite floats: validation.py) 10x faster than ``json.dumps`` and
-    ``json.loads`` reads back the same values; anything else takes ``json.dumps``.
-    """
-    try:
-        return orjson.dumps(metadata).decode("utf-8")
-    except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(metadata, ensure_ascii=False, separators=(",", ":"))
-
-
-def float32_base64(vector: Any) -> str:
-    """A vector's float32 values, little-endian, in base64."""
-    values = array.array("f", vector)  # rounds like numpy's float32 cast (nearest)
-    if sys.byteorder != "little":
-        values.byteswap()
-    return base64.b64encode(values.tobytes()).decode("ascii")
-
-
 def encode_record(rec: Record, metric: str) -> tuple[dict[str, Any], str]:
     """(metadata, document) of one record."""
     meta: dict[str, Any] = {
@@ -114,7 +91,7 @@ def encode_record(rec: Record, metric: str) -> tuple[dict[str, Any], str]:
     if metric == "cosine":
         # Chroma keeps a cosine collection's vectors normalised and gives back values
         # off by an ulp: the caller's float32 values ride along (little-endian, base64).
-        meta["vb"] = float32_base64(rec.vector)
+        meta["vb"] = float32_base64(rec.vector or [])
     return meta, word_document(rec.text)
 
 
@@ -127,7 +104,7 @@ def decode_record(rid: str, meta: dict[str, Any] | None, embedding: Any) -> Reco
     meta = meta or {}
     vec = decode_vector(embedding) if embedding is not None else None
     if vec is not None and "vb" in meta:
-        vec = np.frombuffer(base64.b64decode(meta["vb"]), "<f4").tolist()
+        vec = float32_from_base64(meta["vb"])
     return Record(str(rid), str(meta.get("t", "")), vec, json.loads(meta.get("m") or "{}"))
 
 

@@ -33,13 +33,12 @@ its own type with the same meaning (``ni > 4.5`` becomes ``ni > 4``).
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import math
 from typing import Any
 
 from ...errors import FilterError, InvalidMetadataError
 from ...filters import Comparison, FilterNode, Not, simplify, value_kind
+from ..encoding import key_hash
 
 __all__ = ["MAX_LIST_ELEMENTS", "filter_fields", "key_hash", "to_chroma_where"]
 
@@ -48,15 +47,6 @@ __all__ = ["MAX_LIST_ELEMENTS", "filter_fields", "key_hash", "to_chroma_where"]
 MAX_LIST_ELEMENTS = 4096
 _KINDS = ["s", "n", "b", "l", "o"]
 _Where = dict[str, Any] | bool  # a where clause, or True (everything) / False (nothing)
-
-
-@functools.lru_cache(maxsize=4096)
-def key_hash(key: str) -> str:
-    """The hash naming a metadata key's filter fields (20 hex digits).
-
-    Cached: every record of a collection repeats the same few keys.
-    """
-    return hashlib.blake2b(key.encode("utf-8"), digest_size=10).hexdigest()
 
 
 def _is_number(value: Any) -> bool:

@@ -17,11 +17,10 @@ import base64
 import json
 from typing import Any
 
-import orjson
-
 from ...errors import InvalidInputError
 from ...text import tokenize
 from ...types import CollectionInfo, Message, Record
+from ..encoding import metadata_json
 from .filters import filter_fields
 from .query import AUX_DIM, MAX_VARCHAR, digest
 
@@ -59,19 +58,6 @@ def _checked(text: str, what: str) -> str:
             f"there (Milvus' VARCHAR limit): shorten it or split it"
         )
     return text
-
-
-def metadata_json(metadata: dict[str, Any]) -> str:
-    """Metadata as JSON text.
-
-    orjson (a pymilvus dependency) writes checked metadata (string keys, 64-bit
-    integers, finite floats: validation.py) 10x faster than ``json.dumps`` and
-    ``json.loads`` reads back the same values; anything else takes ``json.dumps``.
-    """
-    try:
-        return orjson.dumps(metadata).decode("utf-8")
-    except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(metadata, ensure_ascii=False)
 
 
 def record_row(ckey: str, rec: Record) -> dict[str, Any]:

@@ -37,14 +37,13 @@ so ``not`` is the full complement on both.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import heapq
 from collections.abc import Iterable
 from typing import Any
 
 from ...errors import FilterError
 from ...filters import And, Comparison, FilterNode, Not, canonical_number, simplify, value_kind
+from ..encoding import key_hash
 
 __all__ = [
     "FILTER_FIELD",
@@ -61,15 +60,6 @@ FILTER_FIELD = "f"
 WORDS = "w"
 
 _Part = str | bool  # an expression, or a constant: True (everything) / False (nothing)
-
-
-@functools.lru_cache(maxsize=4096)
-def key_hash(key: str) -> str:
-    """The hash naming a metadata key's filter fields (20 hex digits).
-
-    Cached: every record of a collection repeats the same few keys.
-    """
-    return hashlib.blake2b(key.encode("utf-8"), digest_size=10).hexdigest()
 
 
 def string_literal(text: str) -> str:

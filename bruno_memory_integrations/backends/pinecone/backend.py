@@ -24,6 +24,7 @@ from ...errors import ConfigurationError, InvalidInputError, NotSupportedError
 from ...filters import FilterNode
 from ...sansio import Offload, Op, non_idempotent
 from ...types import CollectionInfo, Message, Page, Record
+from ..encoding import float32_base64
 from . import codec as c
 from . import filters as f
 from .connection import Connection, Refused
@@ -303,7 +304,7 @@ class PineconeBackend(Backend):
         md[c.TEXT] = rec.text
         md[c.META] = json.dumps(rec.metadata, ensure_ascii=False, separators=(",", ":"))
         if space.normalize:
-            md[c.VEC] = c.pack(rec.vector or [])
+            md[c.VEC] = float32_base64(rec.vector or [])
         c.check_metadata(md, f"record {rec.id[:80]!r}")
         return {"id": c.check_id(c.record_id(rec.id)), "values": space.stored(rec.vector or []),
                 "metadata": md}

@@ -16,7 +16,6 @@ one is refused whole, so nothing is half-written):
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import math
@@ -28,6 +27,7 @@ from typing import Any
 from ...errors import InvalidInputError
 from ...filters import value_kind
 from ...types import CollectionInfo
+from ..encoding import float32_from_base64
 
 __all__ = [
     "MAX_BATCH",
@@ -175,16 +175,6 @@ def f32(values: Sequence[float]) -> list[float]:
     return array("f", values).tolist()
 
 
-def pack(values: Sequence[float]) -> str:
-    return base64.b64encode(array("f", values).tobytes()).decode("ascii")
-
-
-def unpack(text: str) -> list[float]:
-    a = array("f")
-    a.frombytes(base64.b64decode(text))
-    return a.tolist()
-
-
 class Space:
     """How one collection's vectors live in the index (its metric on the index's metric).
 
@@ -239,7 +229,7 @@ class Space:
 
     def vector(self, values: Sequence[float] | None, md: dict[str, Any]) -> list[float] | None:
         if self.normalize:
-            return unpack(md[VEC]) if VEC in md else None
+            return float32_from_base64(md[VEC]) if VEC in md else None
         if values is None:
             return None
         return [float(a) for a in values[: self.dim]]

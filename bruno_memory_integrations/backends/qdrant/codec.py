@@ -19,22 +19,20 @@ Pure functions, no I/O.
 
 from __future__ import annotations
 
-import array
 import base64
 import functools
 import hashlib
 import json
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from qdrant_client import models
 
 from ...text import tokenize
 from ...types import Message, Record
+from ..encoding import float32_base64, float32_from_base64
 from .filters import filter_fields
 
 __all__ = [
@@ -110,13 +108,6 @@ def query_sparse(words: Sequence[str]) -> models.SparseVector:
 
 
 # ------------------------------------------------------------------ records
-def _float32_base64(vector: Sequence[float]) -> str:
-    values = array.array("f", vector)  # rounds like numpy's float32 cast (nearest)
-    if sys.byteorder != "little":
-        values.byteswap()
-    return base64.b64encode(values.tobytes()).decode("ascii")
-
-
 def record_point(rec: Record, metric: str, keyword: bool) -> models.PointStruct:
     """The point that stores one record."""
     vector = rec.vector or []
@@ -129,7 +120,7 @@ def record_point(rec: Record, metric: str, keyword: bool) -> models.PointStruct:
     if metric == "cosine":
         # Qdrant keeps only the unit vector of a cosine collection: the caller's
         # float32 values ride along exactly, as little-endian float32 in base64.
-        payload["vb"] = _float32_base64(vector)
+        payload["vb"] = float32_base64(vector)
     vectors: Any = vector
     if keyword:
         words = tokenize(rec.text)
@@ -157,7 +148,7 @@ def decode_record(payload: dict[str, Any] | None, vector: Any, include_vector: b
     exact = payload.get("vb")
     if vec is not None and exact is not None:
         # Cosine collections store the unit vector; the caller's values are kept here.
-        vec = np.frombuffer(base64.b64decode(exact), "<f4").tolist()
+        vec = float32_from_base64(exact)
     elif vec is not None and payload.get("norm") is not None:  # written by 0.1 layouts
         vec = [x * payload["norm"] for x in vec]
     return Record(

@@ -36,8 +36,6 @@ ints and floats as doubles), so ``1`` equals ``1.0``; filter numbers beyond
 
 from __future__ import annotations
 
-import functools
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +43,7 @@ from qdrant_client import models
 
 from ...errors import FilterError
 from ...filters import Comparison, FilterNode, fold, value_kind
+from ..encoding import key_hash
 
 __all__ = [
     "FILTER_ROOT",
@@ -64,15 +63,6 @@ MAX_EXACT_NUMBER = 2**53
 
 Condition = models.FieldCondition | models.Filter
 _Part = models.Condition | bool  # a condition, or a constant: True (everything) / False (nothing)
-
-
-@functools.lru_cache(maxsize=4096)
-def key_hash(key: str) -> str:
-    """The hash naming a metadata key's filter fields (20 hex digits).
-
-    Cached: every record of a collection repeats the same few keys.
-    """
-    return hashlib.blake2b(key.encode("utf-8"), digest_size=10).hexdigest()
 
 
 def _path(kind: str, key: str | None = None) -> str:

@@ -42,6 +42,7 @@ from typing import Any
 
 from ...errors import FilterError, InvalidMetadataError
 from ...filters import And, Comparison, FilterNode, Not, Or, simplify
+from ..encoding import key_hash
 
 __all__ = [
     "EXISTS_TAG",
@@ -105,18 +106,14 @@ def _check_field_name(name: str) -> str:
 
 
 # ------------------------------------------------------------------ fields and tags
-def _key_hash(key: str) -> str:
-    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
-
-
 def tag_field(key: str) -> str:
     """Name of the TAG field that indexes metadata key ``key``."""
-    return _check_field_name(f"m{_key_hash(key)}t")
+    return _check_field_name(f"m{key_hash(key)}t")
 
 
 def numeric_field(key: str) -> str:
     """Name of the NUMERIC field that indexes metadata key ``key``."""
-    return _check_field_name(f"m{_key_hash(key)}n")
+    return _check_field_name(f"m{key_hash(key)}n")
 
 
 def tag_value(kind: str, value: str = "") -> str:

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Generator, Iterator
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ..sansio import adrive, drive
 
@@ -29,14 +28,16 @@ __all__ = ["Call", "Op", "Stream", "arun", "astream", "call", "run", "stream"]
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Call:
-    """``target.name(*args, **kwargs)``, or its ``a``-prefixed twin when run async."""
+class Call(NamedTuple):
+    """``target.name(*args, **kwargs)``, or its ``a``-prefixed twin when run async.
+
+    A named tuple: one is made for every Store call a checkpoint operation makes.
+    """
 
     target: Any
     name: str
     args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    kwargs: dict[str, Any] = {}  # noqa: RUF012 - never mutated
 
 
 def call(target: Any, name: str, *args: Any, **kwargs: Any) -> Call:

@@ -77,6 +77,10 @@ _Head = tuple[str, str, str]
 
 def _j(value: str) -> str:
     # JSON escapes control characters, so an encoded part never holds the separator.
+    # A printable string without quotes or backslashes is encoded as itself, quoted
+    # (what json.dumps gives, without its cost on every key).
+    if value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -8,12 +8,14 @@ or named by ``BRUNO_TEST_CHROMA_URL``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import random
 import subprocess
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -312,10 +314,22 @@ def test_async_clients_are_closed(chroma_url: str) -> None:
         await store.aupsert("c", [Record("a", "x", [1.0, 0.0], {})])
         assert conn.open_async_clients == 1
 
-    asyncio.run(use())
-    asyncio.run(use())  # a second loop gets a client of its own
+    gc.collect()  # what earlier tests left behind is not this test's business
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        asyncio.run(use())
+        asyncio.run(use())  # a second loop gets a client of its own
+        # Each loop's shutdown closed its client: no socket is left to the collector.
+        assert conn.open_async_clients == 0
+        gc.collect()
+    assert [str(w.message) for w in caught if w.category is ResourceWarning] == []
     store.drop_collection("c")
+    # The httpx.Client of the sync HttpClient and of the admin client it made.
+    sync = conn._sync
+    sessions = [sync._server._session, sync._admin_client._server._session]
+    assert not any(s.is_closed for s in sessions)
     store.close()
+    assert all(s.is_closed for s in sessions)  # chromadb's close() leaves them open
     assert conn.open_async_clients == 0
     with pytest.raises(StoreClosedError):
         store.count("c")

@@ -8,6 +8,7 @@ store scope (tests/stores.py), so no test pays for making Milvus collections.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -91,6 +92,26 @@ def test_filter_values_cannot_change_an_expression() -> None:
     )
     # Keys never appear: only their hashes do.
     assert "evil key" not in str(to_milvus_expr(parse_filter({'evil key"]': 1})))
+
+
+def test_async_clients_close_with_their_event_loop(request: pytest.FixtureRequest) -> None:
+    """An event loop's async client is closed when the loop shuts down, and a new loop
+    gets its own (a gRPC channel belongs to the loop that opened it)."""
+    store = open_store(request.getfixturevalue("milvus_url"), prefix="loops")
+    conn = store.backend._conn  # type: ignore[attr-defined]
+
+    async def use(value: bytes) -> None:
+        await store.akv_mset("c", {"a": value})
+        assert await store.akv_mget("c", ["a"]) == [value]
+        assert conn.open_async_clients == 1
+
+    try:
+        asyncio.run(use(b"1"))
+        assert conn.open_async_clients == 0
+        asyncio.run(use(b"2"))
+        assert conn.open_async_clients == 0
+    finally:
+        store.close()
 
 
 def test_close_closes_the_clients_it_made(tmp_path: object) -> None:

@@ -471,7 +471,7 @@ def test_close_closes_every_client_it_opened(weaviate_url: str) -> None:
 
     async def use() -> Any:
         await store.acount("nothing")
-        return next(iter(conn._aclients.values())).client
+        return next(conn._aclients.made())
 
     aclient = asyncio.run(use())  # the loop's shutdown closed its client
     assert not aclient.is_connected()
@@ -484,9 +484,9 @@ async def test_async_client_per_event_loop_closed_by_aclose(weaviate_url: str) -
     store = open_store(weaviate_url, prefix=_prefix())
     await store.aupsert("c", _recs(2))
     conn = store.backend._conn  # type: ignore[attr-defined]
-    (entry,) = conn._aclients.values()
+    (client,) = conn._aclients.made()
     await store.aclose()
-    assert not entry.client.is_connected()
+    assert not client.is_connected()
 
 
 # ============================================================================ scores and hybrid

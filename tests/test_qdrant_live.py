@@ -78,12 +78,21 @@ def test_live_payload_indexes_and_async_clients_close(
     ).payload_schema
     assert any(path.startswith("f.s") for path in schema)  # made by the first filter
 
+    conn = backend._conn  # type: ignore[attr-defined]
+
+    async def count() -> None:
+        assert await store.acount("c") == 30
+        assert conn.open_async_clients == 1
+
+    asyncio.run(count())
+    assert conn.open_async_clients == 0  # closed when its loop shut down
+
     async def use() -> None:
         assert await store.acount("c") == 30
         await store.aclose()
 
     asyncio.run(use())
-    assert backend._conn.open_async_clients == 0  # type: ignore[attr-defined]
+    assert conn.open_async_clients == 0
 
 
 def test_live_wrong_api_key_or_port_is_unavailable_or_refused() -> None:

@@ -22,10 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import weakref
 from typing import Any
 
 from ...errors import BackendError, BackendUnavailableError, ConfigurationError, StoreClosedError
+from ..loops import LoopClients
 from .options import ChromaTarget, ServerOptions
 from .query import Call
 
@@ -98,12 +98,8 @@ class Connection:
         self._lock = threading.Lock()
         self._loop_thread = _LoopThread() if shared_async is not None else None
         self._shared_async = _AsyncSide(shared_async, False) if shared_async is not None else None
-        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncSide] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._making: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
+        # One async client per event loop, closed with its loop (loops.py).
+        self._async: LoopClients[_AsyncSide] = LoopClients(_close_side, _forget_side)
         self._closed = False
 
     @property
@@ -271,25 +267,12 @@ class Connection:
     async def _side(self) -> _AsyncSide:
         if self._shared_async is not None:
             return self._shared_async
-        loop = asyncio.get_running_loop()
-        side = self._async.get(loop)
-        if side is not None:
-            return side
-        lock = self._making.get(loop)
-        if lock is None:
-            lock = self._making[loop] = asyncio.Lock()
-        async with lock:  # one client per loop, however many tasks ask at once
-            side = self._async.get(loop)
-            if side is None:
-                import chromadb
+        return await self._async.get(self._make_side)
 
-                # Clients of loops that are closed now hold nothing: forget them.
-                for old in [lp for lp in list(self._async) if lp.is_closed()]:
-                    _drop_system(self._async.pop(old).client)
+    async def _make_side(self) -> _AsyncSide:
+        import chromadb
 
-                client = await chromadb.AsyncHttpClient(**self._http_kwargs())
-                side = self._async[loop] = _AsyncSide(client, True)
-        return side
+        return _AsyncSide(await chromadb.AsyncHttpClient(**self._http_kwargs()), True)
 
     async def aexecute(self, step: Call) -> Any:
         try:
@@ -333,7 +316,7 @@ class Connection:
     def forget(self, name: str) -> None:
         """Drop a cached collection object (after the collection was dropped)."""
         self._collections.pop(name, None)
-        for side in list(self._async.values()):
+        for side in self._async.made():
             side.collections.pop(name, None)
         if self._shared_async is not None:
             self._shared_async.collections.pop(name, None)
@@ -352,28 +335,22 @@ class Connection:
         self._collections.clear()
         if self._owns_sync and self._sync is not None:
             self._sync.close()
+            _close_http_session(self._sync)
         if self._loop_thread is not None:
             self._loop_thread.stop()
-        sides, self._async = list(self._async.items()), weakref.WeakKeyDictionary()
-        for loop, side in sides:
-            if loop.is_closed():
-                _drop_system(side.client)  # its connections went with the loop
-                continue
-            coro = _aclose_client(side.client)
-            try:
-                if loop.is_running():
-                    asyncio.run_coroutine_threadsafe(coro, loop)
-                else:
-                    loop.run_until_complete(coro)
-            except RuntimeError:  # pragma: no cover - the loop closed meanwhile
-                coro.close()
-                _drop_system(side.client)
+        self._async.close()
 
     async def aclose(self) -> None:
-        side = self._async.pop(asyncio.get_running_loop(), None)
-        if side is not None:
-            await _aclose_client(side.client)
+        await self._async.aclose()
         await asyncio.to_thread(self.close)
+
+
+async def _close_side(side: _AsyncSide) -> None:
+    await _aclose_client(side.client)
+
+
+def _forget_side(side: _AsyncSide) -> None:
+    _drop_system(side.client)
 
 
 async def _aclose_client(client: Any) -> None:
@@ -386,6 +363,24 @@ async def _aclose_client(client: Any) -> None:
     if server is not None:
         server._clients = {}
     _drop_system(client)
+
+
+def _close_http_session(client: Any) -> None:
+    """Close the HTTP sessions of a sync HttpClient whose systems have stopped.
+
+    chromadb's ``close()`` stops the client's system, and the system of the admin
+    client it made to check the tenant, once nothing else uses them, but leaves each
+    system's ``httpx.Client`` (and its sockets) open.
+    """
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    for part in (client, getattr(client, "_admin_client", None)):
+        ident = getattr(part, "_identifier", None)
+        if ident is None or ident in SharedSystemClient._identifier_to_system:
+            continue  # still in use
+        session = getattr(getattr(part, "_server", None), "_session", None)
+        if session is not None:
+            session.close()
 
 
 def _drop_system(client: Any) -> None:

@@ -19,7 +19,6 @@ import contextlib
 import contextvars
 import logging
 import time
-import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +26,7 @@ from pymilvus import AsyncMilvusClient, MilvusClient
 from pymilvus.exceptions import MilvusException
 
 from ...errors import BackendError, BackendUnavailableError, ConfigurationError, StoreClosedError
+from ..loops import LoopClients
 from .query import UPSERT_COLUMNS, Call, rows_of
 
 __all__ = ["Connection"]
@@ -62,9 +62,8 @@ class Connection:
         self._async_options = async_options
         self._shared_async = shared_async
         self._secrets = tuple(s for s in secrets if s)
-        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncMilvusClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        # One async client per event loop, closed with its loop (loops.py).
+        self._aclients: LoopClients[AsyncMilvusClient] = LoopClients(_close_async)
         self._closed = False
         self.version = ""
         self.lite = False
@@ -214,23 +213,21 @@ class Connection:
             kwargs["collection_name"], kwargs["entities"], context=context()
         )
 
-    def _aclient(self) -> AsyncMilvusClient:
+    async def _aclient(self) -> AsyncMilvusClient:
         if self._shared_async is not None:
             return self._shared_async
         if self._closed:
             raise StoreClosedError("this Milvus store is closed")
-        loop = asyncio.get_running_loop()
-        client = self._aclients.get(loop)
-        if client is None:
-            assert self._async_options is not None
-            with _quiet():
-                client = AsyncMilvusClient(**self._async_options)
-            self._aclients[loop] = client
-        return client
+        return await self._aclients.get(self._make_async)
+
+    async def _make_async(self) -> AsyncMilvusClient:
+        assert self._async_options is not None
+        with _quiet():
+            return AsyncMilvusClient(**self._async_options)
 
     async def aexecute(self, step: Call) -> Any:
         try:
-            client = self._aclient()
+            client = await self._aclient()
             with _quiet():
                 if step.method == UPSERT_COLUMNS:
                     return await self._aupsert_columns(client, step.kwargs)
@@ -254,27 +251,16 @@ class Connection:
         if self._owns_sync and self._sync is not None:
             with contextlib.suppress(Exception), _quiet():
                 self._sync.close()
-        clients, self._aclients = list(self._aclients.items()), weakref.WeakKeyDictionary()
-        for loop, client in clients:
-            # An async client can only be closed on its own loop; a closed loop took
-            # its channel with it.
-            if loop.is_closed():
-                continue
-            coro = client.close()
-            try:
-                if loop.is_running():
-                    asyncio.run_coroutine_threadsafe(coro, loop)
-                else:
-                    loop.run_until_complete(coro)
-            except RuntimeError:  # pragma: no cover - the loop closed meanwhile
-                coro.close()
+        self._aclients.close()
 
     async def aclose(self) -> None:
-        client = self._aclients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            with contextlib.suppress(Exception), _quiet():
-                await client.close()
+        await self._aclients.aclose()
         await asyncio.to_thread(self.close)
+
+
+async def _close_async(client: AsyncMilvusClient) -> None:
+    with contextlib.suppress(Exception), _quiet():
+        await client.close()
 
 
 _SILENCED: contextvars.ContextVar[bool] = contextvars.ContextVar(

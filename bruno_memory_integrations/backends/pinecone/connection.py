@@ -10,13 +10,12 @@ data here (see :class:`~.query.Call`), SDK errors become ours, API key masked.
 from __future__ import annotations
 
 import asyncio
-import weakref
-from collections.abc import AsyncGenerator
-from typing import Any, NamedTuple
+from typing import Any
 
 from pinecone.exceptions import PineconeApiException, PineconeException
 
 from ...errors import BackendError, BackendUnavailableError, ConfigurationError
+from ..loops import LoopClients
 from .query import Call
 
 __all__ = ["Connection", "NotFound", "Refused"]
@@ -94,20 +93,6 @@ _EMPTY: dict[str, Any] = {
 }
 
 
-class _LoopIndex(NamedTuple):
-    index: Any
-    guard: AsyncGenerator[None, None]
-
-
-async def _loop_guard(index: Any) -> AsyncGenerator[None, None]:
-    """Closes ``index`` when its event loop shuts down (``asyncio.run`` closes async
-    generators first), so an asyncio index nobody closed still lets go of its session."""
-    try:
-        yield
-    finally:
-        await index.close()
-
-
 class Connection:
     """Runs :class:`~.query.Call` steps on the sync index or this loop's asyncio index."""
 
@@ -127,9 +112,8 @@ class Connection:
         self._owns = owns
         self.description = description
         self._secret = secret
-        self._aindexes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopIndex] = (
-            weakref.WeakKeyDictionary()
-        )
+        # One asyncio index per event loop, closed with its loop (loops.py).
+        self._aindexes: LoopClients[Any] = LoopClients(_close_async)
 
     @property
     def has_sync(self) -> bool:
@@ -191,14 +175,10 @@ class Connection:
     async def _aindex(self) -> Any:
         if self._shared_async is not None:
             return self._shared_async
-        loop = asyncio.get_running_loop()
-        entry = self._aindexes.get(loop)
-        if entry is None:
-            index = self._client.IndexAsyncio(host=self._host)
-            guard = _loop_guard(index)
-            entry = self._aindexes[loop] = _LoopIndex(index, guard)
-            await guard.__anext__()
-        return entry.index
+        return await self._aindexes.get(self._make_async)
+
+    async def _make_async(self) -> Any:
+        return self._client.IndexAsyncio(host=self._host)
 
     async def aexecute(self, step: Call) -> Any:
         if step.method == "upsert":
@@ -234,21 +214,12 @@ class Connection:
             if close is not None:
                 close()
         self._index = self._index if not self._owns else None
-        entries, self._aindexes = list(self._aindexes.items()), weakref.WeakKeyDictionary()
-        for loop, entry in entries:
-            if loop.is_closed():
-                continue
-            coro = entry.guard.aclose()
-            try:
-                if loop.is_running():
-                    asyncio.run_coroutine_threadsafe(coro, loop)
-                else:
-                    loop.run_until_complete(coro)
-            except RuntimeError:  # pragma: no cover - the loop closed meanwhile
-                coro.close()
+        self._aindexes.close()
 
     async def aclose(self) -> None:
-        entry = self._aindexes.pop(asyncio.get_running_loop(), None)
-        if entry is not None:
-            await entry.guard.aclose()
+        await self._aindexes.aclose()
         await asyncio.to_thread(self.close)
+
+
+async def _close_async(index: Any) -> None:
+    await index.close()

@@ -21,13 +21,13 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 from qdrant_client import AsyncQdrantClient, QdrantClient
 
 from ...errors import BackendError, BackendUnavailableError, ConfigurationError
+from ..loops import LoopClients
 from .options import QdrantTarget, client_options
 from .query import Call
 
@@ -124,9 +124,8 @@ class Connection:
         self._shared_async = shared_async
         self._loop_thread = loop_thread
         self._secret = secret
-        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncQdrantClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        # One async client per event loop, closed with its loop (loops.py).
+        self._aclients: LoopClients[AsyncQdrantClient] = LoopClients(_close_async)
         self._closed = False
 
     # ------------------------------------------------------------ construction
@@ -284,18 +283,17 @@ class Connection:
                 raise
             raise mapped from exc
 
-    def _aclient(self) -> AsyncQdrantClient:
+    async def _aclient(self) -> AsyncQdrantClient:
         if self._shared_async is not None:
             return self._shared_async
-        loop = asyncio.get_running_loop()
-        client = self._aclients.get(loop)
-        if client is None:
-            assert self._async_options is not None
-            client = self._aclients[loop] = AsyncQdrantClient(**self._async_options)
-        return client
+        return await self._aclients.get(self._make_async)
+
+    async def _make_async(self) -> AsyncQdrantClient:
+        assert self._async_options is not None
+        return AsyncQdrantClient(**self._async_options)
 
     async def aexecute(self, step: Call) -> Any:
-        client = self._aclient()
+        client = await self._aclient()
         try:
             return await getattr(client, step.method)(**step.kwargs)
         except Exception as exc:
@@ -324,26 +322,15 @@ class Connection:
                 self._sync.close()
         if self._loop_thread is not None:
             self._loop_thread.stop()
-        clients, self._aclients = list(self._aclients.items()), weakref.WeakKeyDictionary()
-        for loop, client in clients:
-            # An async client can only be closed on its own loop; a closed loop took
-            # its connections with it.
-            if loop.is_closed():
-                continue
-            coro = client.close()
-            try:
-                if loop.is_running():
-                    asyncio.run_coroutine_threadsafe(coro, loop)
-                else:
-                    loop.run_until_complete(coro)
-            except RuntimeError:  # pragma: no cover - the loop closed meanwhile
-                coro.close()
+        self._aclients.close()
 
     async def aclose(self) -> None:
-        client = self._aclients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.close()
+        await self._aclients.aclose()
         await asyncio.to_thread(self.close)
+
+
+async def _close_async(client: AsyncQdrantClient) -> None:
+    await client.close()
 
 
 def _describe(opts: dict[str, Any]) -> str:

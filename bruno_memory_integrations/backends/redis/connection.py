@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import weakref
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -24,6 +23,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from ...errors import BackendError, BackendUnavailableError, ConfigurationError
+from ..loops import LoopClients
 from .query import Batch
 
 __all__ = ["Clients", "Connection", "clients_for_client", "clients_for_url", "mask_url"]
@@ -253,24 +253,6 @@ def clients_for_client(client: Any, retries: int) -> Clients:
 
 
 # ------------------------------------------------------------------ running batches
-class _LoopClient(NamedTuple):
-    client: aioredis.Redis
-    guard: AsyncGenerator[None, None]
-
-
-async def _loop_guard(client: aioredis.Redis) -> AsyncGenerator[None, None]:
-    """Closes ``client`` when its event loop shuts down.
-
-    ``asyncio.run`` and ``asyncio.Runner`` close every open async generator of a
-    loop before closing it (``shutdown_asyncgens``), so a client that nobody
-    closed still releases its connections on the loop that owns them.
-    """
-    try:
-        yield
-    finally:
-        await client.aclose(close_connection_pool=True)
-
-
 class Connection:
     """Runs command batches on the sync client or on this event loop's async client."""
 
@@ -278,11 +260,8 @@ class Connection:
         self._clients = clients
         self.client = clients.sync
         self.description = clients.description
-        # One async client per event loop (asyncio connections belong to the loop that
-        # made them), with the guard that closes it when the loop shuts down.
-        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        # One async client per event loop, closed with its loop (loops.py).
+        self._aclients: LoopClients[aioredis.Redis] = LoopClients(_close_async)
 
     def _fail(self, exc: BaseException) -> BaseException:
         if isinstance(exc, redis.ConnectionError) and _NO_CONNECTION in str(exc).lower():
@@ -310,15 +289,10 @@ class Connection:
     async def _aclient(self) -> aioredis.Redis:
         if self._clients.shared_async is not None:
             return self._clients.shared_async
-        loop = asyncio.get_running_loop()
-        entry = self._aclients.get(loop)
-        if entry is None:
-            # No await between the lookup and the insert: no other task can interleave.
-            client = self._clients.make_async()
-            guard = _loop_guard(client)
-            entry = self._aclients[loop] = _LoopClient(client, guard)
-            await guard.__anext__()
-        return entry.client
+        return await self._aclients.get(self._make_async)
+
+    async def _make_async(self) -> aioredis.Redis:
+        return self._clients.make_async()
 
     async def aexecute(self, batch: Batch) -> list[Any]:
         client = await self._aclient()
@@ -336,23 +310,12 @@ class Connection:
         if self._clients.owns_sync:
             self.client.close()
             self.client.connection_pool.disconnect()
-        entries, self._aclients = list(self._aclients.items()), weakref.WeakKeyDictionary()
-        for loop, entry in entries:
-            # An asyncio client can only be closed on its own loop; a loop that has
-            # already shut down closed it through the guard.
-            if loop.is_closed():
-                continue
-            coro = entry.guard.aclose()
-            try:
-                if loop.is_running():
-                    asyncio.run_coroutine_threadsafe(coro, loop)
-                else:
-                    loop.run_until_complete(coro)
-            except RuntimeError:  # pragma: no cover - the loop closed meanwhile
-                coro.close()
+        self._aclients.close()
 
     async def aclose(self) -> None:
-        entry = self._aclients.pop(asyncio.get_running_loop(), None)
-        if entry is not None:
-            await entry.guard.aclose()
+        await self._aclients.aclose()
         await asyncio.to_thread(self.close)
+
+
+async def _close_async(client: aioredis.Redis) -> None:
+    await client.aclose(close_connection_pool=True)

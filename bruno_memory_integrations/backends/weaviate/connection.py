@@ -11,9 +11,8 @@ ones. Client errors become ours, with the API key masked.
 from __future__ import annotations
 
 import asyncio
-import weakref
-from collections.abc import AsyncGenerator, Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any
 
 import weaviate
 from weaviate.classes.init import AdditionalConfig, Auth, Timeout
@@ -32,6 +31,7 @@ from weaviate.exceptions import (
 )
 
 from ...errors import BackendError, BackendUnavailableError, ConfigurationError, NotSupportedError
+from ..loops import LoopClients
 from .options import Settings
 from .query import Call
 
@@ -60,21 +60,6 @@ def _status(exc: BaseException) -> int | None:
     return code if isinstance(code, int) else None
 
 
-class _LoopClient(NamedTuple):
-    client: Any
-    guard: AsyncGenerator[None, None]
-    ready: asyncio.Future[None]  # done once the client is connected
-
-
-async def _loop_guard(client: Any) -> AsyncGenerator[None, None]:
-    """Closes ``client`` when its event loop shuts down (``asyncio.run`` closes async
-    generators before the loop), so an async client nobody closed still lets go."""
-    try:
-        yield
-    finally:
-        await client.close()
-
-
 class Connection:
     """Runs :class:`~.query.Call` steps on the sync or this loop's async client."""
 
@@ -93,9 +78,8 @@ class Connection:
         self._shared_async = async_client
         self.description = settings.description if settings else description
         self._secret = settings.api_key if settings else secret
-        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        # One async client per event loop, closed with its loop (loops.py).
+        self._aclients: LoopClients[Any] = LoopClients(_close_async)
 
     # ------------------------------------------------------------ making clients
     @classmethod
@@ -202,28 +186,15 @@ class Connection:
     async def _aclient(self) -> Any:
         if self._shared_async is not None:
             return self._shared_async
-        loop = asyncio.get_running_loop()
-        entry = self._aclients.get(loop)
-        if entry is not None:
-            # Another task may still be connecting it: wait for that, never use it half-made.
-            await asyncio.shield(entry.ready)
-            return entry.client
+        return await self._aclients.get(self._make_async)
+
+    async def _make_async(self) -> Any:
         client = self._make(sync=False)
-        guard = _loop_guard(client)
-        ready: asyncio.Future[None] = loop.create_future()
-        # No await between the lookup and the insert: no other task can interleave.
-        entry = self._aclients[loop] = _LoopClient(client, guard, ready)
-        await guard.__anext__()
         try:
             await client.connect()
         except Exception as exc:
-            self._aclients.pop(loop, None)
-            mapped = self.error(exc, "connect")
-            ready.set_exception(mapped)
-            ready.exception()  # retrieved here; waiting tasks get it too
-            await guard.aclose()
-            raise mapped from exc
-        ready.set_result(None)
+            await _close_async(client)
+            raise self.error(exc, "connect") from exc
         return client
 
     async def aexecute(self, step: Call) -> Any:
@@ -242,21 +213,12 @@ class Connection:
         if self._owns and self._sync is not None:
             self._sync.close()
             self._sync = None
-        entries, self._aclients = list(self._aclients.items()), weakref.WeakKeyDictionary()
-        for loop, entry in entries:
-            if loop.is_closed():
-                continue  # its guard closed the client when the loop shut down
-            coro = entry.guard.aclose()
-            try:
-                if loop.is_running():
-                    asyncio.run_coroutine_threadsafe(coro, loop)
-                else:
-                    loop.run_until_complete(coro)
-            except RuntimeError:  # pragma: no cover - the loop closed meanwhile
-                coro.close()
+        self._aclients.close()
 
     async def aclose(self) -> None:
-        entry = self._aclients.pop(asyncio.get_running_loop(), None)
-        if entry is not None:
-            await entry.guard.aclose()
+        await self._aclients.aclose()
         await asyncio.to_thread(self.close)
+
+
+async def _close_async(client: Any) -> None:
+    await client.close()

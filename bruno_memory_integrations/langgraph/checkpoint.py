@@ -65,9 +65,12 @@ _FORMAT = 1
 _MAX_THREAD_NAME = 200
 #: Checkpoints fetched per round trip while listing.
 _LIST_CHUNK = 500
-#: Items read by the first round trip looking for the newest checkpoint (its writes
-#: come first; a finished step usually leaves none), then by each further one.
-_LATEST_FIRST = 4
+#: Items read by the first round trip looking for the newest checkpoint, then by each
+#: further one. Its writes come first in the descending read, but a finished step leaves
+#: none, so one item is usually the checkpoint itself; reading more would carry older
+#: checkpoints (whole states) for nothing. A checkpoint with pending writes (an
+#: interrupted step) costs one more round trip.
+_LATEST_FIRST = 1
 _LATEST_PAGE = 64
 _DELTA_KEYS = ("counters_since_delta_snapshot", "delta_writes_versioned")
 _PRUNE_STRATEGIES = ("keep_latest", "delete")

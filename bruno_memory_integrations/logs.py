@@ -37,7 +37,6 @@ __all__ = [
     "SLOW_SECONDS_ENV",
     "backend_logger",
     "get_logger",
-    "log_elapsed",
     "log_slow",
     "redact_url",
     "slow_threshold",
@@ -114,28 +113,15 @@ def log_slow(
         failed = True
         raise
     finally:
-        log_elapsed(logger, operation, time.perf_counter() - started, failed, limit, **details)
-
-
-def log_elapsed(
-    logger: logging.Logger,
-    operation: str,
-    elapsed: float,
-    failed: bool = False,
-    threshold: float | None = None,
-    **details: Any,
-) -> None:
-    """Log what :func:`log_slow` logs, for an operation timed by the caller
-    (``elapsed`` seconds): a warning at ``threshold`` or above, else at ``DEBUG``."""
-    limit = slow_threshold() if threshold is None else threshold
-    status = " failed" if failed else ""
-    if elapsed >= limit:
-        logger.warning(
-            "slow %s%s: %.3f s (threshold %.3f s)%s",
-            operation, status, elapsed, limit, _details(details),
-        )
-    elif logger.isEnabledFor(logging.DEBUG):
-        logger.debug("%s%s: %.3f s%s", operation, status, elapsed, _details(details))
+        elapsed = time.perf_counter() - started
+        status = " failed" if failed else ""
+        if elapsed >= limit:
+            logger.warning(
+                "slow %s%s: %.3f s (threshold %.3f s)%s",
+                operation, status, elapsed, limit, _details(details),
+            )
+        elif logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s%s: %.3f s%s", operation, status, elapsed, _details(details))
 
 
 def redact_url(url: str) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
-import time
 from collections.abc import (
     AsyncIterator,
     Callable,
@@ -38,7 +37,7 @@ from .errors import (
     StoreClosedError,
 )
 from .filters import FilterNode, evaluate, parse_filter
-from .logs import log_elapsed, logger_for
+from .logs import log_slow, logger_for
 from .sansio import Offload, adrive, drive
 from .scores import canonical_metric, distance, score_from_distance
 from .types import CollectionInfo, Message, Page, Record, SearchResult
@@ -168,30 +167,15 @@ class Store:
     def _backend_call(self, method: Callable[..., Any], *args: Any) -> Callable[[], Any]:
         return functools.partial(method, *args)
 
-    # Every backend call is timed (slow ones are logged: logs.py), inline rather than
-    # with log_slow: a key-value read costs tens of microseconds, a context manager
-    # several of them.
     def _step(self, step: Any) -> Any:
         backend = self._open()
-        started = time.perf_counter()
-        try:
-            result = backend.run(step)
-        except BaseException:
-            log_elapsed(self._log, _op_name(step), time.perf_counter() - started, True)
-            raise
-        log_elapsed(self._log, _op_name(step), time.perf_counter() - started)
-        return result
+        with log_slow(self._log, _op_name(step)):
+            return backend.run(step)
 
     async def _astep(self, step: Any) -> Any:
         backend = self._open()
-        started = time.perf_counter()
-        try:
-            result = await backend.arun(step)
-        except BaseException:
-            log_elapsed(self._log, _op_name(step), time.perf_counter() - started, True)
-            raise
-        log_elapsed(self._log, _op_name(step), time.perf_counter() - started)
-        return result
+        with log_slow(self._log, _op_name(step)):
+            return await backend.arun(step)
 
     def _sync(self, flow: Flow[T]) -> T:
         return drive(flow, self._step)

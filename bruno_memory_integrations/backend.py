@@ -104,6 +104,11 @@ class Backend(ABC):
 
     def run(self, make: MakeOp[T]) -> T:
         """Run one operation to completion with the blocking client."""
+        if type(make) is functools.partial:
+            body = getattr(make.func, "blocking_body", None)
+            owner = getattr(make.func, "__self__", None)
+            if body is not None and owner is not None:  # a @blocking method: no steps
+                return body(owner, *make.args, **make.keywords)  # type: ignore[no-any-return]
         return drive(make(), self.execute)
 
     async def arun(self, make: MakeOp[T]) -> T:

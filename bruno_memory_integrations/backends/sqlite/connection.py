@@ -157,18 +157,9 @@ class ConnectionSource:
         self._holders: list[tuple[weakref.ref[_Holder], weakref.finalize]] = []
         self._closed = False
 
-    @contextmanager
-    def lease(self) -> Iterator[Any]:
-        """The calling thread's connection (the shared one under its lock)."""
-        if self._closed:
-            raise StoreClosedError("this SQLite store is closed")
-        if self._shared is not None:
-            with self._lock:
-                if self._closed:
-                    raise StoreClosedError("this SQLite store is closed")
-                yield self._shared
-            return
-        holder = getattr(self._local, "holder", None)
+    def _holder(self) -> _Holder:
+        """The calling thread's connection holder (per-thread mode), made on first use."""
+        holder: _Holder | None = getattr(self._local, "holder", None)
         if holder is None:
             assert self._connect is not None
             conn = self._connect()
@@ -181,10 +172,37 @@ class ConnectionSource:
                 self._holders = [(h, f) for h, f in self._holders if f.alive]
                 self._holders.append((weakref.ref(holder), fin))
             self._local.holder = holder
+        return holder
+
+    @contextmanager
+    def lease(self) -> Iterator[Any]:
+        """The calling thread's connection (the shared one under its lock)."""
+        if self._closed:
+            raise StoreClosedError("this SQLite store is closed")
+        if self._shared is not None:
+            with self._lock:
+                if self._closed:
+                    raise StoreClosedError("this SQLite store is closed")
+                yield self._shared
+            return
+        holder = self._holder()
         with holder.lock:
             if holder.closed:
                 raise StoreClosedError("this SQLite store is closed")
             yield holder.conn
+
+    def _attempt(self, fn: Callable[[Any], T], write: bool | None) -> T:
+        """One try of :meth:`run`. The per-thread case is :meth:`lease` written out:
+        it runs on every call, and a generator-based context manager costs more than
+        the statement of a small read."""
+        if self._shared is not None or self._closed:
+            with self.lease() as conn:
+                return self._transaction(conn, fn, write)
+        holder = self._holder()
+        with holder.lock:
+            if holder.closed:
+                raise StoreClosedError("this SQLite store is closed")
+            return self._transaction(holder.conn, fn, write)
 
     def run(self, fn: Callable[[Any], T], write: bool | None) -> T:
         """Run ``fn(cursor)`` in a transaction: ``write`` takes the write lock first,
@@ -196,8 +214,7 @@ class ConnectionSource:
         delay = 0.002
         while True:
             try:
-                with self.lease() as conn:
-                    return self._transaction(conn, fn, write)
+                return self._attempt(fn, write)
             except self.driver.OperationalError as exc:
                 if not _is_busy(exc):
                     raise BackendError(f"SQLite failed: {exc}") from exc

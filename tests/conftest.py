@@ -9,19 +9,28 @@
 
 A server that cannot start skips the test with the reason; with
 ``BRUNO_TEST_REQUIRE_SERVERS=1`` it fails instead. See docs/testing.md.
+
+With pytest-xdist workers (``-n``), the shared servers (PostgreSQL, Redis, Chroma,
+Milvus) are started once for the whole run by the controller process, when a worker
+first needs one (tests/shared_servers.py); private servers stay per test.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 try:
-    from servers import PostgresServer, RedisServer, ServerError
+    import shared_servers
+    from servers import ChromaServer, MilvusServer, PostgresServer, RedisServer, ServerError
 except ImportError:  # tests/ imported as a package
+    from tests import shared_servers  # type: ignore[no-redef]
     from tests.servers import (  # type: ignore[no-redef]
+        ChromaServer,
+        MilvusServer,
         PostgresServer,
         RedisServer,
         ServerError,
@@ -45,7 +54,44 @@ def _not_available(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _started(kind: str, make: Callable[[], PostgresServer | RedisServer]):
+# ---------------------------------------------------------------- pytest-xdist
+# With workers (-n), the controller starts each shared server once, when a worker
+# first asks for it (tests/shared_servers.py); the session fixtures below ask it.
+_SHARED_KINDS: dict[str, Callable[[], Any]] = {
+    "PostgreSQL": PostgresServer,
+    "Redis": RedisServer,
+    "Chroma": ChromaServer,
+    "Milvus": MilvusServer,
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    workers = not hasattr(config, "workerinput") and config.pluginmanager.hasplugin("xdist")
+    if workers and config.getoption("dist", "no") != "no":
+        broker = shared_servers.Broker(_SHARED_KINDS).start()
+        os.environ[shared_servers.BROKER_ENV] = str(broker.directory)  # workers inherit it
+        config._bruno_broker = broker  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    broker = getattr(config, "_bruno_broker", None)
+    if broker is not None:
+        os.environ.pop(shared_servers.BROKER_ENV, None)
+        broker.close()
+
+
+def _shared_url(kind: str) -> str:
+    """The URL of the run's shared server of ``kind`` (an xdist worker), or skip (fail)."""
+    if kind in _failures:
+        _not_available(_failures[kind])
+    url, error = shared_servers.request_url(kind)
+    if url is None:
+        _failures[kind] = error or f"{kind} server could not start"
+        _not_available(_failures[kind])
+    return str(url)
+
+
+def _started(kind: str, make: Callable[[], Any]):
     """Start a server or skip (fail) the test naming the reason."""
     if kind in _failures:
         _not_available(_failures[kind])
@@ -59,7 +105,7 @@ def _started(kind: str, make: Callable[[], PostgresServer | RedisServer]):
     return server
 
 
-def _private(kind: str, env: str, make: Callable[[], PostgresServer | RedisServer]):
+def _private(kind: str, env: str, make: Callable[[], Any]):
     if os.environ.get(env):
         pytest.skip(
             f"{env} is set: this test stops and restarts a private {kind} server, "
@@ -78,6 +124,9 @@ def postgres_url() -> Iterator[str]:
     if os.environ.get(POSTGRES_URL_ENV):
         yield os.environ[POSTGRES_URL_ENV]
         return
+    if shared_servers.brokered():
+        yield _shared_url("PostgreSQL")
+        return
     server = _started("PostgreSQL", PostgresServer)
     try:
         yield server.url
@@ -90,6 +139,9 @@ def redis_url() -> Iterator[str]:
     """redis:// URL of a Redis server with the search and JSON modules."""
     if os.environ.get(REDIS_URL_ENV):
         yield os.environ[REDIS_URL_ENV]
+        return
+    if shared_servers.brokered():
+        yield _shared_url("Redis")
         return
     server = _started("Redis", RedisServer)
     try:
@@ -166,11 +218,10 @@ def chroma_url() -> Iterator[str]:
     if os.environ.get(CHROMA_URL_ENV):
         yield os.environ[CHROMA_URL_ENV]
         return
-    try:
-        from servers import ChromaServer
-    except ImportError:  # tests/ imported as a package
-        from tests.servers import ChromaServer  # type: ignore[no-redef]
-    server = _started("Chroma", ChromaServer)  # type: ignore[arg-type]
+    if shared_servers.brokered():
+        yield _shared_url("Chroma")
+        return
+    server = _started("Chroma", ChromaServer)
     try:
         yield server.url
     finally:
@@ -188,10 +239,9 @@ def milvus_url() -> Iterator[str]:
         yield os.environ[MILVUS_URL_ENV]
         return
     pytest.importorskip("pymilvus", reason="the milvus extra (pymilvus) is not installed")
-    try:
-        from servers import MilvusServer
-    except ImportError:  # tests/ imported as a package
-        from tests.servers import MilvusServer  # type: ignore[no-redef]
+    if shared_servers.brokered():
+        yield _shared_url("Milvus")
+        return
     server = _started("Milvus", MilvusServer)
     try:
         yield server.url

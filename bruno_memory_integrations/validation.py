@@ -328,9 +328,34 @@ def check_metadata(metadata: Any, nested: bool = True) -> dict[str, Any]:
                 f"metadata key {key!r} contains a NUL character or a lone surrogate"
             )
         fix |= _check_json(value, repr(key), nested)
-    # A JSON round trip gives an independent copy with tuples as lists, like every store.
-    copy = json.loads(json.dumps(dict(metadata)))
+    copy = _flat_copy(metadata)
+    if copy is None:
+        # A JSON round trip gives an independent copy with tuples as lists and plain
+        # types for subclasses (an IntEnum becomes its int), like every store.
+        copy = json.loads(json.dumps(dict(metadata)))
     return _canonical(copy) if fix else copy
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _flat_copy(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The copy the JSON round trip makes, without it, for the usual metadata: plain
+    ``str`` keys and values that are plain scalars or lists / tuples of plain strings
+    (immutable, so sharing them is a copy). ``None`` for anything else. Checked values
+    only: NaN and infinity are refused before this."""
+    copy: dict[str, Any] = {}
+    for key, value in metadata.items():
+        kind = type(value)
+        if kind in _SCALARS:
+            copy[key] = value
+        elif (kind is list or kind is tuple) and all(type(v) is str for v in value):
+            copy[key] = list(value)
+        else:
+            return None
+        if type(key) is not str:
+            return None
+    return copy
 
 
 def check_records(

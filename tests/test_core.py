@@ -214,3 +214,45 @@ def test_key_range_keeps_one_bound_per_side() -> None:
     assert key_range("ab", "ab") == ((">", "ab"), ("<", "ac"))
     assert key_range(None, "k", reverse=True) == (None, ("<", "k"))
     assert key_range(None, "k") == ((">", "k"), None)
+
+
+def test_checked_metadata_is_a_plain_independent_copy_whatever_its_shape() -> None:
+    """The flat fast path of check_metadata and its JSON round trip give the same
+    copy: plain types, tuples as lists, big whole floats as ints, nothing shared."""
+    import enum
+    import json
+
+    from bruno_memory_integrations.validation import check_metadata
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Tag(str):
+        __slots__ = ()
+
+    tags = ["a", "b"]
+    cases = [
+        {"s": "x", "i": 1, "f": 0.5, "b": True, "n": None, "tags": tags},  # flat
+        {"t": ("a", "b"), "big": 2.0**60, "neg": -0.0},  # tuple, canonical float
+        {"e": Level.HIGH, "sub": Tag("y")},  # subclasses: JSON path
+        {"nested": {"k": [1, {"z": 2.0**60}]}, "s": "x"},  # nested: JSON path
+    ]
+    for md in cases:
+        got = check_metadata(md)
+        want = json.loads(json.dumps(md))
+        if "big" in md:
+            want["big"] = 2**60
+        if "nested" in md:
+            want["nested"]["k"][1]["z"] = 2**60
+        assert got == want
+        assert json.dumps(got) == json.dumps(want)  # same types, same key order
+        for key, value in got.items():
+            assert type(value) in (str, int, float, bool, type(None), list, dict), key
+            if isinstance(value, (list, dict)):
+                assert value is not md[key]
+    got = check_metadata(cases[0])
+    got["tags"].append("c")
+    assert tags == ["a", "b"]
+    assert type(check_metadata(cases[2])["e"]) is int
+    assert type(check_metadata(cases[2])["sub"]) is str
+    assert math.copysign(1.0, check_metadata(cases[1])["neg"]) == -1.0

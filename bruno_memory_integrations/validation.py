@@ -347,13 +347,13 @@ def _flat_copy(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
     copy: dict[str, Any] = {}
     for key, value in metadata.items():
         kind = type(value)
+        if type(key) is not str:
+            return None
         if kind in _SCALARS:
             copy[key] = value
         elif (kind is list or kind is tuple) and all(type(v) is str for v in value):
             copy[key] = list(value)
         else:
-            return None
-        if type(key) is not str:
             return None
     return copy
 

@@ -57,7 +57,7 @@ def _not_available(reason: str) -> None:
 # ---------------------------------------------------------------- pytest-xdist
 # With workers (-n), the controller starts each shared server once, when a worker
 # first asks for it (tests/shared_servers.py); the session fixtures below ask it.
-_SHARED_KINDS: dict[str, Callable[[], Any]] = {
+_SESSION_SERVERS: dict[str, Callable[[], Any]] = {
     "PostgreSQL": PostgresServer,
     "Redis": RedisServer,
     "Chroma": ChromaServer,
@@ -68,7 +68,7 @@ _SHARED_KINDS: dict[str, Callable[[], Any]] = {
 def pytest_configure(config: pytest.Config) -> None:
     workers = not hasattr(config, "workerinput") and config.pluginmanager.hasplugin("xdist")
     if workers and config.getoption("dist", "no") != "no":
-        broker = shared_servers.Broker(_SHARED_KINDS).start()
+        broker = shared_servers.Broker(_SESSION_SERVERS).start()
         os.environ[shared_servers.BROKER_ENV] = str(broker.directory)  # workers inherit it
         config._bruno_broker = broker  # type: ignore[attr-defined]
 
@@ -105,6 +105,22 @@ def _started(kind: str, make: Callable[[], Any]):
     return server
 
 
+def _session_server(kind: str, env: str) -> Iterator[str]:
+    """The URL of the session's server of ``kind``: the one ``env`` names, else the
+    run's shared one (xdist workers), else one started here and closed at the end."""
+    if os.environ.get(env):
+        yield os.environ[env]
+        return
+    if shared_servers.brokered():
+        yield _shared_url(kind)
+        return
+    server = _started(kind, _SESSION_SERVERS[kind])
+    try:
+        yield server.url
+    finally:
+        server.close()
+
+
 def _private(kind: str, env: str, make: Callable[[], Any]):
     if os.environ.get(env):
         pytest.skip(
@@ -121,33 +137,13 @@ def _private(kind: str, env: str, make: Callable[[], Any]):
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """postgresql:// URL of a PostgreSQL server with pgvector available."""
-    if os.environ.get(POSTGRES_URL_ENV):
-        yield os.environ[POSTGRES_URL_ENV]
-        return
-    if shared_servers.brokered():
-        yield _shared_url("PostgreSQL")
-        return
-    server = _started("PostgreSQL", PostgresServer)
-    try:
-        yield server.url
-    finally:
-        server.close()
+    yield from _session_server("PostgreSQL", POSTGRES_URL_ENV)
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """redis:// URL of a Redis server with the search and JSON modules."""
-    if os.environ.get(REDIS_URL_ENV):
-        yield os.environ[REDIS_URL_ENV]
-        return
-    if shared_servers.brokered():
-        yield _shared_url("Redis")
-        return
-    server = _started("Redis", RedisServer)
-    try:
-        yield server.url
-    finally:
-        server.close()
+    yield from _session_server("Redis", REDIS_URL_ENV)
 
 
 @pytest.fixture(scope="session")
@@ -215,17 +211,7 @@ def chroma_url() -> Iterator[str]:
     ``BRUNO_TEST_CHROMA_URL`` names a server of your own instead. Tests sharing it
     use collection prefixes of their own.
     """
-    if os.environ.get(CHROMA_URL_ENV):
-        yield os.environ[CHROMA_URL_ENV]
-        return
-    if shared_servers.brokered():
-        yield _shared_url("Chroma")
-        return
-    server = _started("Chroma", ChromaServer)
-    try:
-        yield server.url
-    finally:
-        server.close()
+    yield from _session_server("Chroma", CHROMA_URL_ENV)
 
 
 @pytest.fixture(scope="session")
@@ -235,18 +221,8 @@ def milvus_url() -> Iterator[str]:
     ``BRUNO_TEST_MILVUS_URL`` replaces it with a server of your own. Tests sharing it
     keep apart by store scope (tests/stores.py); the server is stopped at the end.
     """
-    if os.environ.get(MILVUS_URL_ENV):
-        yield os.environ[MILVUS_URL_ENV]
-        return
     pytest.importorskip("pymilvus", reason="the milvus extra (pymilvus) is not installed")
-    if shared_servers.brokered():
-        yield _shared_url("Milvus")
-        return
-    server = _started("Milvus", MilvusServer)
-    try:
-        yield server.url
-    finally:
-        server.close()
+    yield from _session_server("Milvus", MILVUS_URL_ENV)
 
 
 @pytest.fixture

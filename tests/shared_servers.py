@@ -77,7 +77,6 @@ class Broker:
         if make is None:
             answer = {"error": f"no shared server of kind {kind!r}"}
         else:
-            server = None
             try:
                 server = make()
                 with self._lock:

@@ -22,8 +22,8 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, TypeVar
@@ -174,30 +174,18 @@ class ConnectionSource:
             self._local.holder = holder
         return holder
 
-    @contextmanager
-    def lease(self) -> Iterator[Any]:
-        """The calling thread's connection (the shared one under its lock)."""
+    def _attempt(self, fn: Callable[[Any], T], write: bool | None) -> T:
+        """One try of :meth:`run`: on the shared connection under its lock, else on
+        the calling thread's own connection. Plain ``with`` blocks, not a
+        generator-based context manager: this runs on every call, where that costs
+        more than the statement of a small read."""
         if self._closed:
             raise StoreClosedError("this SQLite store is closed")
         if self._shared is not None:
             with self._lock:
                 if self._closed:
                     raise StoreClosedError("this SQLite store is closed")
-                yield self._shared
-            return
-        holder = self._holder()
-        with holder.lock:
-            if holder.closed:
-                raise StoreClosedError("this SQLite store is closed")
-            yield holder.conn
-
-    def _attempt(self, fn: Callable[[Any], T], write: bool | None) -> T:
-        """One try of :meth:`run`. The per-thread case is :meth:`lease` written out:
-        it runs on every call, and a generator-based context manager costs more than
-        the statement of a small read."""
-        if self._shared is not None or self._closed:
-            with self.lease() as conn:
-                return self._transaction(conn, fn, write)
+                return self._transaction(self._shared, fn, write)
         holder = self._holder()
         with holder.lock:
             if holder.closed:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -61,17 +62,49 @@ def backend_logger(backend: str) -> logging.Logger:
 def slow_threshold() -> float:
     """Seconds above which an operation is logged as slow (``BRUNO_MEMORY_SLOW_SECONDS``).
 
+    Read on every call, so a change of the variable at run time applies at once.
     An unreadable or negative value falls back to the default (1 s) rather than
     failing the operation being timed.
     """
-    raw = os.environ.get(SLOW_SECONDS_ENV, "").strip()
-    if not raw:
+    raw = _environ_value()
+    parsed = _PARSED.get(raw)
+    if parsed is None:
+        parsed = _parse_threshold(raw)
+        if len(_PARSED) < 64:
+            _PARSED[raw] = parsed
+    return parsed
+
+
+def _parse_threshold(raw: Any) -> float:
+    text = (os.fsdecode(raw) if isinstance(raw, bytes) else raw or "").strip()
+    if not text:
         return DEFAULT_SLOW_SECONDS
     try:
-        value = float(raw)
+        value = float(text)
     except ValueError:
         return DEFAULT_SLOW_SECONDS
     return value if value >= 0 else DEFAULT_SLOW_SECONDS
+
+
+def _environ_lookup() -> Callable[[], Any]:
+    """A cheap read of ``BRUNO_MEMORY_SLOW_SECONDS``: every backend call reads it.
+
+    ``os.environ.get`` costs about a microsecond (key encoding, and a ``KeyError``
+    caught when unset). ``os.environ`` keeps its items in ``_data`` under encoded
+    keys, and every change made through it (``os.environ[...] =``, ``monkeypatch``)
+    lands there; so the raw value is one dict lookup. Elsewhere, the plain read.
+    """
+    data = getattr(os.environ, "_data", None)
+    encode = getattr(os.environ, "encodekey", None)
+    if isinstance(data, dict) and callable(encode):
+        key = encode(SLOW_SECONDS_ENV)
+        return lambda: data.get(key)
+    return lambda: os.environ.get(SLOW_SECONDS_ENV)
+
+
+_environ_value = _environ_lookup()
+#: Parsed thresholds by raw value (bytes or str, or None when unset).
+_PARSED: dict[Any, float] = {}
 
 
 def _details(details: dict[str, Any]) -> str:

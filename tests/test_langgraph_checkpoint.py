@@ -204,6 +204,25 @@ def test_sync_writes_in_sort_order(store: Store) -> None:
         saver.put_writes(_config("w"), [("x", 1)], task_id="t")
 
 
+def test_newest_carries_its_own_writes_and_no_stray_ones(store: Store) -> None:
+    """The newest checkpoint comes with exactly its pending writes: none when it has
+    none (though older ones do), all of them when it has many, and never the writes
+    of a checkpoint that was not stored (put_writes without put)."""
+    saver = _saver(store)
+    old, new = _chain(saver, "nw", 2)
+    saver.put_writes(_config("nw", cid=old), [("a", 1)], task_id="t-old")
+    got = saver.get_tuple(_config("nw"))
+    assert got is not None and got.checkpoint["id"] == new and got.pending_writes == []
+    many = [(f"c{i}", i) for i in range(70)]
+    saver.put_writes(_config("nw", cid=new), many, task_id="t-new")
+    stray = str(uuid.UUID(int=2**128 - 1))  # sorts after every id LangGraph makes
+    saver.put_writes(_config("nw", cid=stray), [("z", 0)], task_id="t-stray")
+    got = saver.get_tuple(_config("nw"))
+    assert got is not None and got.checkpoint["id"] == new
+    assert sorted(w[1:] for w in got.pending_writes) == sorted(many)
+    assert {w[0] for w in got.pending_writes} == {"t-new"}
+
+
 def test_state_round_trips_like_the_official_savers(store: Store) -> None:
     """Values only LangGraph's serializer can carry come back equal and typed."""
     saver = _saver(store)

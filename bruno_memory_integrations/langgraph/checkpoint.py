@@ -52,7 +52,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from ..adapters_common import StoreOwner
 from ..errors import InvalidInputError
-from ..store import Store
+from ..store import Flow, Store
 from ..validation import check_name
 from ._ops import Op, Stream, arun, astream, call, run, stream
 
@@ -65,13 +65,6 @@ _FORMAT = 1
 _MAX_THREAD_NAME = 200
 #: Checkpoints fetched per round trip while listing.
 _LIST_CHUNK = 500
-#: Items read by the first round trip looking for the newest checkpoint, then by each
-#: further one. Its writes come first in the descending read, but a finished step leaves
-#: none, so one item is usually the checkpoint itself; reading more would carry older
-#: checkpoints (whole states) for nothing. A checkpoint with pending writes (an
-#: interrupted step) costs one more round trip.
-_LATEST_FIRST = 1
-_LATEST_PAGE = 64
 _DELTA_KEYS = ("counters_since_delta_snapshot", "delta_writes_versioned")
 _PRUNE_STRATEGIES = ("keep_latest", "delete")
 #: (checkpoint_id, checkpoint_ns, thread_id): what a listing sorts on, newest first.
@@ -308,17 +301,20 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
         if items:
             yield call(self.store, "kv_mset", self._coll(thread_id), items)
 
-    def _get_tuple(self, config: RunnableConfig) -> Op[CheckpointTuple | None]:
+    def _get_tuple(self, config: RunnableConfig) -> Flow[CheckpointTuple | None]:
+        # A flow of the Store itself (not an _ops operation): the read every step of
+        # a graph starts with is driven once, by the Store, with no call objects.
+        store = self.store
         thread_id = _thread_of(config)
         ns = str(config["configurable"].get("checkpoint_ns", ""))
         coll = self._coll(thread_id)
         cid = get_checkpoint_id(config)
         if cid is None and not self._ranges:
-            (pointer,) = yield call(self.store, "kv_mget", coll, [_latest_key(ns)])
+            (pointer,) = yield from store._mget(coll, [_latest_key(ns)])
             if pointer is None:
                 # No pointer: an empty namespace, or items copied from a store that
                 # keeps none; the newest is then the largest checkpoint key.
-                keys = yield call(self.store, "kv_keys", coll, prefix=_j(ns) + SEP)
+                keys = yield from store._keys(coll, _j(ns) + SEP)
                 split = (k.split(SEP) for k in keys)
                 heads = [_part(parts[1]) for parts in split if len(parts) == 2]
                 if not heads:
@@ -326,35 +322,38 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
                 cid = max(heads, key=_j)
             else:
                 cid, raw = ormsgpack.unpackb(pointer)
-                items = yield call(self.store, "kv_scan", coll, prefix=_ckey(ns, cid) + SEP)
+                items = yield from store._kv_range(coll, _ckey(ns, cid) + SEP, None, None, False)
                 row, metadata = self._unpack_metadata(raw)
                 return self._tuple(thread_id, ns, cid, row, metadata, [v for _, v in items])
         if cid is None:
-            # The newest checkpoint has the largest key of the namespace: a descending
-            # range read returns its writes, then it (more pages only for many writes).
-            after: str | None = None
-            writes: list[bytes] = []
-            size = _LATEST_FIRST
+            # The newest checkpoint has the largest key of the namespace, but its
+            # writes sort after it: read the largest key alone; if it is a write, read
+            # its checkpoint and writes as below. Two small reads, never a page of
+            # older checkpoints (whole states). Writes whose checkpoint is missing
+            # (put_writes without put) belong to no checkpoint: look below them.
+            below: str | None = None
             while True:
-                items = yield call(
-                    self.store, "kv_scan", coll,
-                    prefix=_j(ns) + SEP, after=after, limit=size, reverse=True,
-                )
-                for key, value in items:
-                    parts = key.split(SEP)
-                    if len(parts) == 2:
-                        row, metadata = self._unpack_metadata(value)
-                        return self._tuple(thread_id, ns, _part(parts[1]), row, metadata, writes)
-                    writes.append(value)
-                if len(items) < size:
+                items = yield from store._kv_range(coll, _j(ns) + SEP, below, 1, True)
+                if not items:
                     return None
-                after, size = items[-1][0], _LATEST_PAGE
+                key, value = items[0]
+                parts = key.split(SEP)
+                if len(parts) == 2:
+                    row, metadata = self._unpack_metadata(value)
+                    return self._tuple(thread_id, ns, _part(parts[1]), row, metadata, [])
+                ckey = parts[0] + SEP + parts[1]
+                items = yield from store._kv_range(coll, ckey, None, None, False)
+                if items and items[0][0] == ckey:
+                    cid, raw = _part(parts[1]), items[0][1]
+                    writes = [v for _, v in items[1:]]
+                    break
+                below = ckey
         else:
             # One range read: the checkpoint's key comes first, then its writes (no
             # other checkpoint's key starts with this one: encoded ids end with a quote).
             cid = str(cid)
             ckey = _ckey(ns, cid)
-            items = yield call(self.store, "kv_scan", coll, prefix=ckey)
+            items = yield from store._kv_range(coll, ckey, None, None, False)
             if not items or items[0][0] != ckey:
                 return None
             raw = items[0][1]
@@ -674,7 +673,7 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint ``config`` names (its ``checkpoint_id``, else the newest),
         with its pending writes in ``writes_sort_key`` order; ``None`` if absent."""
-        return run(self._get_tuple(config))
+        return self.store._sync(self._get_tuple(config))
 
     def list(
         self,
@@ -740,7 +739,7 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
     # ------------------------------------------------------------------ async API
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Async :meth:`get_tuple`."""
-        return await arun(self._get_tuple(config))
+        return await self.store._async(self._get_tuple(config))
 
     async def alist(
         self,

@@ -8,6 +8,7 @@ vectors (``knn.py``). docs/backends/sqlite.md describes URLs, options and figure
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -574,16 +575,18 @@ class SQLiteBackend(Backend):
         columns: str, collection: str, prefix: str | None, after: str | None, reverse: bool
     ) -> tuple[str, list[Any]]:
         """``SELECT columns`` of the live items in range, ordered (no LIMIT yet)."""
-        sql = f"SELECT {columns} FROM bruno_kv WHERE collection = ? AND {q.LIVE_ROW}"
         args: list[Any] = [collection, time.time()]
         if prefix:
-            sql += " AND substr(key, 1, ?) = ?"
             args += [len(prefix), prefix]
-        for bound in key_range(prefix, after, reverse):
-            if bound is not None:
-                sql += f" AND key {bound[0]} ?"
-                args.append(bound[1])
-        return sql + (" ORDER BY key DESC" if reverse else " ORDER BY key"), args
+        low, high = key_range(prefix, after, reverse)
+        if low is not None:
+            args.append(low[1])
+        if high is not None:
+            args.append(high[1])
+        sql = _range_sql(
+            columns, bool(prefix), low[0] if low else None, high[0] if high else None, reverse
+        )
+        return sql, args
 
     @blocking
     def kv_scan(
@@ -601,6 +604,21 @@ class SQLiteBackend(Backend):
         return self._read_one(
             lambda cur: [(k, bytes(v)) for k, v in cur.execute(sql, args)]
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _range_sql(
+    columns: str, prefix: bool, low: str | None, high: str | None, reverse: bool
+) -> str:
+    """The statement of a key range read of this shape (built once per shape: it
+    runs on every range read, for a checkpointer on every step)."""
+    sql = f"SELECT {columns} FROM bruno_kv WHERE collection = ? AND {q.LIVE_ROW}"
+    if prefix:
+        sql += " AND substr(key, 1, ?) = ?"
+    for op in (low, high):
+        if op:
+            sql += f" AND key {op} ?"
+    return sql + (" ORDER BY key DESC" if reverse else " ORDER BY key")
 
 
 class _InMemorySQLiteBackend(SQLiteBackend):

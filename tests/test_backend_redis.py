@@ -88,23 +88,25 @@ class TestRedisConformance(ConformanceTests):
         return lambda: open_store(redis_url)
 
 
-class TestRedisFlatResp2Conformance(ConformanceTests):
-    """FLAT index, RESP2 replies, own key prefix: the other reply parser and index type."""
-
+class TestRedisHnswResp2Conformance(ConformanceTests):
+    """HNSW index (small collections and filtered queries searched by brute force),
+    RESP2 replies, own key prefix: the other reply parser and index type."""
 
     @pytest.fixture
     def make_store(self, redis_url: str) -> Callable[[], Store]:
-        return lambda: open_store(redis_url, algorithm="flat", protocol=2, prefix="bruno-flat")
+        return lambda: open_store(redis_url, algorithm="hnsw", protocol=2, prefix="bruno-h2")
 
 
 class TestRedisHnswPathConformance(ConformanceTests):
-    """Every search through the HNSW graph (the default searches small collections and
-    filtered queries by brute force): the ANN path on the same contract."""
+    """Every search through the HNSW graph (``algorithm="hnsw"`` otherwise searches
+    small collections and filtered queries by brute force): the ANN path on the same
+    contract."""
 
     @pytest.fixture
     def make_store(self, redis_url: str) -> Callable[[], Store]:
         return lambda: open_store(
-            f"{redis_url}?exact_below=0&exact_filtered_search=false", prefix="bruno-hnsw"
+            f"{redis_url}?algorithm=hnsw&exact_below=0&exact_filtered_search=false",
+            prefix="bruno-hnsw",
         )
 
 
@@ -166,11 +168,11 @@ def test_bad_options_are_refused_before_connecting(redis_url: str) -> None:
 def test_url_options(redis_url: str) -> None:
     """Options in the URL work as on the SQLite and PostgreSQL URLs; keywords win;
     redis-py's own URL parameters still reach redis-py."""
-    url = f"{redis_url}?algorithm=flat&ef_runtime=50&exact_below=7&exact_filtered_search=no"
+    url = f"{redis_url}?algorithm=hnsw&ef_runtime=50&exact_below=7&exact_filtered_search=no"
     with open_store(url + "&socket_timeout=5", batch_size=3, ef_runtime=60) as s:
         backend = s.backend
         assert isinstance(backend, RedisBackend)
-        assert (backend.algorithm, backend.ef_runtime, backend.exact_below) == ("flat", 60, 7)
+        assert (backend.algorithm, backend.ef_runtime, backend.exact_below) == ("hnsw", 60, 7)
         assert backend.exact_filtered_search is False and backend.batch_size == 3
         coll = _name("url")
         s.upsert(coll, _recs(5))
@@ -202,16 +204,18 @@ def _recall(s: Store, coll: str, vecs: np.ndarray, queries: np.ndarray) -> list[
     return out
 
 
-def test_small_collections_are_searched_exactly(redis_url: str) -> None:
-    """Below ``exact_below`` records, a search computes every distance: exact even on
-    random vectors, where Redis' HNSW defaults found few true neighbours."""
+@pytest.mark.parametrize("algorithm", ["flat", "hnsw"])
+def test_small_collections_are_searched_exactly(redis_url: str, algorithm: str) -> None:
+    """A FLAT index (the default) computes every distance; an HNSW index does below
+    ``exact_below`` records: exact even on random vectors, where Redis' HNSW defaults
+    found few true neighbours."""
     rng = np.random.default_rng(3)
     vecs = rng.standard_normal((600, 384)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     recs = [Record(f"v{i:05d}", f"t{i}", vecs[i].tolist(), {"g": i % 3}) for i in range(600)]
     queries = rng.standard_normal((20, 384)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    with open_store(redis_url) as s:
+    with open_store(redis_url, algorithm=algorithm) as s:
         coll = _name("small")
         s.upsert(coll, recs)
         assert _recall(s, coll, vecs, queries) == [1.0] * 20
@@ -230,10 +234,10 @@ def test_default_hnsw_recall(redis_url: str) -> None:
     queries = _clustered(30, 384, seed=6)
     recs = [Record(f"v{i:05d}", "", vecs[i].tolist(), {}) for i in range(len(vecs))]
     coll = _name("recall")
-    with open_store(redis_url, exact_below=0) as s:
+    with open_store(redis_url, algorithm="hnsw", exact_below=0) as s:
         s.upsert(coll, recs)
         default = sum(_recall(s, coll, vecs, queries)) / len(queries)
-    with open_store(redis_url, exact_below=0, ef_runtime=10) as s:
+    with open_store(redis_url, algorithm="hnsw", exact_below=0, ef_runtime=10) as s:
         low = sum(_recall(s, coll, vecs, queries)) / len(queries)
         s.drop_collection(coll)
     print(f"\n[redis HNSW recall@10] default ef_runtime {default:.3f}, ef_runtime=10 {low:.3f}")
@@ -642,6 +646,32 @@ def test_ingest_10k_records_dim_384(redis_url: str) -> None:
                 assert hit[0].record.id == "doc-1234"
             finally:
                 s.drop_collection(coll)
+
+
+def _index_algorithm(redis_url: str, prefix: str, collection: str) -> str:
+    client = redis.Redis.from_url(redis_url, protocol=2)
+    try:
+        info = client.execute_command("FT.INFO", codec.Keyspace(prefix).index(collection))
+    finally:
+        client.close()
+    attrs = info[info.index(b"attributes") + 1]
+    (vec,) = [a for a in attrs if b"VECTOR" in a]
+    return str(vec[vec.index(b"algorithm") + 1].decode()).lower()
+
+
+def test_new_collections_get_a_flat_index_unless_hnsw_is_asked(redis_url: str) -> None:
+    """FLAT by default (exact, as the official LangChain and LlamaIndex Redis stores
+    create); HNSW when asked, in the URL or as a keyword."""
+    flat, hnsw = _name("dflat"), _name("dhnsw")
+    with open_store(redis_url) as s:
+        s.upsert(flat, _recs(3))
+    with open_store(f"{redis_url}?algorithm=hnsw") as s:
+        s.upsert(hnsw, _recs(3))
+    assert _index_algorithm(redis_url, "bruno", flat) == "flat"
+    assert _index_algorithm(redis_url, "bruno", hnsw) == "hnsw"
+    with open_store(redis_url) as s:
+        s.drop_collection(flat)
+        s.drop_collection(hnsw)
 
 
 def test_algorithm_is_per_collection_and_ef_runtime_applies_to_hnsw(redis_url: str) -> None:

@@ -34,6 +34,7 @@ from . import query as q
 from .codec import Keyspace, b, s
 from .connection import Connection, clients_for_client, clients_for_url, mask_url
 from .options import (
+    DEFAULT_ALGORITHM,
     DEFAULT_EF_RUNTIME,
     DEFAULT_EXACT_BELOW,
     check_options,
@@ -79,9 +80,10 @@ class RedisBackend(Backend):
     Open with ``open_store("redis://[:password@]host:6379/0", **options)`` or
     ``open_store(redis_client)``. Options (see docs/backends/redis.md):
     ``prefix`` (root of every key, default ``"bruno"``), ``algorithm``
-    (``"hnsw"`` or ``"flat"``), ``hnsw_m``, ``ef_construction``, ``ef_runtime``,
-    ``batch_size`` (records per transaction), ``exact_below`` (collections with fewer
-    records are searched exactly), ``exact_filtered_search``, ``retries``, ``connect_timeout``,
+    (index of new collections: ``"flat"``, the default, or ``"hnsw"``), ``hnsw_m``,
+    ``ef_construction``, ``ef_runtime``, ``batch_size`` (records per transaction),
+    ``exact_below`` (HNSW collections with fewer records are searched exactly),
+    ``exact_filtered_search``, ``retries``, ``connect_timeout``,
     ``socket_timeout``, ``health_check_interval``, ``max_connections`` and
     ``pool_timeout`` (calls wait that long for a free pooled connection); other
     keywords go to redis-py.
@@ -103,7 +105,7 @@ class RedisBackend(Backend):
         connection: Connection,
         *,
         prefix: str = "bruno",
-        algorithm: str = "hnsw",
+        algorithm: str = DEFAULT_ALGORITHM,
         hnsw_m: int | None = None,
         ef_construction: int | None = None,
         ef_runtime: int | None = None,
@@ -330,10 +332,11 @@ class RedisBackend(Backend):
         self, name: str, records: Sequence[Record], ttl: float | None = None
     ) -> Op[None]:
         yield from self._ensure_fields(name, {k for r in records for k in r.metadata})
+        prefix = self.ks.record_prefix(name)
         for chunk in _chunks(records, self.batch_size):
             calls: list[q.Call] = []
             for rec in chunk:
-                key = self.ks.record(name, rec.id)
+                key = codec.record_key(prefix, rec.id)
                 # DEL first: a replaced record must not keep fields of old metadata keys.
                 fields = codec.encode_record(rec)
                 calls += [q.call("delete", key), q.call("hset", key, mapping=fields)]

@@ -30,6 +30,9 @@ OUR_OPTIONS = (
 _INTS = ("hnsw_m", "ef_construction", "ef_runtime", "batch_size", "exact_below")
 _BOOLS = ("exact_filtered_search",)
 
+#: Index of new collections: FLAT (exact brute force), as langchain-redis and
+#: LlamaIndex's Redis store create by default; "hnsw" for large collections.
+DEFAULT_ALGORITHM = "flat"
 #: HNSW candidates per query when ``ef_runtime`` is not given (Redis' own default, 10,
 #: found the true top 10 in only a few percent of queries on 384-d vectors).
 DEFAULT_EF_RUNTIME = 100
@@ -39,7 +42,7 @@ DEFAULT_EXACT_BELOW = 10_000
 
 def check_options(**options: Any) -> None:
     """Refuse bad options before any connection is made."""
-    algorithm = str(options.get("algorithm", "hnsw")).lower()
+    algorithm = str(options.get("algorithm", DEFAULT_ALGORITHM)).lower()
     if algorithm not in ("hnsw", "flat"):
         raise ConfigurationError(f"algorithm must be 'hnsw' or 'flat', got {algorithm!r}")
     prefix = options.get("prefix", "bruno")

@@ -36,6 +36,7 @@ __all__ = [
     "SLOW_SECONDS_ENV",
     "backend_logger",
     "get_logger",
+    "log_elapsed",
     "log_slow",
     "redact_url",
     "slow_threshold",
@@ -153,16 +154,39 @@ class log_slow:  # used as a function: ``with log_slow(...)``
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         elapsed = time.perf_counter() - self._started
-        status = "" if exc_type is None else " failed"
-        if elapsed >= self._limit:
-            self._logger.warning(
-                "slow %s%s: %.3f s (threshold %.3f s)%s",
-                self._operation, status, elapsed, self._limit, _details(self._details),
-            )
-        elif self._logger.isEnabledFor(logging.DEBUG):
-            self._logger.debug(
-                "%s%s: %.3f s%s", self._operation, status, elapsed, _details(self._details)
-            )
+        log_elapsed(
+            self._logger, self._operation, elapsed, exc_type is not None, self._limit,
+            self._details,
+        )
+
+
+def log_elapsed(
+    logger: logging.Logger,
+    operation: str | Callable[[], str],
+    elapsed: float,
+    failed: bool = False,
+    threshold: float | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Log one timed operation as :class:`log_slow` does (its message format).
+
+    For callers that time with ``time.perf_counter()`` themselves, on paths where a
+    context manager object per call costs more than the call it times (every backend
+    call of a :class:`~bruno_memory_integrations.Store`). ``operation`` may be a
+    function giving the name, called only when something is logged.
+    """
+    limit = slow_threshold() if threshold is None else threshold
+    if elapsed >= limit:
+        name = operation if isinstance(operation, str) else operation()
+        logger.warning(
+            "slow %s%s: %.3f s (threshold %.3f s)%s",
+            name, " failed" if failed else "", elapsed, limit, _details(details or {}),
+        )
+    elif logger.isEnabledFor(logging.DEBUG):
+        name = operation if isinstance(operation, str) else operation()
+        logger.debug(
+            "%s%s: %.3f s%s", name, " failed" if failed else "", elapsed, _details(details or {})
+        )
 
 
 def redact_url(url: str) -> str:

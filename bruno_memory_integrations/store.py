@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
+import time
 from collections.abc import (
     AsyncIterator,
     Callable,
@@ -37,7 +38,7 @@ from .errors import (
     StoreClosedError,
 )
 from .filters import FilterNode, evaluate, parse_filter
-from .logs import log_slow, logger_for
+from .logs import log_elapsed, logger_for
 from .sansio import Offload, adrive, drive
 from .scores import canonical_metric, distance, score_from_distance
 from .types import CollectionInfo, Message, Page, Record, SearchResult
@@ -76,6 +77,10 @@ def _tie_key(distance: float) -> int:
 def _logger_of(backend: Backend) -> logging.Logger:
     """``bruno_memory_integrations.backends.<folder>``: where a backend's package logs."""
     return logger_for(backend)
+
+
+#: Key-value collection names a Store remembers as checked (see ``_prepare_kv``).
+_KV_NAMES_KEPT = 4096
 
 
 def _op_name(call: Any) -> str:
@@ -151,6 +156,7 @@ class Store:
         if self.default_ttl is not None and not backend.capabilities.ttl:
             raise NotSupportedError(backend.name, "TTL (expiry)", "leave default_ttl unset")
         self._infos: dict[str, CollectionInfo] = {}
+        self._kv_names: set[str] = set()
         self._closed = False
         # Every backend call is timed here (DEBUG; WARNING when slow): one place
         # gives every backend the same operation logging.
@@ -167,15 +173,29 @@ class Store:
     def _backend_call(self, method: Callable[..., Any], *args: Any) -> Callable[[], Any]:
         return functools.partial(method, *args)
 
+    # Every backend call is timed and logged as log_slow does, written out: this runs
+    # on every call, where a context manager object costs more than a small read.
     def _step(self, step: Any) -> Any:
         backend = self._open()
-        with log_slow(self._log, _op_name(step)):
-            return backend.run(step)
+        started = time.perf_counter()
+        try:
+            result = backend.run(step)
+        except BaseException:
+            log_elapsed(self._log, lambda: _op_name(step), time.perf_counter() - started, True)
+            raise
+        log_elapsed(self._log, lambda: _op_name(step), time.perf_counter() - started)
+        return result
 
     async def _astep(self, step: Any) -> Any:
         backend = self._open()
-        with log_slow(self._log, _op_name(step)):
-            return await backend.arun(step)
+        started = time.perf_counter()
+        try:
+            result = await backend.arun(step)
+        except BaseException:
+            log_elapsed(self._log, lambda: _op_name(step), time.perf_counter() - started, True)
+            raise
+        log_elapsed(self._log, lambda: _op_name(step), time.perf_counter() - started)
+        return result
 
     def _sync(self, flow: Flow[T]) -> T:
         return drive(flow, self._step)
@@ -998,9 +1018,16 @@ class Store:
 
     # ------------------------------------------------------------------ key-value
     def _prepare_kv(self, collection: str) -> None:
+        # Names already checked are remembered (a checkpointer names the same thread's
+        # collection on every step); the set is emptied when it grows large.
+        if collection in self._kv_names:
+            return
         if not self.capabilities.kv:
             raise NotSupportedError(self.backend_name, "key-value items")
         check_name(collection, "key-value collection")
+        if len(self._kv_names) >= _KV_NAMES_KEPT:
+            self._kv_names.clear()
+        self._kv_names.add(collection)
 
     def _mset(
         self,

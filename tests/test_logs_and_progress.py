@@ -215,3 +215,32 @@ async def test_async_backend_operations_are_timed_too(
     monkeypatch.setenv("BRUNO_MEMORY_SLOW_SECONDS", "3600")
     await store.alist_collections()
     assert any(r.getMessage().startswith("list_collections") for r in caplog.records)
+
+
+async def test_a_failing_backend_call_is_logged_as_failed_and_raised(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backend call that raises is timed and logged with ``failed`` (sync and async),
+    and the error reaches the caller unchanged."""
+    from bruno_memory_integrations import BackendError
+
+    store = open_store("memory://")
+
+    def broken(*args: object, **kwargs: object) -> int:
+        raise BackendError("the server went away")
+
+    monkeypatch.setattr(store.backend, "kv_get", broken)
+    caplog.set_level(logging.DEBUG, logger="bruno_memory_integrations")
+    monkeypatch.setenv(SLOW_SECONDS_ENV, "3600")
+    with pytest.raises(BackendError, match="went away"):
+        store.kv_mget("c", ["k"])
+    with pytest.raises(BackendError, match="went away"):
+        await store.akv_mget("c", ["k"])
+    failed = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert len(failed) == 2 and all(m.startswith("broken failed: ") for m in failed)
+    caplog.clear()
+    monkeypatch.setenv(SLOW_SECONDS_ENV, "0")
+    with pytest.raises(BackendError):
+        store.kv_mget("c", ["k"])
+    (rec,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert rec.getMessage().startswith("slow broken failed: ")

@@ -304,7 +304,7 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
     def _get_tuple(self, config: RunnableConfig) -> Flow[CheckpointTuple | None]:
         # A flow of the Store itself (not an _ops operation): the read every step of
         # a graph starts with is driven once, by the Store, with no call objects.
-        store = self.store
+        store = self._store
         thread_id = _thread_of(config)
         ns = str(config["configurable"].get("checkpoint_ns", ""))
         coll = self._coll(thread_id)
@@ -673,7 +673,7 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint ``config`` names (its ``checkpoint_id``, else the newest),
         with its pending writes in ``writes_sort_key`` order; ``None`` if absent."""
-        return self.store._sync(self._get_tuple(config))
+        return self._store._sync(self._get_tuple(config))
 
     def list(
         self,
@@ -739,7 +739,7 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
     # ------------------------------------------------------------------ async API
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Async :meth:`get_tuple`."""
-        return await self.store._async(self._get_tuple(config))
+        return await self._store._async(self._get_tuple(config))
 
     async def alist(
         self,

@@ -256,3 +256,43 @@ def test_checked_metadata_is_a_plain_independent_copy_whatever_its_shape() -> No
     assert type(check_metadata(cases[2])["e"]) is int
     assert type(check_metadata(cases[2])["sub"]) is str
     assert math.copysign(1.0, check_metadata(cases[1])["neg"]) == -1.0
+
+
+def test_vector_check_rounds_and_refuses_exactly_as_the_reference_rule() -> None:
+    """check_vector's fast path (rounding first, magnitude checked on the float32
+    values) gives the same values, and refuses the same vectors with the same error,
+    as the reference rule applied to the values given: also right at the limits,
+    where float32 rounding could move a component across one."""
+    from array import array
+
+    from bruno_memory_integrations.errors import InvalidVectorError
+    from bruno_memory_integrations.validation import (
+        MAX_VECTOR_COMPONENT,
+        MIN_VECTOR_COMPONENT,
+        _float32,
+        check_vector,
+    )
+
+    def outcome(fn, v):  # type: ignore[no-untyped-def]
+        try:
+            return fn(v)
+        except InvalidVectorError as exc:
+            return str(exc)
+
+    rng = random.Random(7)
+    edges = [
+        MAX_VECTOR_COMPONENT * f for f in (1 - 1e-6, 1 - 1e-9, 1, 1 + 1e-12, 1 + 1e-9, 1 + 1e-6)
+    ] + [MIN_VECTOR_COMPONENT * f for f in (1 - 1e-6, 1 - 1e-12, 1, 1 + 1e-9, 1 + 1e-6)]
+    vectors = [[0.0] * 8, [1e-50] * 4, [-0.0, 0.0, 1e-300]]
+    for edge in edges:
+        for sign in (1, -1):
+            vectors.append([0.25, sign * edge, -0.5])
+            vectors.append([sign * edge] + [edge * 1e-3] * 5)
+    for _ in range(300):
+        scale = 10.0 ** rng.randint(-20, 20)
+        vectors.append([rng.uniform(-1, 1) * scale for _ in range(rng.randint(1, 64))])
+    for v in vectors:
+        expected = outcome(_float32, list(v))
+        assert outcome(check_vector, list(v)) == expected, v
+        if not isinstance(expected, str):
+            assert expected == array("f", v).tolist()

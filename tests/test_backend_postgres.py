@@ -360,7 +360,8 @@ def test_paged_load_builds_the_index_once_at_the_first_search(
     postgres_url: str, schema: str, admin: Any
 ) -> None:
     """Pages after the first go into a table without its vector index; the first
-    search, by any store, builds it once (and analyses the table)."""
+    search, by any store, builds it once (merges the GIN pending lists and analyses
+    the table)."""
     recs = records(1200, dim=16, seed=3)
     table = table_name("pages")
 
@@ -390,6 +391,14 @@ def test_paged_load_builds_the_index_once_at_the_first_search(
             [schema, table],
         ).fetchone()
         assert analysed is not None and analysed[0] is not None
+        # The GIN indexes' pending lists were merged too: a filtered search scans no
+        # backlog of the load (nothing is left for a merge to move).
+        merged = admin.execute(
+            "SELECT gin_clean_pending_list(to_regclass(%s)), "
+            "gin_clean_pending_list(to_regclass(%s))",
+            [f'"{schema}"."{table}_meta"', f'"{schema}"."{table}_tsv"'],
+        ).fetchone()
+        assert merged == (0, 0)
         # A small batch into a big table keeps the index.
         other.upsert("pages", records(100, dim=16, seed=4, prefix="x"))
         assert indexes() == [f"{table}_vec"]

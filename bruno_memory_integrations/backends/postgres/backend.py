@@ -373,7 +373,8 @@ class PostgresBackend(Backend):
             ) from None
 
     def _build_pending(self, collection: str, spec: CollectionSpec) -> Op[None]:
-        """Build the vector index a load left pending, then ANALYZE the table.
+        """Build the vector index a load left pending, merge the GIN indexes' pending
+        lists, then ANALYZE the table.
 
         Runs at a search: when this store dropped the index, or every
         ``_PENDING_RECHECK`` seconds (one catalog read) in case another did.
@@ -399,6 +400,7 @@ class PostgresBackend(Backend):
                     yield q.raise_build_memory(ctx.options.index_build_memory_mb)
                 yield q.run_definition(definition)
             yield q.clear_pending(names, table)
+            yield q.merge_gin_pending(names, table)  # filtered searches read no backlog
             yield q.analyze(names, table)  # fresh statistics for filtered plans
         ctx.pending.discard(collection)
 

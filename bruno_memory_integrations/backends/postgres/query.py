@@ -194,11 +194,35 @@ def clear_pending(names: Names, table: str) -> Statement:
     return Statement(sql.SQL("COMMENT ON TABLE {} IS NULL").format(names.ident(table)))
 
 
+def _regclass_text(names: Names, relation: str) -> str:
+    """``"schema"."relation"``, quoted, for ``to_regclass``."""
+    schema, rel = sql.Identifier(names.schema), sql.Identifier(relation)
+    return f"{schema.as_string(None)}.{rel.as_string(None)}"
+
+
+def merge_gin_pending(names: Names, table: str) -> Statement:
+    """Merge the pending lists of the table's GIN indexes (metadata, words) into them.
+
+    GIN indexes collect new entries in an unsorted pending list (``fastupdate``) that
+    every search scans in full until a VACUUM or a 4 MB list merges it: after a load of
+    20 000 records, 197 pages that made a filtered search 3-4x slower. Only an owner
+    of an index may merge it; other roles skip it (autovacuum merges it later).
+    """
+    return Statement(
+        sql.SQL(
+            "SELECT gin_clean_pending_list(i) FROM (VALUES (to_regclass(%s)), (to_regclass(%s))) "
+            "AS v(i) WHERE i IS NOT NULL "
+            "AND pg_has_role((SELECT relowner FROM pg_class WHERE oid = i), 'USAGE')"
+        ),
+        [_regclass_text(names, table + "_meta"), _regclass_text(names, table + "_tsv")],
+    )
+
+
 def read_pending(names: Names, table: str) -> Statement:
     """The table's comment (NULL when the table is missing)."""
     return Statement(
         sql.SQL("SELECT obj_description(to_regclass(%s), 'pg_class')"),
-        [f"{sql.Identifier(names.schema).as_string(None)}.{sql.Identifier(table).as_string(None)}"],
+        [_regclass_text(names, table)],
         "one",
         alone=True,
     )

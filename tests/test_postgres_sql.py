@@ -168,6 +168,32 @@ class TestLiterals:
         with pytest.raises(InvalidMetadataError, match="1 MB"):
             _sql.tsvector_literal(huge)
 
+    def test_tsvector_equals_the_plain_definition_on_random_texts(self) -> None:
+        """The literal is PostgreSQL's tsvector of tokenize's words: every word under
+        the lexeme limit with its first 256 distinct positions (clamped at 16383),
+        sorted; built here the plain way and compared on random texts."""
+        import random
+
+        def plain(text: str) -> str:
+            positions: dict[str, list[int]] = {}
+            for pos, word in enumerate(tokenize(text), start=1):
+                if len(word.encode("utf-8")) <= _sql.MAX_LEXEME_BYTES:
+                    seen = positions.setdefault(word, [])
+                    if len(seen) < 256:
+                        seen.append(min(pos, _sql.MAX_POSITION))
+            return " ".join(
+                f"{_sql._quote_lexeme(w)}:{','.join(map(str, sorted(set(p))))}"
+                for w, p in positions.items()
+            )
+
+        rng = random.Random(11)
+        pieces = ["a", "b", "Ü", "ß", "1", " ", "-", "'", "\\", "é", "字", "😀", "_", "x" * 700]
+        texts = ["".join(rng.choice(pieces) for _ in range(rng.choice([3, 40, 400, 4000])))
+                 for _ in range(400)]
+        texts.append(" ".join(f"w{i % 5}" for i in range(17000)))
+        for text in texts:
+            assert _sql.tsvector_literal(text) == plain(text)
+
     def test_tsquery_ands_quoted_words(self) -> None:
         assert _sql.tsquery_literal("Brown FOX brown!") == "'brown' & 'fox'"
         assert _sql.tsquery_literal("  ?! ") is None

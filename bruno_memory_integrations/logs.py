@@ -24,6 +24,7 @@ See docs/logging.md.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -98,9 +99,8 @@ def _environ_lookup() -> Callable[[], Any]:
     data = getattr(os.environ, "_data", None)
     encode = getattr(os.environ, "encodekey", None)
     if isinstance(data, dict) and callable(encode):
-        key = encode(SLOW_SECONDS_ENV)
-        return lambda: data.get(key)
-    return lambda: os.environ.get(SLOW_SECONDS_ENV)
+        return functools.partial(data.get, encode(SLOW_SECONDS_ENV))
+    return functools.partial(os.environ.get, SLOW_SECONDS_ENV)
 
 
 _environ_value = _environ_lookup()

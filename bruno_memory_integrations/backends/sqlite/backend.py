@@ -601,8 +601,8 @@ class SQLiteBackend(Backend):
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return self._source.run(  # one statement: as _read_one, written out (hot path)
-            lambda cur: [(k, bytes(v)) for k, v in cur.execute(sql, args)], None
+        return self._read_one(
+            lambda cur: [(k, bytes(v)) for k, v in cur.execute(sql, args)]
         )
 
 

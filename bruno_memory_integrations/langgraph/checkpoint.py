@@ -342,24 +342,28 @@ class BrunoCheckpointSaver(StoreOwner, BaseCheckpointSaver[str]):
                     row, metadata = self._unpack_metadata(value)
                     return self._tuple(thread_id, ns, _part(parts[1]), row, metadata, [])
                 ckey = parts[0] + SEP + parts[1]
-                items = yield from store._kv_range(coll, ckey, None, None, False)
-                if items and items[0][0] == ckey:
-                    cid, raw = _part(parts[1]), items[0][1]
-                    writes = [v for _, v in items[1:]]
+                found = yield from self._checkpoint_at(coll, ckey)
+                if found is not None:
+                    cid = _part(parts[1])
                     break
                 below = ckey
         else:
-            # One range read: the checkpoint's key comes first, then its writes (no
-            # other checkpoint's key starts with this one: encoded ids end with a quote).
             cid = str(cid)
-            ckey = _ckey(ns, cid)
-            items = yield from store._kv_range(coll, ckey, None, None, False)
-            if not items or items[0][0] != ckey:
+            found = yield from self._checkpoint_at(coll, _ckey(ns, cid))
+            if found is None:
                 return None
-            raw = items[0][1]
-            writes = [v for _, v in items[1:]]
+        raw, writes = found
         row, metadata = self._unpack_metadata(raw)
         return self._tuple(thread_id, ns, cid, row, metadata, writes)
+
+    def _checkpoint_at(self, coll: str, ckey: str) -> Flow[tuple[bytes, list[bytes]] | None]:
+        """A checkpoint's value and its writes' values, in one range read: its key comes
+        first, then its writes (no other checkpoint's key starts with this one: encoded
+        ids end with a quote). ``None`` when the checkpoint is not stored."""
+        items = yield from self._store._kv_range(coll, ckey, None, None, False)
+        if not items or items[0][0] != ckey:
+            return None
+        return items[0][1], [v for _, v in items[1:]]
 
     def _list_plan(
         self,

@@ -380,19 +380,86 @@ def _flat_copy(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
     return copy
 
 
+_FLOATS = {float}
+_VECTOR_CHUNK = 4096  # rows converted at once: bounds the float64 copy (12 MB at 384-d)
+
+
+class CheckedBatch(list):  # type: ignore[type-arg]
+    """The records :func:`check_records` returns, in order (a ``list`` of them).
+
+    ``float32`` is their vectors as one little-endian float32 matrix, row ``n`` being
+    record ``n``'s vector, when the whole batch took the fast path (else ``None``).
+    Backends read it through ``backends.encoding.float32_matrix`` instead of converting
+    the lists again. A slice or copy is a plain list and carries no matrix.
+    """
+
+    __slots__ = ("float32",)
+
+    def __init__(self, records: Iterable[Record] = (), float32: Any = None) -> None:
+        super().__init__(records)
+        self.float32 = float32
+
+
+def _check_vector_batch(records: list[Any]) -> tuple[list[list[float] | None], Any]:
+    """:func:`check_vector`'s fast path for a whole batch, in a few numpy passes.
+
+    Returns, for each record, its checked vector, or ``None`` where
+    :func:`check_vector` must decide: anything but a plain list of floats of the
+    batch's usual length, and any vector near a magnitude limit, with NaN or infinity
+    (the one rule refuses or rounds those with its own message). Also returns the
+    float32 matrix of those vectors (row ``n`` for record ``n``; rows left ``None``
+    hold zeros), or ``None`` when no vector took this path.
+
+    A vector whose values are float32 already (embeddings computed in float32 are) is
+    copied as it is: turning the batch's float32 values back into Python floats costs
+    more than the rest of the check, and gives values equal to the ones given.
+    """
+    out: list[list[float] | None] = [None] * len(records)
+    vectors: list[Any] = [getattr(r, "vector", None) for r in records]
+    lengths = [len(v) for v in vectors if type(v) is list]
+    if len(records) < 2 or not lengths:
+        return out, None
+    dim = max(set(lengths), key=lengths.count)
+    rows = [
+        n
+        for n, v in enumerate(vectors)
+        if type(v) is list and len(v) == dim and set(map(type, v)) == _FLOATS
+    ]
+    if not rows:
+        return out, None
+    import numpy as np
+
+    matrix = np.zeros((len(records), dim), dtype="<f4")
+    for start in range(0, len(rows), _VECTOR_CHUNK):
+        part = rows[start : start + _VECTOR_CHUNK]
+        given = np.array([vectors[n] for n in part], dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            rounded = given.astype("<f4")
+            largest = np.abs(rounded).max(axis=1)  # NaN stays NaN, outside both bounds
+            safe = (largest >= _SAFE_SMALLEST) & (largest <= _SAFE_LARGEST)
+            same = (rounded == given).all(axis=1)
+        matrix[part] = rounded
+        for j, n in enumerate(part):
+            if safe[j]:
+                out[n] = list(vectors[n]) if same[j] else rounded[j].tolist()
+    return out, matrix
+
+
 def check_records(
     records: Iterable[Record], nested: bool, collection: str, dimension: int | None
-) -> list[Record]:
+) -> CheckedBatch:
     """Check a batch; later duplicates of an id replace earlier ones (upsert semantics).
 
     ``dimension`` is the collection's, when it exists already.
     """
-    by_id: dict[str, Record] = {}
+    by_id: dict[str, tuple[int, Record]] = {}
     dim = dimension
-    for rec in records:
+    batch = records if isinstance(records, list) else list(records)
+    checked, matrix = _check_vector_batch(batch)
+    for n, rec in enumerate(batch):
         if not isinstance(rec, Record):
             raise InvalidIdError(f"expected Record objects, got {type(rec).__name__}")
-        vec = check_vector(rec.vector)
+        vec = checked[n] or check_vector(rec.vector)
         if dimension is not None and len(vec) != dimension:
             raise DimensionMismatchError(collection, dimension, len(vec))
         if dim is None:
@@ -403,8 +470,17 @@ def check_records(
             )
         rid = check_id(rec.id)
         by_id.pop(rid, None)
-        by_id[rid] = Record(rid, check_text(rec.text), vec, check_metadata(rec.metadata, nested))
-    return list(by_id.values())
+        by_id[rid] = (
+            n,
+            Record(rid, check_text(rec.text), vec, check_metadata(rec.metadata, nested)),
+        )
+    kept = [n for n, _ in by_id.values()]
+    if matrix is not None and all(checked[n] is not None for n in kept):
+        if len(kept) != len(batch):
+            matrix = matrix[kept]
+    else:
+        matrix = None
+    return CheckedBatch((rec for _, rec in by_id.values()), matrix)
 
 
 _SAFE = re.compile(r"[^a-z0-9]+")

@@ -296,3 +296,73 @@ def test_vector_check_rounds_and_refuses_exactly_as_the_reference_rule() -> None
         assert outcome(check_vector, list(v)) == expected, v
         if not isinstance(expected, str):
             assert expected == array("f", v).tolist()
+
+
+def test_a_batch_is_checked_exactly_as_each_vector_alone() -> None:
+    """check_records checks a batch's vectors in a few numpy passes: every record gets
+    the vector (or the error) check_vector gives it alone, as a copy of the caller's
+    list; the batch's float32 matrix holds exactly those values, row for row, after
+    duplicates are dropped, and is absent when any vector took the one-by-one path."""
+    from array import array
+
+    import numpy as np
+
+    from bruno_memory_integrations.errors import BrunoMemoryError
+    from bruno_memory_integrations.validation import (
+        MAX_VECTOR_COMPONENT,
+        MIN_VECTOR_COMPONENT,
+        check_records,
+        check_vector,
+    )
+
+    rng = random.Random(11)
+    f32 = np.random.default_rng(11).standard_normal((40, 6)).astype(np.float32).tolist()
+    f64 = [[rng.uniform(-1, 1) for _ in range(6)] for _ in range(40)]
+    fast = [Record(f"r{n}", "t", v, {"n": n}) for n, v in enumerate(f32 + f64)]
+    fast.append(Record("r3", "again", f64[0], {}))  # a duplicate id replaces r3
+
+    batch = check_records(fast, True, "c", None)
+    want = {r.id: check_vector(r.vector) for r in fast}
+    assert [r.id for r in batch] == [r.id for r in fast if r is not fast[3]]
+    assert [r.vector for r in batch] == [want[r.id] for r in batch]
+    assert batch.float32 is not None and batch.float32.dtype == np.dtype("<f4")
+    assert batch.float32.tolist() == [array("f", r.vector).tolist() for r in batch]
+    assert all(r.vector is not f.vector for r, f in zip(batch, fast, strict=False))
+    fast[0].vector[0] = 9.0  # the caller's list changes; the checked copy does not
+    assert batch[0].vector == want["r0"]
+
+    odd: list[object] = [
+        [1, 2, 3, 4, 5, 6],  # ints
+        np.arange(6, dtype=np.float64) + 0.5,  # an array
+        (0.5,) * 6,  # a tuple
+        [MAX_VECTOR_COMPONENT * (1 + 1e-9)] + [0.5] * 5,  # over the limit
+        [MAX_VECTOR_COMPONENT * (1 - 1e-9)] + [0.5] * 5,  # just under it
+        [MIN_VECTOR_COMPONENT * (1 - 1e-9)] * 6,  # underflows
+        [0.0] * 6,  # zeros
+        [float("nan")] + [0.5] * 5,
+        [float("inf")] + [0.5] * 5,
+        [True] + [0.5] * 5,
+        ["0.5"] + [0.5] * 5,
+        [0.5] * 5,  # another length
+    ]
+    for n, vector in enumerate(odd):
+        mixed = [Record("a", "", f32[0], {}), Record("b", "", vector, {}), *fast[1:5]]
+        try:
+            alone: object = check_vector(vector)
+            if len(alone) != 6:  # type: ignore[arg-type]
+                alone = "length"
+        except BrunoMemoryError as exc:
+            alone = type(exc), str(exc)
+        try:
+            got = check_records(mixed, True, "c", None)
+        except BrunoMemoryError as exc:
+            if alone == "length":
+                assert "has a vector of 5 numbers; expected 6" in str(exc)
+            else:
+                assert alone == (type(exc), str(exc)), n
+            continue
+        assert alone != "length", n
+        assert got[1].vector == alone, n
+        assert got.float32 is None or got.float32.tolist()[1] == alone, n
+        if type(vector) is not list or not all(type(x) is float for x in vector):
+            assert got.float32 is None, n  # took the one-by-one path

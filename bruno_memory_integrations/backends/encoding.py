@@ -3,7 +3,9 @@
 * :func:`key_hash` names the generated filter fields of a metadata key;
 * :func:`float32_base64` / :func:`float32_from_base64` carry a vector's exact float32
   values as text where a store keeps its own (rounded or normalised) copy;
-* :func:`metadata_json` writes checked metadata as JSON text, fast.
+* :func:`metadata_json` writes checked metadata as JSON text, fast;
+* :func:`float32_matrix` / :func:`float32_blobs` give a batch's vectors as float32,
+  converted once by the core's check when the batch came from it.
 """
 
 from __future__ import annotations
@@ -17,12 +19,21 @@ from array import array
 from collections.abc import Sequence
 from typing import Any
 
+from ..types import Record
+
 try:  # a dependency of chromadb and pymilvus; json alone when it is absent
     import orjson
 except ImportError:  # pragma: no cover - depends on the extras installed
     orjson = None  # type: ignore[assignment]
 
-__all__ = ["float32_base64", "float32_from_base64", "key_hash", "metadata_json"]
+__all__ = [
+    "float32_base64",
+    "float32_blobs",
+    "float32_from_base64",
+    "float32_matrix",
+    "key_hash",
+    "metadata_json",
+]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -32,6 +43,26 @@ def key_hash(key: str) -> str:
     Cached: every record of a collection repeats the same few keys.
     """
     return hashlib.blake2b(key.encode("utf-8"), digest_size=10).hexdigest()
+
+
+def float32_matrix(records: Sequence[Record]) -> Any:
+    """The records' vectors as one ``(n, dim)`` little-endian float32 numpy matrix.
+
+    A batch that ``check_records`` returned carries it already
+    (``validation.CheckedBatch``: the check converts every vector once); any other
+    sequence is converted here, in one call. Every record needs a vector of one length.
+    """
+    import numpy as np
+
+    matrix = getattr(records, "float32", None)
+    if matrix is not None and len(matrix) == len(records):
+        return matrix
+    return np.array([r.vector for r in records], dtype="<f4").reshape(len(records), -1)
+
+
+def float32_blobs(records: Sequence[Record]) -> list[bytes]:
+    """Each record's vector as little-endian float32 bytes, in order."""
+    return [row.tobytes() for row in float32_matrix(records)]
 
 
 def float32_base64(vector: Sequence[float]) -> str:

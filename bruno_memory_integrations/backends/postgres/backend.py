@@ -34,6 +34,7 @@ from ...errors import BackendError, ConfigurationError, NotSupportedError
 from ...filters import FilterNode
 from ...sansio import Offload, Op, is_idempotent, non_idempotent
 from ...types import CollectionInfo, Message, Page, Record
+from ..encoding import float32_matrix
 from . import query as q
 from . import schema as _sql
 from .connection import ClientSource, OwnedPools, Source, arun_op, run_op
@@ -93,9 +94,10 @@ def prepare_rows(records: Sequence[Record], binary: bool) -> list[Row]:
     its text form. Sorting gives concurrent upserts of overlapping batches one lock
     order, so they cannot deadlock each other.
     """
-    ordered = sorted(records, key=lambda r: r.id.encode("utf-8"))
+    order = sorted(range(len(records)), key=lambda n: records[n].id.encode("utf-8"))
+    ordered = [records[n] for n in order]
     if binary:
-        vectors: list[Any] = _sql.vector_binaries([r.vector or () for r in ordered])
+        vectors: list[Any] = _sql.vector_binaries(float32_matrix(records)[order])
     else:
         vectors = [_sql.vector_literal(r.vector or ()) for r in ordered]
     return [

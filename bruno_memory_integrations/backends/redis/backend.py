@@ -28,6 +28,7 @@ from ...errors import (
 from ...filters import FilterNode, fields_of
 from ...sansio import Op
 from ...types import CollectionInfo, Message, Page, Record
+from ..encoding import float32_blobs
 from . import codec
 from . import filters as f
 from . import query as q
@@ -333,12 +334,14 @@ class RedisBackend(Backend):
     ) -> Op[None]:
         yield from self._ensure_fields(name, {k for r in records for k in r.metadata})
         prefix = self.ks.record_prefix(name)
-        for chunk in _chunks(records, self.batch_size):
+        blobs = float32_blobs(records)
+        size = self.batch_size
+        for chunk, chunk_blobs in zip(_chunks(records, size), _chunks(blobs, size), strict=True):
             calls: list[q.Call] = []
-            for rec in chunk:
+            for rec, blob in zip(chunk, chunk_blobs, strict=True):
                 key = codec.record_key(prefix, rec.id)
                 # DEL first: a replaced record must not keep fields of old metadata keys.
-                fields = codec.encode_record(rec)
+                fields = codec.encode_record(rec, blob)
                 calls += [q.call("delete", key), q.call("hset", key, mapping=fields)]
                 if ttl is not None:
                     calls.append(q.call("pexpire", key, q.ms(ttl)))

@@ -148,13 +148,14 @@ def vector_list(data: bytes) -> list[float]:
     return np.frombuffer(data, dtype="<f4").astype(float).tolist()
 
 
-def encode_record(rec: Record) -> dict[bytes | str, bytes | str]:
-    """The hash fields that store one record."""
+def encode_record(rec: Record, vector: bytes | None = None) -> dict[bytes | str, bytes | str]:
+    """The hash fields that store one record (``vector``: its float32 bytes, when the
+    caller has them already)."""
     out: dict[bytes | str, bytes | str] = {
         q.ID_FIELD: b(rec.id),
         q.TEXT_FIELD: b(rec.text),
         q.META_FIELD: b(json.dumps(rec.metadata, ensure_ascii=False)),
-        q.VECTOR_FIELD: vector_bytes(rec.vector or []),
+        q.VECTOR_FIELD: vector if vector is not None else vector_bytes(rec.vector or []),
         q.SORT_FIELD: str(sort_key(rec.id)),
     }
     words = q.words_of(rec.text)

@@ -411,8 +411,10 @@ def _check_vector_batch(records: list[Any]) -> tuple[list[list[float] | None], A
     hold zeros), or ``None`` when no vector took this path.
 
     A vector whose values are float32 already (embeddings computed in float32 are) is
-    copied as it is: turning the batch's float32 values back into Python floats costs
-    more than the rest of the check, and gives values equal to the ones given.
+    passed on as the caller's own list: turning the batch's float32 values back into
+    Python floats, or even copying the lists, costs more than the rest of the check
+    (the copies are what the garbage collector then walks). Backends write the values
+    and keep no record object (the memory store copies what it keeps).
     """
     out: list[list[float] | None] = [None] * len(records)
     vectors: list[Any] = [getattr(r, "vector", None) for r in records]
@@ -441,7 +443,7 @@ def _check_vector_batch(records: list[Any]) -> tuple[list[list[float] | None], A
         matrix[part] = rounded
         for j, n in enumerate(part):
             if safe[j]:
-                out[n] = list(vectors[n]) if same[j] else rounded[j].tolist()
+                out[n] = vectors[n] if same[j] else rounded[j].tolist()
     return out, matrix
 
 

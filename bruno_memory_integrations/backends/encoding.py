@@ -3,7 +3,8 @@
 * :func:`key_hash` names the generated filter fields of a metadata key;
 * :func:`float32_base64` / :func:`float32_from_base64` carry a vector's exact float32
   values as text where a store keeps its own (rounded or normalised) copy;
-* :func:`metadata_json` writes checked metadata as JSON text, fast;
+* :func:`metadata_json` / :func:`metadata_json_bytes` write checked metadata as JSON,
+  fast;
 * :func:`float32_matrix` / :func:`float32_blobs` give a batch's vectors as float32,
   converted once by the core's check when the batch came from it.
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 from ..types import Record
 
-try:  # a dependency of chromadb and pymilvus; json alone when it is absent
+try:  # a dependency of the package; json alone if it was removed
     import orjson
 except ImportError:  # pragma: no cover - depends on the extras installed
     orjson = None  # type: ignore[assignment]
@@ -33,6 +34,7 @@ __all__ = [
     "float32_matrix",
     "key_hash",
     "metadata_json",
+    "metadata_json_bytes",
 ]
 
 
@@ -82,8 +84,8 @@ def float32_from_base64(text: str | bytes) -> list[float]:
     return values.tolist()
 
 
-def metadata_json(metadata: dict[str, Any]) -> str:
-    """Metadata as compact JSON text.
+def metadata_json_bytes(metadata: dict[str, Any]) -> bytes:
+    """Metadata as compact JSON, UTF-8 encoded.
 
     orjson writes checked metadata (string keys, 64-bit integers, finite floats:
     validation.py) about 10x faster than ``json.dumps``, and ``json.loads`` reads back
@@ -91,7 +93,12 @@ def metadata_json(metadata: dict[str, Any]) -> str:
     """
     if orjson is not None:
         try:
-            return orjson.dumps(metadata).decode("utf-8")
+            return orjson.dumps(metadata)
         except (TypeError, orjson.JSONEncodeError):
             pass
-    return json.dumps(metadata, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def metadata_json(metadata: dict[str, Any]) -> str:
+    """Metadata as compact JSON text (see :func:`metadata_json_bytes`)."""
+    return metadata_json_bytes(metadata).decode("utf-8")

@@ -34,7 +34,7 @@ from ...errors import BackendError, ConfigurationError, NotSupportedError
 from ...filters import FilterNode
 from ...sansio import Offload, Op, is_idempotent, non_idempotent
 from ...types import CollectionInfo, Message, Page, Record
-from ..encoding import float32_matrix
+from ..encoding import float32_matrix, metadata_json_bytes
 from . import query as q
 from . import schema as _sql
 from .connection import ClientSource, OwnedPools, Source, arun_op, run_op
@@ -101,7 +101,7 @@ def prepare_rows(records: Sequence[Record], binary: bool) -> list[Row]:
     else:
         vectors = [_sql.vector_literal(r.vector or ()) for r in ordered]
     return [
-        (r.id, r.text, v, Jsonb(r.metadata), _sql.tsvector_literal(r.text))
+        (r.id, r.text, v, Jsonb(r.metadata, metadata_json_bytes), _sql.tsvector_literal(r.text))
         for r, v in zip(ordered, vectors, strict=True)
     ]
 

@@ -30,6 +30,7 @@ import numpy as np
 from ...errors import BackendError
 from ...types import CollectionInfo, Record
 from ...validation import safe_identifier
+from ..encoding import metadata_json_bytes
 from . import filters as f
 from . import query as q
 
@@ -154,7 +155,7 @@ def encode_record(rec: Record, vector: bytes | None = None) -> dict[bytes | str,
     out: dict[bytes | str, bytes | str] = {
         q.ID_FIELD: b(rec.id),
         q.TEXT_FIELD: b(rec.text),
-        q.META_FIELD: b(json.dumps(rec.metadata, ensure_ascii=False)),
+        q.META_FIELD: metadata_json_bytes(rec.metadata),
         q.VECTOR_FIELD: vector if vector is not None else vector_bytes(rec.vector or []),
         q.SORT_FIELD: str(sort_key(rec.id)),
     }

@@ -23,7 +23,7 @@ from ...errors import BackendError, ConfigurationError
 from ...filters import FilterNode
 from ...sansio import blocking
 from ...types import CollectionInfo, Message, Page, Record
-from ..encoding import float32_blobs
+from ..encoding import float32_blobs, metadata_json
 from . import query as q
 from .connection import (
     ConnectionSource,
@@ -291,7 +291,7 @@ class SQLiteBackend(Backend):
         ids = [r.id for r in records]
         # Everything but the rids is prepared before the write lock is taken; the
         # vectors are float32 already when the core's check converted the batch.
-        rows = [(r.id, q.dumps(r.metadata), expires) for r in records]
+        rows = [(r.id, metadata_json(r.metadata), expires) for r in records]
         blobs = float32_blobs(records)
         data = [(r.text, blob) for r, blob in zip(records, blobs, strict=True)]
         words = [fts_words(r.text) for r in records]

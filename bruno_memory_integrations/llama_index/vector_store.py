@@ -44,7 +44,7 @@ __all__ = ["BrunoVectorStore", "node_to_record", "record_to_node"]
 _TEXT_FIELD = "text"
 _TEXT_RESOURCE = "text_resource"
 #: Node fields a record keeps in its own columns.
-_IN_RECORD = frozenset({"id_", "embedding", "metadata", _TEXT_FIELD})
+_IN_RECORD: set[str] = {"id_", "embedding", "metadata", _TEXT_FIELD}
 _KEYWORD_MODES = (VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.SPARSE)
 _DEFAULT_MMR_PREFETCH_FACTOR = 4
 #: Nodes per store write in ``add``: LlamaIndex's own insert batch, so an index

@@ -44,8 +44,9 @@ from bruno_memory_integrations.text import tokenize
 from bruno_memory_integrations.types import CollectionInfo, Record
 
 
-def text_of(query: sql.Composable) -> str:
-    return query.as_string(None)
+def text_of(query: sql.Composable | bytes) -> str:
+    """A statement's text (cached statements are the bytes psycopg sends)."""
+    return query.decode() if isinstance(query, bytes) else query.as_string(None)
 
 
 def where(spec: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -125,6 +126,17 @@ class TestFilters:
             to_postgres_where(Comparison("a", "regex", "x"))
         with pytest.raises(FilterError):
             to_postgres_where(Not(Comparison("a", "near", 1)))
+
+    def test_compiled_filters_keep_equal_values_of_other_types_apart(self) -> None:
+        """Filters are compiled once and reused; True == 1 == 1.0 in Python, but each
+        compiles to its own JSON, so none may be served another's clause."""
+        for value in (1, True, 1.0, -0.0, 0, False, 1, True):
+            clause, params = to_postgres_where(parse_filter({"a": value}))
+            (got,) = (p.obj["a"] for p in params)
+            assert type(got) is type(value) and repr(got) == repr(value)
+            params.clear()  # the caller's list is its own: the next call is unchanged
+        clause_again, params_again = to_postgres_where(parse_filter({"a": True}))
+        assert len(params_again) == 1 and clause_again.as_string(None) == clause.as_string(None)
 
 
 # ============================================================ literals and names

@@ -13,7 +13,16 @@ from typing import Any
 from psycopg import sql
 
 from ...backend import key_range
-from .schema import CollectionSpec, CopyIn, Names, Settings, Statement, VectorParam, vector_dumper
+from .schema import (
+    METRIC_SQL,
+    CollectionSpec,
+    CopyIn,
+    Names,
+    Settings,
+    Statement,
+    VectorParam,
+    vector_dumper,
+)
 
 Where = tuple[sql.Composable, list[Any]]
 
@@ -45,9 +54,15 @@ def fixed(names: Names, template: str) -> sql.SQL:
     return sql.SQL(composed.as_string(None))
 
 
+_LIVE_TEXT = LIVE.as_string(None)
+
+
 def live(where: Where) -> Where:
-    """A filter narrowed to rows that have not expired."""
-    return sql.SQL("{} AND ({})").format(LIVE, where[0]), where[1]
+    """A filter narrowed to rows that have not expired (plain SQL text stays text)."""
+    clause = where[0]
+    if type(clause) is sql.SQL:
+        return sql.SQL(f"{_LIVE_TEXT} AND ({clause.as_string(None)})"), where[1]
+    return sql.SQL("{} AND ({})").format(LIVE, clause), where[1]
 
 
 def purge(names: Names, table: str) -> Statement:
@@ -337,7 +352,20 @@ def search(
     GIN index on ``metadata`` when the filter is selective) and sorted by distance.
     Settings are not needed, so the search is one statement outside any transaction.
     """
-    op = spec.operator
+    clause = where[0]
+    metric = spec.info.metric
+    query: sql.Composable | bytes
+    if type(clause) is sql.SQL:  # plain text (a compiled filter): the statement is cached
+        text = clause.as_string(None)
+        query = _search_query(names, spec.table, metric, include_vectors, exact, text)
+    else:
+        query = _search_shape(names, spec.table, metric, include_vectors, exact, clause)
+    return Statement(query, [vector, *where[1], k], "all", alone=True)
+
+
+def _search_shape(
+    names: Names, table: str, metric: str, include_vectors: bool, exact: bool, where: Any
+) -> sql.Composed:
     shape = (
         "SELECT * FROM (SELECT {cols}, embedding {op} %b::vector AS distance FROM {table} "
         "WHERE {where} OFFSET 0) AS matching ORDER BY distance, id LIMIT %s"
@@ -345,17 +373,21 @@ def search(
         else "SELECT * FROM (SELECT {cols}, embedding {op} %b::vector AS distance FROM {table} "
         "WHERE {where} ORDER BY distance LIMIT %s) AS nearest ORDER BY distance, id"
     )
-    return Statement(
-        sql.SQL(shape).format(
-            cols=record_columns(include_vectors),
-            op=op,
-            table=names.ident(spec.table),
-            where=where[0],
-        ),
-        [vector, *where[1], k],
-        "all",
-        alone=True,
+    return sql.SQL(shape).format(
+        cols=record_columns(include_vectors),
+        op=sql.SQL(METRIC_SQL[metric][0]),
+        table=names.ident(table),
+        where=where,
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _search_query(
+    names: Names, table: str, metric: str, include_vectors: bool, exact: bool, where: str
+) -> bytes:
+    """A search statement as the bytes psycopg sends, composed once per shape."""
+    shape = _search_shape(names, table, metric, include_vectors, exact, sql.SQL(where))
+    return shape.as_bytes(None)
 
 
 def keyword_search(names: Names, table: str, tsquery: str, k: int, where: Where) -> Statement:

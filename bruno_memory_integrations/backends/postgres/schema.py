@@ -91,7 +91,7 @@ class Statement:
     is then one round trip instead of three (BEGIN, the statement, COMMIT).
     """
 
-    query: Query
+    query: Query | bytes
     params: Sequence[Any] | None = None
     fetch: Fetch = "none"
     alone: bool = False

@@ -300,8 +300,9 @@ def test_vector_check_rounds_and_refuses_exactly_as_the_reference_rule() -> None
 
 def test_a_batch_is_checked_exactly_as_each_vector_alone() -> None:
     """check_records checks a batch's vectors in a few numpy passes: every record gets
-    the vector (or the error) check_vector gives it alone; the batch's float32 matrix holds exactly those values, row for row, after
-    duplicates are dropped, and is absent when any vector took the one-by-one path."""
+    the vector (or the error) check_vector gives it alone; the batch's float32 matrix
+    holds exactly those values, row for row, after duplicates are dropped, and is absent
+    when any vector took the one-by-one path."""
     from array import array
 
     import numpy as np

@@ -371,3 +371,23 @@ def test_a_batch_is_checked_exactly_as_each_vector_alone() -> None:
         assert got.float32 is None or got.float32.tolist()[1] == alone, n
         if type(vector) is not list or not all(type(x) is float for x in vector):
             assert got.float32 is None, n  # took the one-by-one path
+
+
+def test_backends_read_a_batch_as_float32_whatever_sequence_holds_it() -> None:
+    """encoding.float32_matrix: a checked batch's own matrix (no conversion), a plain
+    list converted in one call, and an empty batch (a backend called with no records)
+    as an empty matrix, not an error."""
+    import numpy as np
+
+    from bruno_memory_integrations.backends.encoding import float32_blobs, float32_matrix
+    from bruno_memory_integrations.validation import check_records
+
+    records = [Record(f"r{n}", "", [0.1 * n, 1.0, -2.0], {}) for n in range(3)]
+    batch = check_records(records, True, "c", None)
+    assert float32_matrix(batch) is batch.float32
+    plain = float32_matrix(list(batch))  # a slice or copy carries no matrix
+    assert plain is not batch.float32 and plain.tolist() == batch.float32.tolist()
+    assert float32_blobs(records) == [
+        np.asarray(r.vector, dtype="<f4").tobytes() for r in records
+    ]
+    assert float32_matrix([]).shape[0] == 0 and float32_blobs([]) == []

@@ -154,6 +154,7 @@ class TestLiterals:
         assert struct.unpack(">HH", packed[:4]) == (3, 0)
         assert np.frombuffer(packed[4:], dtype=">f4").tolist() == [1.0, -0.5, 3.25]
         assert _sql.vector_binaries([]) == []
+        assert prepare_rows([], binary=True) == [] and prepare_rows([], binary=False) == []
 
     @pytest.mark.parametrize("bad", [1e39, -1e39])
     def test_out_of_float4_range_is_refused(self, bad: float) -> None:

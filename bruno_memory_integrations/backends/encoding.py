@@ -59,6 +59,8 @@ def float32_matrix(records: Sequence[Record]) -> Any:
     matrix = getattr(records, "float32", None)
     if matrix is not None and len(matrix) == len(records):
         return matrix
+    if not records:
+        return np.empty((0, 0), dtype="<f4")
     return np.array([r.vector for r in records], dtype="<f4").reshape(len(records), -1)
 
 

@@ -368,9 +368,7 @@ def test_a_batch_is_checked_exactly_as_each_vector_alone() -> None:
             continue
         assert alone != "length", n
         assert got[1].vector == alone, n
-        assert got.float32 is None or got.float32.tolist()[1] == alone, n
-        if type(vector) is not list or not all(type(x) is float for x in vector):
-            assert got.float32 is None, n  # took the one-by-one path
+        assert got.float32 is None, n  # every odd vector takes the one-by-one path
 
 
 def test_backends_read_a_batch_as_float32_whatever_sequence_holds_it() -> None:

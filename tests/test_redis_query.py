@@ -503,7 +503,7 @@ def test_record_encoding_round_trips() -> None:
     rec = Record(
         "id:1 \U0001f600", 'tëxt "q" \n', [0.5, -1.25, 3.0], {"k": ["a", "b"], "n": None, "ü": 1.5}
     )
-    fields = codec.encode_record(rec)
+    fields = codec.encode_record(rec, codec.vector_bytes(rec.vector or []))
     assert fields[q.SORT_FIELD] == str(codec.sort_key(rec.id))
     assert fields[q.WORDS_FIELD] == "tëxt q".encode()
     out = codec.decode_record({k: v for k, v in fields.items() if isinstance(k, str)}, True)

@@ -149,14 +149,14 @@ def vector_list(data: bytes) -> list[float]:
     return np.frombuffer(data, dtype="<f4").astype(float).tolist()
 
 
-def encode_record(rec: Record, vector: bytes | None = None) -> dict[bytes | str, bytes | str]:
-    """The hash fields that store one record (``vector``: its float32 bytes, when the
-    caller has them already)."""
+def encode_record(rec: Record, vector: bytes) -> dict[bytes | str, bytes | str]:
+    """The hash fields that store one record; ``vector`` is its float32 bytes
+    (``encoding.float32_blobs`` gives a batch's)."""
     out: dict[bytes | str, bytes | str] = {
         q.ID_FIELD: b(rec.id),
         q.TEXT_FIELD: b(rec.text),
         q.META_FIELD: metadata_json_bytes(rec.metadata),
-        q.VECTOR_FIELD: vector if vector is not None else vector_bytes(rec.vector or []),
+        q.VECTOR_FIELD: vector,
         q.SORT_FIELD: str(sort_key(rec.id)),
     }
     words = q.words_of(rec.text)

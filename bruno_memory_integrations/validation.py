@@ -22,6 +22,7 @@ import re
 import uuid
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
+from operator import countOf
 from typing import Any
 
 from .errors import (
@@ -226,6 +227,16 @@ def check_vector(vector: Any, dimension: int | None = None) -> list[float]:
         raise InvalidVectorError("a record needs a vector; embed its text first")
     if hasattr(vector, "tolist"):
         vector = vector.tolist()
+    if type(vector) is list and vector and countOf(map(type, vector), float) == len(vector):
+        # Fastest path, a list of floats (C-level loops only, no numpy): the norm
+        # bounds every component from above, and a norm of at least sqrt(n) times the
+        # smallest allowed magnitude means one component reaches it. NaN and infinity
+        # fail both bounds and take the paths below, which say what is wrong.
+        norm = math.hypot(*vector)
+        if _SAFE_SMALLEST * math.sqrt(len(vector)) <= norm <= _SAFE_LARGEST and (
+            dimension is None or len(vector) == dimension
+        ):
+            return array("f", vector).tolist()
     # Fast path for the common case, a list of finite floats (C-level loops only). A
     # finite sum means no NaN or infinity; a sum that overflows takes the slow path.
     if (

@@ -291,11 +291,24 @@ def test_vector_check_rounds_and_refuses_exactly_as_the_reference_rule() -> None
     for _ in range(300):
         scale = 10.0 ** rng.randint(-20, 20)
         vectors.append([rng.uniform(-1, 1) * scale for _ in range(rng.randint(1, 64))])
+    # The first fast path bounds components by the norm: long vectors whose norm is
+    # past a limit while every component is inside it (and the reverse) decide right.
+    for n in (2, 384, 3072):
+        for f in (0.5, 0.999, 1.0, 1.001):
+            vectors.append([MAX_VECTOR_COMPONENT * f] * n)
+            vectors.append([MAX_VECTOR_COMPONENT * f / math.sqrt(n)] * n)
+            vectors.append([MIN_VECTOR_COMPONENT * f] * n)
+            vectors.append([MIN_VECTOR_COMPONENT * f] + [0.0] * (n - 1))
+            vectors.append([MIN_VECTOR_COMPONENT * f * math.sqrt(n)] + [1e-30] * (n - 1))
+    vectors.append([1e308, 1e308])  # a norm beyond floats
     for v in vectors:
         expected = outcome(_float32, list(v))
         assert outcome(check_vector, list(v)) == expected, v
         if not isinstance(expected, str):
             assert expected == array("f", v).tolist()
+    for bad in ([1.0, math.nan], [math.inf, 1.0], [-math.inf], [math.nan] * 384):
+        with pytest.raises(InvalidVectorError, match="NaN or infinity"):
+            check_vector(bad)
 
 
 def test_a_batch_is_checked_exactly_as_each_vector_alone() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import random
 import socket
 import subprocess
@@ -452,11 +453,41 @@ def test_zero_vectors_and_float4_range(store: Store) -> None:
 
 
 def test_json_numbers_keep_their_type(store: Store) -> None:
-    md = {"int": 1, "float": 1.0, "neg": -2.5, "big": 2**62, "small": 1e-7, "list": [1, 2.0]}
+    """JSONB prints a float without a fraction as an integer (1e20 as 21 digits): every
+    number comes back with the type it was written with, wherever it sits."""
+    md = {
+        "int": 1, "float": 1.0, "neg": -2.5, "big": 2**62, "small": 1e-7, "list": [1, 2.0],
+        "largest": 2**63 - 1, "smallest": -(2**63) + 1, "f63": 2.0**63, "f64": 2.0**64,
+        "f20": 1e20, "f300": -1e300, "nested": {"deep": [{"x": 9.3e18}, 12345678901234567890.0]},
+        "digits": "12345678901234567890123", "digit_key_12345678901234567890": 3,
+    }
     store.upsert("j", [Record("a", "", [1.0, 0.0], md)])
-    (got,) = store.get("j", ["a"])
-    assert got.metadata == md
-    assert type(got.metadata["int"]) is int and type(got.metadata["float"]) is float
+    for got in (store.get("j", ["a"])[0], store.search("j", [1.0, 0.0], k=1)[0].record):
+        assert got.metadata == md
+        # the same types, all the way down (JSONB keeps its own key order)
+        assert json.dumps(got.metadata, sort_keys=True) == json.dumps(md, sort_keys=True)
+    session = [{"role": "user", "content": "12345678901234567890", "n": 1e19, "i": 2**63 - 1}]
+    store.append_messages("s", session)
+    (msg,) = store.get_messages("s")
+    assert json.dumps(msg, sort_keys=True) == json.dumps(session[0], sort_keys=True)
+
+
+def test_jsonb_reading_stays_on_the_stores_cursors(postgres_url: str, schema: str) -> None:
+    """The store reads JSONB with its own loader on the cursors it runs ops with; a
+    caller's connection keeps the loaders it had."""
+    from psycopg.pq import Format
+
+    from bruno_memory_integrations.backends.postgres.schema import JSONB_OID, JsonbLoader
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        before = conn.adapters.get_loader(JSONB_OID, Format.TEXT)
+        with open_store(conn, schema=schema) as s:
+            s.upsert("c", [Record("a", "", [1.0, 0.0], {"f": 1e20})])
+            assert s.get("c", ["a"])[0].metadata == {"f": 1e20}
+        assert conn.adapters.get_loader(JSONB_OID, Format.TEXT) is before
+        assert before is not JsonbLoader
+        # the caller's own reads are psycopg's: JSONB's integer stays an integer
+        assert conn.execute("SELECT '{\"f\": 1e20}'::jsonb").fetchone() == ({"f": 10**20},)
 
 
 # ============================================================ bulk ingest

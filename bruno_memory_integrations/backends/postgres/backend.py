@@ -106,24 +106,9 @@ def prepare_rows(records: Sequence[Record], binary: bool) -> list[Row]:
     ]
 
 
-def _json_numbers(value: Any) -> Any:
-    """Undo JSONB's one lossy step: a float beyond 64 bits comes back as an integer.
-
-    Metadata integers are 64-bit (validation refuses larger ones), so a larger
-    integer read from JSONB was stored as a float and is returned as one.
-    """
-    if type(value) is int:
-        return float(value) if not -(2**63) <= value < 2**63 else value
-    if isinstance(value, dict):
-        return {k: _json_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_numbers(v) for v in value]
-    return value
-
-
 def _record(row: Sequence[Any], include_vectors: bool) -> Record:
     vector = _sql.parse_vector(row[3]) if include_vectors else None
-    return Record(row[0], row[1], vector, _json_numbers(row[2]))
+    return Record(row[0], row[1], vector, row[2])  # metadata read by schema.JsonbLoader
 
 
 #: An append of at least this many messages refreshes the messages table's statistics.
@@ -555,7 +540,7 @@ class PostgresBackend(Backend):
         self, namespace: str, session_id: str, last_n: int | None = None
     ) -> Op[list[Message]]:
         rows = yield q.get_messages(self._ctx.names, namespace, session_id, last_n)
-        return [_json_numbers(r[0]) for r in rows]
+        return [r[0] for r in rows]  # read by schema.JsonbLoader
 
     def clear_messages(self, namespace: str, session_id: str) -> Op[None]:
         yield final(q.clear_messages(self._ctx.names, namespace, session_id))

@@ -29,7 +29,15 @@ from ...errors import BackendError, BackendUnavailableError, InvalidInputError, 
 from ...sansio import Op, adrive, drive
 from . import query as q
 from .options import PostgresOptions, mask_url
-from .schema import CopyIn, Settings, Statement, VectorParam, VectorParamDumper
+from .schema import (
+    JSONB_OID,
+    CopyIn,
+    JsonbLoader,
+    Settings,
+    Statement,
+    VectorParam,
+    VectorParamDumper,
+)
 
 T = TypeVar("T")
 
@@ -209,6 +217,7 @@ def run(conn: psycopg.Connection[Any], op: Op[T], own: bool = False) -> T:
     lazy = _Lazy(conn)
     session = _session(conn)
     with contextlib.ExitStack() as stack, conn.cursor(row_factory=tuple_row) as cur:
+        cur.adapters.register_loader(JSONB_OID, JsonbLoader)
         tx: psycopg.Transaction | None = None
 
         def execute(step: Step) -> Any:
@@ -241,6 +250,7 @@ async def arun(conn: psycopg.AsyncConnection[Any], op: Op[T], own: bool = False)
     lazy = _Lazy(conn)
     session = _session(conn)
     async with contextlib.AsyncExitStack() as stack, conn.cursor(row_factory=tuple_row) as cur:
+        cur.adapters.register_loader(JSONB_OID, JsonbLoader)
         tx: psycopg.AsyncTransaction | None = None
 
         async def execute(step: Step) -> Any:

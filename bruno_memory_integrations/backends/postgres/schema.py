@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,13 +32,14 @@ from typing import Any, Literal
 
 import numpy as np
 from psycopg import sql
-from psycopg.adapt import Dumper
+from psycopg.adapt import Dumper, Loader
 from psycopg.pq import Format
 
 from ...errors import InvalidMetadataError, InvalidVectorError
 from ...text import tokenize
 from ...types import CollectionInfo
 from ...validation import safe_identifier
+from ..encoding import json_loads
 
 __all__ = [
     "CollectionSpec",
@@ -143,7 +145,47 @@ class VectorParamDumper(Dumper):
     oid = 0
 
     def dump(self, obj: Any) -> bytes:
-        return bytes(obj)
+        return obj  # type: ignore[no-any-return]  # a VectorParam is its own bytes
+
+
+#: ``jsonb``'s type oid, the same in every PostgreSQL database (a built-in type).
+JSONB_OID = 3802
+#: A number of 19 digits or more: the only ones :func:`json_numbers` may change.
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
+def json_numbers(value: Any) -> Any:
+    """Undo JSONB's one lossy step: a float beyond 64 bits comes back as an integer.
+
+    Metadata integers are 64-bit (validation refuses larger ones), so a larger
+    integer read from JSONB was stored as a float and is returned as one.
+    """
+    if type(value) is int:
+        return float(value) if not -(2**63) <= value < 2**63 else value
+    if isinstance(value, dict):
+        return {k: json_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_numbers(v) for v in value]
+    return value
+
+
+def load_jsonb(data: bytes) -> Any:
+    """A ``jsonb`` value in text form (metadata, messages) as the value that was written.
+
+    JSONB prints a float without a fraction as an integer (``1e20`` as 21 digits), so
+    only a text with a run of 19 or more digits can hold one to turn back into a
+    float: the others are read as they are.
+    """
+    value = json_loads(data)
+    return json_numbers(value) if _LONG_NUMBER.search(data) else value
+
+
+class JsonbLoader(Loader):
+    """Reads ``jsonb`` with :func:`load_jsonb`, on the cursors this package runs ops
+    with (registered per cursor: a caller's connection keeps its own loaders)."""
+
+    def load(self, data: Any) -> Any:
+        return load_jsonb(data if type(data) is bytes else bytes(data))
 
 
 class VectorBinaryDumper(Dumper):
@@ -254,6 +296,11 @@ def vector_param(vector: Sequence[float]) -> VectorParam:
     Raises:
         InvalidVectorError: a component does not fit pgvector's float4.
     """
+    n = len(vector)
+    try:  # struct refuses a value beyond float4's range (OverflowError)
+        return VectorParam(struct.pack(f">HH{n}f", n, 0, *vector))
+    except (OverflowError, struct.error, TypeError):
+        pass  # the check below says what is wrong
     arr = np.asarray(vector, dtype=np.float64)
     if arr.size:
         _check_range(float(np.abs(arr).max()))

@@ -19,11 +19,12 @@ helpers below, in one place, so ``score_threshold`` means the same everywhere.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from .errors import ConfigurationError
 from .types import METRIC_ALIASES
 
-__all__ = ["canonical_metric", "distance", "score_from_distance"]
+__all__ = ["canonical_metric", "distance", "score_from_distance", "scorer"]
 
 
 def canonical_metric(metric: str) -> str:
@@ -38,15 +39,30 @@ def canonical_metric(metric: str) -> str:
 
 def score_from_distance(metric: str, dist: float) -> float:
     """Map a canonical distance to the [0, 1] score (see the module docstring)."""
-    if metric == "cosine":
-        s = 1.0 - dist / 2.0
-    elif metric == "euclidean":
-        s = 1.0 / (1.0 + max(dist, 0.0))
-    elif metric == "dot":
-        s = (1.0 - dist) / 2.0
-    else:  # pragma: no cover - metrics are checked when a collection is made
-        raise ConfigurationError(f"unknown metric {metric!r}")
-    return min(1.0, max(0.0, s))
+    return scorer(metric)(dist)
+
+
+def _cosine_score(dist: float) -> float:
+    return min(1.0, max(0.0, 1.0 - dist / 2.0))
+
+
+def _euclidean_score(dist: float) -> float:
+    return min(1.0, max(0.0, 1.0 / (1.0 + max(dist, 0.0))))
+
+
+def _dot_score(dist: float) -> float:
+    return min(1.0, max(0.0, (1.0 - dist) / 2.0))
+
+
+_SCORERS = {"cosine": _cosine_score, "euclidean": _euclidean_score, "dot": _dot_score}
+
+
+def scorer(metric: str) -> Callable[[float], float]:
+    """:func:`score_from_distance` for one metric, looked up once for many hits."""
+    try:
+        return _SCORERS[metric]
+    except KeyError:  # pragma: no cover - metrics are checked when a collection is made
+        raise ConfigurationError(f"unknown metric {metric!r}") from None
 
 
 def distance(metric: str, a: list[float], b: list[float]) -> float:

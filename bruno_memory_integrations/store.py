@@ -40,7 +40,7 @@ from .errors import (
 from .filters import FilterNode, evaluate, parse_filter
 from .logs import log_elapsed, logger_for
 from .sansio import Offload, adrive, drive
-from .scores import canonical_metric, distance, score_from_distance
+from .scores import canonical_metric, distance, scorer
 from .types import CollectionInfo, Message, Page, Record, SearchResult
 from .validation import (
     check_cursor,
@@ -690,12 +690,14 @@ class Store:
     def _scored(
         info: CollectionInfo, hits: list[Hit], score_threshold: float | None
     ) -> list[SearchResult]:
-        out = []
-        for rec, dist in hits:
-            score = score_from_distance(info.metric, dist)
-            if score_threshold is None or score >= score_threshold:
-                out.append(SearchResult(rec, score, dist))
-        return out
+        score = scorer(info.metric)
+        if score_threshold is None:
+            return [SearchResult(rec, score(dist), dist) for rec, dist in hits]
+        return [
+            SearchResult(rec, s, dist)
+            for rec, dist in hits
+            if (s := score(dist)) >= score_threshold
+        ]
 
     def _search(
         self,
@@ -750,7 +752,7 @@ class Store:
             if len(hits) < fetch or _tie_key(hits[k - 1][1]) != _tie_key(hits[-1][1]):
                 break
             fetch *= 2  # the tie runs to the end of what came back: look further
-        hits.sort(key=lambda h: (_tie_key(h[1]), h[0].id))
+        hits.sort(key=lambda h: (round(h[1] / TIE_DISTANCE), h[0].id))  # _tie_key, inline
         return hits[:k]
 
     def search(

@@ -443,8 +443,12 @@ def test_keyword_search_matches_the_reference_tokenizer(store: Store) -> None:
 
 def test_zero_vectors_and_float4_range(store: Store) -> None:
     store.upsert("z", [Record("zero", "", [0.0, 0.0], {}), Record("one", "", [1.0, 0.0], {})])
-    hits = {h.record.id: h for h in store.search("z", [1.0, 0.0], k=2)}
-    assert hits["zero"].distance == 1.0 and hits["zero"].score == 0.5  # not NaN
+    for with_vectors in (False, True):
+        found = store.search("z", [1.0, 0.0], k=2, include_vectors=with_vectors)
+        hits = {h.record.id: h for h in found}
+        assert hits["zero"].distance == 1.0 and hits["zero"].score == 0.5  # not NaN
+        assert hits["one"].distance == 0.0 and hits["one"].score == 1.0
+        assert hits["zero"].record.vector == ([0.0, 0.0] if with_vectors else None)
     with pytest.raises(InvalidVectorError, match="float32"):  # the core's vector rule
         store.upsert("z", [Record("big", "", [1e39, 0.0], {})])
     with pytest.raises(InvalidVectorError):

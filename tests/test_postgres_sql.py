@@ -213,10 +213,6 @@ class TestLiterals:
         assert _sql.tsquery_literal("ok " + "z" * 3000) is None  # no record can hold it
         assert _sql._quote_lexeme("it's\\") == "'it''s\\\\'"
 
-    def test_nan_distance_becomes_canonical(self) -> None:
-        assert _sql.finite_or(float("nan"), 1.0) == 1.0
-        assert _sql.finite_or(0.25, 1.0) == 0.25
-
 
 class TestNames:
     @pytest.mark.parametrize("name", [*TRICKY_STRINGS, "x" * 600, "Ünïcode 😀", "a", "A"])

@@ -499,8 +499,10 @@ class PostgresBackend(Backend):
         except pg_errors.UndefinedTable:
             ctx.specs.pop(collection, None)
             return []
-        # pgvector's cosine distance to a zero vector is NaN; scores.py's is 1.
-        return [(_record(r, include_vectors), _sql.finite_or(float(r[-1]), 1.0)) for r in rows]
+        # pgvector's cosine distance to a zero vector is NaN (d != d); scores.py's is 1.
+        if include_vectors:
+            return [(_record(r, True), 1.0 if (d := r[-1]) != d else d) for r in rows]
+        return [(Record(r[0], r[1], None, r[2]), 1.0 if (d := r[-1]) != d else d) for r in rows]
 
     def keyword_search(
         self, collection: str, query: str, k: int, where: FilterNode | None

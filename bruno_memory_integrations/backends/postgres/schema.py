@@ -23,7 +23,6 @@ as Python's ``sorted``, whatever the database's default collation.
 from __future__ import annotations
 
 import functools
-import math
 import re
 import struct
 from collections.abc import Iterable, Sequence
@@ -374,11 +373,6 @@ def _quote_lexeme(word: str) -> str:
     # Words are letters and digits only, but quote fully anyway: the literal is
     # data, and a quote or backslash must never become tsquery syntax.
     return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def finite_or(value: float, default: float) -> float:
-    """``value`` unless it is NaN (pgvector's cosine distance to a zero vector)."""
-    return default if math.isnan(value) else value
 
 
 # ---------------------------------------------------------------- schema

@@ -10,12 +10,12 @@ Run on demand (never in tests):
 Everything runs in one process on the same engine: embedded Chroma
 (``PersistentClient`` on a fresh directory, on tmpfs when there is one), or with
 ``--server`` a ``chroma run`` server started here (``--url`` names one of yours).
-Each contender gets a collection of its own on that engine, ingests the same
+Each contender gets a collection of its own on that engine and ingests the same
 records with precomputed vectors (random unit vectors: the embedding model is out
-of the measurement), then answers the same filtered top-10 queries. Recall@10 is
-measured against exact search (numpy over the filtered records). Contenders take
-turns: each round measures every one of them, in an order rotated by one each
-round, so load from elsewhere on a shared machine falls on all of them. Prints the
+of the measurement); then answers the same filtered top-10 queries, alone on the engine
+(``official.run_turns`` with ``isolate``: Chroma's metadata index spans every
+collection, so another contender's collection would slow this one's filter). Recall@10
+is measured against exact search (numpy over the filtered records). Prints the
 median ingest over the rounds, p50 and p95 over every query of every round, and
 ratios to the official integration of the same framework.
 
@@ -37,66 +37,37 @@ ratios to the official integration of the same framework.
 from __future__ import annotations
 
 import argparse
-import random
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from langchain_core.embeddings import Embeddings  # noqa: E402
+
+from official import (  # noqa: E402
+    TOPICS,
+    Contender,
+    Table,
+    data,
+    llama_query,
+    nodes,
+    print_table,
+    queries_and_truth,
+    run_turns,
+)
 
 from bruno_memory_integrations import open_store  # noqa: E402
 
-TOPICS = 17
 COLLECTION = "bench"
 
 
-class Table(Embeddings):
-    """Precomputed vectors by text: embedding costs nothing and is the same for all."""
-
-    def __init__(self, texts: list[str], vectors: np.ndarray) -> None:
-        self.by_text = {t: v.tolist() for t, v in zip(texts, vectors, strict=True)}
-        self.dim = vectors.shape[1]
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [self.by_text.get(t) or [1.0] + [0.0] * (self.dim - 1) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.by_text[text]
-
-
-def data(n: int, dim: int) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
-    rng = np.random.default_rng(42)
-    vecs = rng.standard_normal((n, dim)).astype(np.float64)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    texts = [f"document {i} about topic {i % TOPICS}" for i in range(n)]
-    metas = [{"topic": f"t{i % TOPICS}", "i": i} for i in range(n)]
-    return texts, vecs, metas
-
-
-def exact_top(
-    vecs: np.ndarray, metas: list[dict[str, Any]], q: np.ndarray, topic: str
-) -> set[int]:
-    idx = np.array([i for i, m in enumerate(metas) if m["topic"] == topic])
-    sims = vecs[idx] @ q
-    return {int(i) for i in idx[np.argsort(-sims)[:10]]}
-
-
 # ------------------------------------------------------------------ contenders
-Contender = tuple[Callable[..., Any], Callable[..., Any]]
-
-
 def _name(tag: str) -> str:
     return f"{tag}{uuid.uuid4().hex[:8]}"
 
@@ -151,24 +122,6 @@ def official_langchain_sliced(client: Any, emb: Table) -> Contender:
     return _official_lc(client, emb, sliced=True)
 
 
-def _nodes(texts: list[str], metas: list[dict[str, Any]], emb: Table) -> list[Any]:
-    from llama_index.core.schema import TextNode
-
-    return [TextNode(id_=str(uuid.UUID(int=i)), text=t, metadata=m, embedding=emb.by_text[t])
-            for i, (t, m) in enumerate(zip(texts, metas, strict=True))]
-
-
-def _li_query(q: list[float], topic: str) -> Any:
-    from llama_index.core.vector_stores.types import (
-        ExactMatchFilter,
-        MetadataFilters,
-        VectorStoreQuery,
-    )
-
-    filters = MetadataFilters(filters=[ExactMatchFilter(key="topic", value=topic)])
-    return VectorStoreQuery(query_embedding=q, similarity_top_k=10, filters=filters)
-
-
 def bruno_llama(client: Any, emb: Table) -> Contender:
     from bruno_memory_integrations.llama_index import BrunoVectorStore
 
@@ -176,10 +129,10 @@ def bruno_llama(client: Any, emb: Table) -> Contender:
     vs = BrunoVectorStore(store, collection=COLLECTION)
 
     def ingest(texts: list[str], metas: list[dict[str, Any]]) -> None:
-        vs.add(_nodes(texts, metas, emb))
+        vs.add(nodes(texts, metas, emb))
 
     def query(q: list[float], topic: str) -> list[int]:
-        return [int(n.metadata["i"]) for n in vs.query(_li_query(q, topic)).nodes]
+        return [int(n.metadata["i"]) for n in vs.query(llama_query(q, topic)).nodes]
 
     return ingest, query
 
@@ -193,10 +146,10 @@ def official_llama(client: Any, emb: Table) -> Contender:
     vs = ChromaVectorStore(chroma_collection=col)
 
     def ingest(texts: list[str], metas: list[dict[str, Any]]) -> None:
-        vs.add(_nodes(texts, metas, emb))
+        vs.add(nodes(texts, metas, emb))
 
     def query(q: list[float], topic: str) -> list[int]:
-        return [int(n.metadata["i"]) for n in vs.query(_li_query(q, topic)).nodes]
+        return [int(n.metadata["i"]) for n in vs.query(llama_query(q, topic)).nodes]
 
     return ingest, query
 
@@ -312,69 +265,23 @@ def main() -> None:
     args = ap.parse_args()
     texts, vecs, metas = data(args.records, args.dim)
     emb = Table(texts, vecs)
-    rng = random.Random(7)
-    queries = [
-        (rng.randrange(args.records), f"t{rng.randrange(TOPICS)}") for _ in range(args.queries)
-    ]
-    truth = [exact_top(vecs, metas, vecs[i], t) for i, t in queries]
+    queries, truth = queries_and_truth(vecs, metas, args.queries)
     client, engine, done = make_client(args)
-    rows: dict[str, tuple[float, float, float, float] | str] = {}
-    names = [n for n in CONTENDERS if n in (set(args.only.split(",")) if args.only
-                                            else set(CONTENDERS))]
-    ingests: dict[str, list[float]] = {n: [] for n in names}
-    times: dict[str, list[float]] = {n: [] for n in names}
-    recalls: dict[str, list[float]] = {n: [] for n in names}
+    wanted = set(args.only.split(",")) if args.only else set(CONTENDERS)
+    makers = {name: (lambda r, make=make: make(client, emb))
+              for name, (_, make) in CONTENDERS.items() if name in wanted}
     try:
-        for r in range(args.rounds):
-            for name in names[r % len(names):] + names[: r % len(names)]:
-                if isinstance(rows.get(name), str):
-                    continue
-                ingest, query = CONTENDERS[name][1](client, emb)
-                if hasattr(ingest, "prepare"):
-                    ingest.prepare(texts, metas)
-                began = time.perf_counter()
-                try:
-                    ingest(texts, metas)
-                except Exception as exc:  # noqa: BLE001 - the failure is the result
-                    rows[name] = f"fails: {type(exc).__name__}: {str(exc)[:90]}"
-                    print(f"  {name}: {rows[name]}", file=sys.stderr)
-                    continue
-                ingests[name].append(time.perf_counter() - began)
-                for (i, topic), want in zip(queries, truth, strict=True):
-                    began = time.perf_counter()
-                    got = query(vecs[i].tolist(), topic)
-                    times[name].append(time.perf_counter() - began)
-                    recalls[name].append(len(set(got) & want) / 10)
-                print(f"  round {r + 1} {name}: ingest {ingests[name][-1]:.2f} s",
-                      file=sys.stderr)
+        def isolate() -> None:  # Chroma's metadata index spans every collection: start empty
+            for col in client.list_collections():
+                client.delete_collection(col.name if hasattr(col, "name") else col)
+
+        results = run_turns(makers, texts, vecs, metas, queries, truth, args.rounds,
+                            isolate=isolate)
     finally:
         done()
-    for name in names:
-        if isinstance(rows.get(name), str) or not ingests[name]:
-            continue
-        ts = sorted(times[name])
-        rows[name] = (statistics.median(ingests[name]), statistics.median(ts),
-                      ts[min(len(ts) - 1, int(0.95 * len(ts)))], statistics.mean(recalls[name]))
-    rows = {n: rows[n] for n in names if n in rows}
     print(f"\n{args.records} x {args.dim} random unit vectors, filtered top-10 (1/{TOPICS} of "
           f"the records), {args.queries} queries x {args.rounds} rounds, engine: {engine}\n")
-    print("| store | ingest s | ingest vs official | filtered p50 ms | p95 ms | "
-          "p50 vs official | recall@10 |")
-    print("|---|---|---|---|---|---|---|")
-    for name, row in rows.items():
-        if isinstance(row, str):
-            print(f"| {name} | {row} | | | | | |")
-            continue
-        ingest_s, p50, p95, recall = row
-        base = rows.get(CONTENDERS[name][0])
-        vs_ingest = vs_p50 = "n/a"
-        if isinstance(base, tuple):
-            vs_ingest = f"{base[0] / ingest_s:.2f}x"
-            vs_p50 = f"{base[1] / p50:.2f}x"
-        print(f"| {name} | {ingest_s:.2f} | {vs_ingest} | {p50 * 1000:.1f} | "
-              f"{p95 * 1000:.1f} | {vs_p50} | {recall:.3f} |")
-    print("\n(ingest: median of the rounds; ratios: the official time over this row's, above 1 "
-          "is faster)")
+    print_table([(None, results)], lambda name: CONTENDERS[name][0])
 
 
 if __name__ == "__main__":

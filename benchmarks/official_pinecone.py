@@ -41,47 +41,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from langchain_core.embeddings import Embeddings  # noqa: E402
+from official import TOPICS, Table, data, exact_top, llama_query, nodes  # noqa: E402
 from pinecone import Pinecone  # noqa: E402
 
 from bruno_memory_integrations import open_store  # noqa: E402
 
-TOPICS = 17
 KEY = "standin-key"
-
-
-class Table(Embeddings):
-    """Precomputed vectors by text: embedding costs nothing and is the same for all."""
-
-    def __init__(self, texts: list[str], vectors: np.ndarray) -> None:
-        self.by_text = {t: v.tolist() for t, v in zip(texts, vectors, strict=True)}
-        self.dim = vectors.shape[1]
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [self.by_text.get(t) or [1.0] + [0.0] * (self.dim - 1) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.by_text[text]
-
-
-def data(n: int, dim: int) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
-    rng = np.random.default_rng(42)
-    vecs = rng.standard_normal((n, dim)).astype(np.float64)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    texts = [f"document {i} about topic {i % TOPICS}" for i in range(n)]
-    metas = [{"topic": f"t{i % TOPICS}", "i": i} for i in range(n)]
-    return texts, vecs, metas
-
-
-def exact_top(vecs: np.ndarray, metas: list[dict[str, Any]], q: np.ndarray, topic: str
-              ) -> set[int]:
-    idx = np.array([i for i, m in enumerate(metas) if m["topic"] == topic])
-    return {int(i) for i in idx[np.argsort(-(vecs[idx] @ q))[:10]]}
 
 
 def start_standin(dim: int) -> tuple[subprocess.Popen[str], str]:
@@ -118,24 +86,6 @@ def raw_sdk(host: str, key: str, emb: Table) -> Contender:
     return ingest, query, lambda: index.delete(delete_all=True, namespace=ns)
 
 
-def _nodes(texts: list[str], metas: list[dict[str, Any]], emb: Table) -> list[Any]:
-    from llama_index.core.schema import TextNode
-
-    return [TextNode(id_=str(uuid.UUID(int=i)), text=t, metadata=m, embedding=emb.by_text[t])
-            for i, (t, m) in enumerate(zip(texts, metas, strict=True))]
-
-
-def _li_query(q: list[float], topic: str) -> Any:
-    from llama_index.core.vector_stores.types import (
-        ExactMatchFilter,
-        MetadataFilters,
-        VectorStoreQuery,
-    )
-
-    filters = MetadataFilters(filters=[ExactMatchFilter(key="topic", value=topic)])
-    return VectorStoreQuery(query_embedding=q, similarity_top_k=10, filters=filters)
-
-
 def official_llama(host: str, key: str, emb: Table) -> Contender:
     from llama_index.vector_stores.pinecone import PineconeVectorStore
 
@@ -144,10 +94,10 @@ def official_llama(host: str, key: str, emb: Table) -> Contender:
     vs = PineconeVectorStore(pinecone_index=index, namespace=ns)
 
     def ingest(texts: list[str], metas: list[dict[str, Any]]) -> None:
-        vs.add(_nodes(texts, metas, emb))
+        vs.add(nodes(texts, metas, emb))
 
     def query(q: list[float], topic: str) -> list[int]:
-        return [int(n.metadata["i"]) for n in vs.query(_li_query(q, topic)).nodes]
+        return [int(n.metadata["i"]) for n in vs.query(llama_query(q, topic)).nodes]
 
     return ingest, query, lambda: index.delete(delete_all=True, namespace=ns)
 
@@ -164,10 +114,10 @@ def bruno_llama(host: str, key: str, emb: Table) -> Contender:
     vs = BrunoVectorStore(store, collection="bench")
 
     def ingest(texts: list[str], metas: list[dict[str, Any]]) -> None:
-        vs.add(_nodes(texts, metas, emb))
+        vs.add(nodes(texts, metas, emb))
 
     def query(q: list[float], topic: str) -> list[int]:
-        return [int(n.metadata["i"]) for n in vs.query(_li_query(q, topic)).nodes]
+        return [int(n.metadata["i"]) for n in vs.query(llama_query(q, topic)).nodes]
 
     return ingest, query, lambda: store.drop_collection("bench")
 

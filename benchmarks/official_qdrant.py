@@ -9,13 +9,12 @@ Run on demand (never in tests):
 Everything runs in one process on the same engine: qdrant-client's local mode in
 memory (Qdrant's Python emulation: no Qdrant server can run here; with
 ``--url http://host:6333`` every store uses that server instead). Each contender
-gets a fresh engine, ingests the same records with precomputed vectors (random
-unit vectors; the embedding model is out of the measurement), then answers the
-same filtered top-10 queries. Contenders take turns: each round measures every
-one of them, in an order rotated by one each round, so load from elsewhere on a
-shared machine falls on all of them. Recall@10 is measured against exact search
-(numpy over the filtered records). Prints medians over the rounds (ingest), p50
-and p95 over every query of every round, and ratios to the official integration.
+gets a fresh engine and ingests the same records with precomputed vectors (random
+unit vectors; the embedding model is out of the measurement); then every contender
+answers the same filtered top-10 queries, taking turns query by query
+(``official.run_turns``). Recall@10 is measured against exact search (numpy over the
+filtered records). Prints medians over the rounds (ingest), p50 and p95 over every
+query of every round, and ratios to the official integration.
 
 * ``bruno LangChain``: ``BrunoVectorStore.add_texts`` / ``similarity_search_by_vector``.
 * ``langchain-qdrant``: ``QdrantVectorStore`` defaults (``add_texts`` in batches of 64).
@@ -33,59 +32,30 @@ and p95 over every query of every round, and ratios to the official integration.
 from __future__ import annotations
 
 import argparse
-import random
-import statistics
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from langchain_core.embeddings import Embeddings  # noqa: E402
+from official import (  # noqa: E402
+    TOPICS,
+    Contender,
+    Table,
+    data,
+    llama_query,
+    nodes,
+    print_table,
+    queries_and_truth,
+    run_turns,
+)
 from qdrant_client import QdrantClient, models  # noqa: E402
 
 from bruno_memory_integrations import open_store  # noqa: E402
 
-TOPICS = 17
 COLLECTION = "bench"
-
-
-class Table(Embeddings):
-    """Precomputed vectors by text: embedding costs nothing and is the same for all."""
-
-    def __init__(self, texts: list[str], vectors: np.ndarray) -> None:
-        self.by_text = {t: v.tolist() for t, v in zip(texts, vectors, strict=True)}
-        self.dim = vectors.shape[1]
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        # Unknown texts (an integration's probe for the dimension) get a fixed vector.
-        return [self.by_text.get(t) or [1.0] + [0.0] * (self.dim - 1) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.by_text[text]
-
-
-def data(n: int, dim: int) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
-    rng = np.random.default_rng(42)
-    vecs = rng.standard_normal((n, dim)).astype(np.float64)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    texts = [f"document {i} about topic {i % TOPICS}" for i in range(n)]
-    metas = [{"topic": f"t{i % TOPICS}", "i": i} for i in range(n)]
-    return texts, vecs, metas
-
-
-def exact_top(
-    vecs: np.ndarray, metas: list[dict[str, Any]], q: np.ndarray, topic: str
-) -> set[int]:
-    idx = np.array([i for i, m in enumerate(metas) if m["topic"] == topic])
-    sims = vecs[idx] @ q
-    return {int(i) for i in idx[np.argsort(-sims)[:10]]}
 
 
 def client(url: str | None) -> QdrantClient:
@@ -93,9 +63,6 @@ def client(url: str | None) -> QdrantClient:
 
 
 # ------------------------------------------------------------------ contenders
-Contender = tuple[Callable[..., Any], Callable[..., Any]]
-
-
 def bruno_langchain(url: str | None, emb: Table) -> Contender:
     from bruno_memory_integrations.langchain import BrunoVectorStore
 
@@ -135,24 +102,6 @@ def official_langchain(url: str | None, emb: Table) -> Contender:
     return ingest, query
 
 
-def _nodes(texts: list[str], metas: list[dict[str, Any]], emb: Table) -> list[Any]:
-    from llama_index.core.schema import TextNode
-
-    return [TextNode(id_=str(uuid.UUID(int=i)), text=t, metadata=m, embedding=emb.by_text[t])
-            for i, (t, m) in enumerate(zip(texts, metas, strict=True))]
-
-
-def _li_query(q: list[float], topic: str) -> Any:
-    from llama_index.core.vector_stores.types import (
-        ExactMatchFilter,
-        MetadataFilters,
-        VectorStoreQuery,
-    )
-
-    filters = MetadataFilters(filters=[ExactMatchFilter(key="topic", value=topic)])
-    return VectorStoreQuery(query_embedding=q, similarity_top_k=10, filters=filters)
-
-
 def bruno_llama(url: str | None, emb: Table) -> Contender:
     from bruno_memory_integrations.llama_index import BrunoVectorStore
 
@@ -160,10 +109,10 @@ def bruno_llama(url: str | None, emb: Table) -> Contender:
     vs = BrunoVectorStore(store, collection=COLLECTION)
 
     def ingest(texts: list[str], metas: list[dict[str, Any]]) -> None:
-        vs.add(_nodes(texts, metas, emb))
+        vs.add(nodes(texts, metas, emb))
 
     def query(q: list[float], topic: str) -> list[int]:
-        return [int(n.metadata["i"]) for n in vs.query(_li_query(q, topic)).nodes]
+        return [int(n.metadata["i"]) for n in vs.query(llama_query(q, topic)).nodes]
 
     return ingest, query
 
@@ -174,10 +123,10 @@ def official_llama(url: str | None, emb: Table) -> Contender:
     vs = QdrantVectorStore(client=client(url), collection_name=f"li{uuid.uuid4().hex[:8]}")
 
     def ingest(texts: list[str], metas: list[dict[str, Any]]) -> None:
-        vs.add(_nodes(texts, metas, emb))
+        vs.add(nodes(texts, metas, emb))
 
     def query(q: list[float], topic: str) -> list[int]:
-        return [int(n.metadata["i"]) for n in vs.query(_li_query(q, topic)).nodes]
+        return [int(n.metadata["i"]) for n in vs.query(llama_query(q, topic)).nodes]
 
     return ingest, query
 
@@ -257,48 +206,14 @@ def main() -> None:
     args = ap.parse_args()
     texts, vecs, metas = data(args.records, args.dim)
     emb = Table(texts, vecs)
-    rng = random.Random(7)
-    queries = [
-        (rng.randrange(args.records), f"t{rng.randrange(TOPICS)}") for _ in range(args.queries)
-    ]
-    truth = [exact_top(vecs, metas, vecs[i], t) for i, t in queries]
-    names = list(CONTENDERS)
-    ingests: dict[str, list[float]] = {n: [] for n in names}
-    times: dict[str, list[float]] = {n: [] for n in names}
-    recalls: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(args.rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
-            ingest, query = CONTENDERS[name](args.url, emb)
-            if hasattr(ingest, "prepare"):
-                ingest.prepare(texts, metas)
-            began = time.perf_counter()
-            ingest(texts, metas)
-            ingests[name].append(time.perf_counter() - began)
-            for (i, topic), want in zip(queries, truth, strict=True):
-                began = time.perf_counter()
-                got = query(vecs[i].tolist(), topic)
-                times[name].append(time.perf_counter() - began)
-                recalls[name].append(len(set(got) & want) / 10)
-            print(f"  round {r + 1} {name}: ingest {ingests[name][-1]:.2f} s", file=sys.stderr)
-    rows = {}
-    for name in names:
-        ts = sorted(times[name])
-        rows[name] = (statistics.median(ingests[name]), statistics.median(ts),
-                      ts[min(len(ts) - 1, int(0.95 * len(ts)))], statistics.mean(recalls[name]))
+    queries, truth = queries_and_truth(vecs, metas, args.queries)
+    makers = {name: (lambda r, make=make: make(args.url, emb)) for name, make in CONTENDERS.items()}
+    results = run_turns(makers, texts, vecs, metas, queries, truth, args.rounds)
     engine = args.url or "qdrant-client local mode (:memory:)"
     print(f"\n{args.records} x {args.dim} random unit vectors, filtered top-10 (1/{TOPICS} of "
           f"the records), {args.queries} queries x {args.rounds} rounds, engine: {engine}\n")
-    print("| store | ingest s | ingest vs official | filtered p50 ms | p95 ms | "
-          "p50 vs official | recall@10 |")
-    print("|---|---|---|---|---|---|---|")
-    for name, (ingest_s, p50, p95, recall) in rows.items():
-        official = rows["llama-index-vector-stores-qdrant" if "Llama" in name
-                        or name.startswith("llama") else "langchain-qdrant"]
-        print(f"| {name} | {ingest_s:.2f} | {official[0] / ingest_s:.2f}x | "
-              f"{p50 * 1000:.1f} | {p95 * 1000:.1f} | {official[1] / p50:.2f}x | "
-              f"{recall:.3f} |")
-    print("\n(ingest: median of the rounds; ratios: the official integration's time over this "
-          "row's, above 1 is faster; raw rows against langchain-qdrant)")
+    print_table([(None, results)], lambda name: "llama-index-vector-stores-qdrant"
+                if "Llama" in name or name.startswith("llama") else "langchain-qdrant")
 
 
 if __name__ == "__main__":

@@ -350,6 +350,43 @@ def check_metadata(metadata: Any, nested: bool = True) -> dict[str, Any]:
     """
     if metadata is None:
         return {}
+    if type(metadata) is dict:
+        copy = _plain_copy(metadata)
+        if copy is not None:
+            return copy
+    return _check_metadata(metadata, nested)
+
+
+#: Largest magnitude of a float kept as it is (canonical_number turns larger ones into ints).
+_PLAIN_FLOAT = float(2**53)
+
+
+def _plain_copy(metadata: dict[Any, Any]) -> dict[str, Any] | None:
+    """What :func:`_check_metadata` returns for the usual metadata, by a shorter road:
+    ASCII string keys, values of exactly ``str`` (ASCII), ``bool``, ``None``, ``int``
+    within 64 bits or ``float`` finite and below 2**53. ``None`` for anything else,
+    which takes the full check."""
+    copy: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if type(key) is not str or not key or not key.isascii() or "\x00" in key:
+            return None
+        kind = type(value)
+        if kind is str:
+            if not value.isascii() or "\x00" in value:
+                return None
+        elif kind is int:
+            if not -(2**63) < value < 2**63:
+                return None
+        elif kind is float:
+            if not -_PLAIN_FLOAT < value < _PLAIN_FLOAT:  # also False for NaN
+                return None
+        elif value is not None and kind is not bool:
+            return None
+        copy[key] = value
+    return copy
+
+
+def _check_metadata(metadata: Any, nested: bool) -> dict[str, Any]:
     if not isinstance(metadata, Mapping):
         raise InvalidMetadataError(f"metadata must be a dict, got {type(metadata).__name__}")
     fix = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import subprocess
@@ -220,7 +221,6 @@ def test_checked_metadata_is_a_plain_independent_copy_whatever_its_shape() -> No
     """The flat fast path of check_metadata and its JSON round trip give the same
     copy: plain types, tuples as lists, big whole floats as ints, nothing shared."""
     import enum
-    import json
 
     from bruno_memory_integrations.validation import check_metadata
 
@@ -256,6 +256,46 @@ def test_checked_metadata_is_a_plain_independent_copy_whatever_its_shape() -> No
     assert type(check_metadata(cases[2])["e"]) is int
     assert type(check_metadata(cases[2])["sub"]) is str
     assert math.copysign(1.0, check_metadata(cases[1])["neg"]) == -1.0
+
+
+def test_plain_metadata_takes_a_shortcut_to_the_same_result() -> None:
+    """check_metadata's shortcut for flat, plain metadata gives exactly what the full
+    check gives (values, types, key order), and leaves anything else to it."""
+    import enum
+
+    from bruno_memory_integrations.errors import InvalidMetadataError
+    from bruno_memory_integrations.validation import _check_metadata, _plain_copy, check_metadata
+
+    class Kind(enum.IntEnum):
+        A = 1
+
+    class Text(str):
+        __slots__ = ()
+
+    def outcome(fn, md):  # type: ignore[no-untyped-def]
+        try:
+            got = fn(md)
+        except InvalidMetadataError as exc:
+            return str(exc)
+        return got, json.dumps(got), [type(v) for v in got.values()]
+
+    rng = random.Random(11)
+    values = [
+        "", "plain", "ünï", "nul\x00", "\ud800", Text("sub"), 0, -1, 2**63 - 1, -(2**63) + 1,
+        2**63, -(2**63), True, False, None, 0.0, -0.0, 1.5, 2.0**53 - 1, 2.0**53, -(2.0**53),
+        9.3e18, 1e300, math.nan, math.inf, Kind.A, ["a", "b"], ("a",), [1], {"n": 1}, b"x",
+    ]
+    keys = ["k", "key two", "ключ", "", "nul\x00", 3, "x" * 300]
+    cases = [{rng.choice(keys): rng.choice(values) for _ in range(rng.randint(0, 5))}
+             for _ in range(3000)]
+    cases += [{"k": v} for v in values] + [{k: 1} for k in keys]
+    plain = 0
+    for md in cases:
+        assert outcome(check_metadata, md) == outcome(lambda m: _check_metadata(m, True), md), md
+        plain += _plain_copy(md) is not None
+    assert 300 < plain < len(cases)  # both roads were taken
+    out = check_metadata({"a": -0.0})
+    assert math.copysign(1.0, out["a"]) == -1.0
 
 
 def test_vector_check_rounds_and_refuses_exactly_as_the_reference_rule() -> None:

@@ -68,7 +68,9 @@ def record_row(ckey: str, rec: Record) -> dict[str, Any]:
         "v": rec.vector or [],
         "t": _checked(rec.text, f"the text of record {rec.id!r}"),
         "m": _checked(metadata_json(rec.metadata), f"the metadata of {rec.id!r}"),
-        "f": filter_fields(rec.metadata, tokenize(rec.text)),
+        # JSON text, not a dict: pymilvus checks text with one orjson.loads, where it
+        # walks a dict value by value looking for numpy types (most of its time per row).
+        "f": metadata_json(filter_fields(rec.metadata, tokenize(rec.text))),
     }
 
 

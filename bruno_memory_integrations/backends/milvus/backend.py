@@ -166,19 +166,29 @@ class MilvusBackend(Backend):
             if qname in self._ready:
                 return qname
         exists = yield q.call("has_collection", collection_name=qname)
-        loaded = False
+        loaded = created = False
         if not exists:
+            kwargs = make()
+            index = kwargs.pop("index_params", None)
             reply = yield q.soft_call(
-                "create_collection", collection_name=qname, consistency_level="Strong", **make()
+                "create_collection", collection_name=qname, consistency_level="Strong", **kwargs
             )
             if isinstance(reply, Exception) and "already exist" not in str(reply).lower():
                 raise reply
+            created = not isinstance(reply, Exception)
+            if created and index is not None:
+                yield q.call("create_index", collection_name=qname, index_params=index)
         else:
             state = yield q.call("get_load_state", collection_name=qname)
             loaded = "loaded" in str(state.get("state", "")).lower().replace("notload", "")
-        if not loaded:
-            # Milvus Lite releases collections when a file is reopened; a server keeps them
-            # loaded (create_collection with an index loads too, so this returns at once).
+        if created:
+            # A server takes about 3 s to load even an empty collection: the load starts
+            # here and the first read waits for it (connection.py), so writes and the
+            # loads of the store's two collections overlap instead of queueing.
+            yield q.call("load_collection", collection_name=qname, **{q.NO_WAIT: True})
+        elif not loaded:
+            # Milvus Lite releases collections when a file is reopened; a server keeps
+            # them loaded.
             yield q.call("load_collection", collection_name=qname)
         with self._lock:
             self._ready.add(qname)

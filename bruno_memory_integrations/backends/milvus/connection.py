@@ -27,7 +27,7 @@ from pymilvus.exceptions import MilvusException
 
 from ...errors import BackendError, BackendUnavailableError, ConfigurationError, StoreClosedError
 from ..loops import LoopClients
-from .query import UPSERT_COLUMNS, Call, rows_of
+from .query import NO_WAIT, UPSERT_COLUMNS, Call, rows_of
 
 __all__ = ["Connection"]
 
@@ -40,6 +40,10 @@ _READS = ("query", "search")
 #: (server, collection) whose next read is Strong (a delete happened), for every store
 #: of this process (like pymilvus' own record of the last insert per collection).
 _STRONG_NEXT: set[tuple[str, str]] = set()
+#: (server, collection) whose load was started without waiting (a new collection):
+#: the next read or delete on it waits for the load first.
+_LOADING: set[tuple[str, str]] = set()
+_NEEDS_LOAD = ("query", "search", "delete")
 _UNAVAILABLE_TEXT = ("fail connecting", "unavailable", "deadline exceeded", "connection refused")
 
 
@@ -177,11 +181,21 @@ class Connection:
             _STRONG_NEXT.add((self.description, step.kwargs["collection_name"]))
         return step.kwargs
 
+    def _load_key(self, step: Call) -> tuple[str, str]:
+        return (self.description, str(step.kwargs.get("collection_name", "")))
+
     def execute(self, step: Call) -> Any:
         if self._closed or self._sync is None:
             raise StoreClosedError("this Milvus store is closed")
         try:
             with _quiet():
+                if step.method in _NEEDS_LOAD and (key := self._load_key(step)) in _LOADING:
+                    self._sync.load_collection(key[1])  # returns once the load is done
+                    _LOADING.discard(key)
+                if step.method == "load_collection" and step.kwargs.get(NO_WAIT):
+                    reply = self._sync.load_collection(**step.kwargs)
+                    _LOADING.add(self._load_key(step))
+                    return reply
                 if step.method == UPSERT_COLUMNS:
                     return self._upsert_columns(self._sync, step.kwargs)
                 return getattr(self._sync, step.method)(**self._kwargs(step))
@@ -229,6 +243,12 @@ class Connection:
         try:
             client = await self._aclient()
             with _quiet():
+                if step.method in _NEEDS_LOAD and (key := self._load_key(step)) in _LOADING:
+                    await client.load_collection(key[1])  # returns once the load is done
+                    _LOADING.discard(key)
+                if step.method == "load_collection":  # the async client always waits
+                    kwargs = {k: v for k, v in step.kwargs.items() if k != NO_WAIT}
+                    return await client.load_collection(**kwargs)
                 if step.method == UPSERT_COLUMNS:
                     return await self._aupsert_columns(client, step.kwargs)
                 return await getattr(client, step.method)(**self._kwargs(step))

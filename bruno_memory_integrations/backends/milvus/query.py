@@ -70,6 +70,9 @@ def soft_call(method: str, **kwargs: Any) -> Call:
 
 #: The step that upserts rows given as columns (``Connection`` runs it).
 UPSERT_COLUMNS = "upsert_columns"
+#: pymilvus' keyword for a ``load_collection`` that returns before the load is done
+#: (``Connection`` then makes the collection's first read wait for it).
+NO_WAIT = "_async"
 
 
 def upsert_columns(qname: str, rows: list[dict[str, Any]], schema: dict[str, Any]) -> Call:

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("pymilvus", reason="the milvus extra (pymilvus) is not installed")
 
-from bruno_memory_integrations import Store, open_store
+from bruno_memory_integrations import Record, Store, open_store
 from bruno_memory_integrations.testing import ConformanceTests
 
 try:
@@ -110,6 +110,30 @@ def test_async_clients_close_with_their_event_loop(request: pytest.FixtureReques
         assert conn.open_async_clients == 0
         asyncio.run(use(b"2"))
         assert conn.open_async_clients == 0
+    finally:
+        store.close()
+
+
+def test_a_new_collection_loads_while_it_is_written(request: pytest.FixtureRequest) -> None:
+    """On a server, a new collection's load starts without waiting; the first read
+    waits for it and sees every record written meanwhile."""
+    import uuid
+
+    from bruno_memory_integrations.backends.milvus import connection
+
+    store = open_store(request.getfixturevalue("milvus_url"), prefix=f"ld{uuid.uuid4().hex[:8]}")
+    try:
+        dim = 7  # a new prefix: new physical collections
+        records = [Record(str(i), f"text {i}", [float(i + 1)] + [0.5] * (dim - 1), {"i": i})
+                   for i in range(50)]
+        store.upsert("c", records)
+        conn = store.backend._conn  # type: ignore[attr-defined]
+        pending = {key for key in connection._LOADING if key[0] == conn.description}
+        assert pending, "the records collection's load was waited for at creation"
+        hits = store.search("c", records[3].vector or [], k=3, filter={"i": {"$lt": 10}})
+        assert hits[0].record.id == "3" and len(hits) == 3
+        assert not pending & connection._LOADING  # the read waited, and said so
+        assert store.count("c") == 50
     finally:
         store.close()
 

@@ -188,15 +188,6 @@ _SAFE_LARGEST = MAX_VECTOR_COMPONENT * (1 - 2**-20)
 _SAFE_SMALLEST = MIN_VECTOR_COMPONENT * (1 + 2**-20)
 
 
-def _max_magnitude(values: array[float]) -> float:
-    """The largest magnitude of a float32 array (numpy: imported on first use, as the
-    package imports no numpy until a store needs it)."""
-    import numpy as np
-
-    view = np.frombuffer(values, dtype=np.float32)
-    return float(max(view.max(), -view.min()))
-
-
 def _float32(values: list[float]) -> list[float]:
     """Check the magnitude rule and round every component to the nearest float32."""
     largest = max(max(values), -min(values))  # noqa: PLW3301 - no unpacking of the vector
@@ -228,35 +219,16 @@ def check_vector(vector: Any, dimension: int | None = None) -> list[float]:
     if hasattr(vector, "tolist"):
         vector = vector.tolist()
     if type(vector) is list and vector and countOf(map(type, vector), float) == len(vector):
-        # Fastest path, a list of floats (C-level loops only, no numpy): the norm
-        # bounds every component from above, and a norm of at least sqrt(n) times the
-        # smallest allowed magnitude means one component reaches it. NaN and infinity
-        # fail both bounds and take the paths below, which say what is wrong.
+        # Fast path, a list of floats (C-level loops only, no numpy): the norm bounds
+        # every component from above, and a norm of at least sqrt(n) times the smallest
+        # allowed magnitude means one component reaches it. Anything else (a vector of
+        # zeros, one near a limit, NaN, infinity, another length) takes the exact
+        # check below, which says what is wrong.
         norm = math.hypot(*vector)
         if _SAFE_SMALLEST * math.sqrt(len(vector)) <= norm <= _SAFE_LARGEST and (
             dimension is None or len(vector) == dimension
         ):
             return array("f", vector).tolist()
-    # Fast path for the common case, a list of finite floats (C-level loops only). A
-    # finite sum means no NaN or infinity; a sum that overflows takes the slow path.
-    if (
-        type(vector) is list
-        and vector
-        and set(map(type, vector)) == {float}
-        and math.isfinite(sum(vector))
-    ):
-        if dimension is not None and len(vector) != dimension:
-            raise InvalidVectorError(f"expected a vector of {dimension} numbers, got {len(vector)}")
-        # Round first, then check the magnitude of the float32 values with numpy (one
-        # pass in C, where max() and min() over the list are two passes comparing Python
-        # floats). Rounding moves a value by at most 2**-24 of itself, so a float32
-        # magnitude inside the margins below is inside the limits for the values given;
-        # near a limit, or for a vector of zeros, the exact check decides.
-        rounded = array("f", vector)
-        largest = _max_magnitude(rounded)
-        if _SAFE_SMALLEST <= largest <= _SAFE_LARGEST:
-            return rounded.tolist()
-        return _float32(vector)
     if isinstance(vector, (str, bytes)) or not isinstance(vector, Sequence):
         raise InvalidVectorError(f"a vector must be a list of numbers, got {type(vector).__name__}")
     if not vector:

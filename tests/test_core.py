@@ -299,10 +299,10 @@ def test_plain_metadata_takes_a_shortcut_to_the_same_result() -> None:
 
 
 def test_vector_check_rounds_and_refuses_exactly_as_the_reference_rule() -> None:
-    """check_vector's fast path (rounding first, magnitude checked on the float32
-    values) gives the same values, and refuses the same vectors with the same error,
-    as the reference rule applied to the values given: also right at the limits,
-    where float32 rounding could move a component across one."""
+    """check_vector's fast path (the magnitude bounds taken from the norm) gives the
+    same values, and refuses the same vectors with the same error, as the reference
+    rule applied to the values given: also right at the limits, where float32
+    rounding could move a component across one."""
     from array import array
 
     from bruno_memory_integrations.errors import InvalidVectorError
@@ -331,7 +331,7 @@ def test_vector_check_rounds_and_refuses_exactly_as_the_reference_rule() -> None
     for _ in range(300):
         scale = 10.0 ** rng.randint(-20, 20)
         vectors.append([rng.uniform(-1, 1) * scale for _ in range(rng.randint(1, 64))])
-    # The first fast path bounds components by the norm: long vectors whose norm is
+    # The fast path bounds components by the norm: long vectors whose norm is
     # past a limit while every component is inside it (and the reverse) decide right.
     for n in (2, 384, 3072):
         for f in (0.5, 0.999, 1.0, 1.001):

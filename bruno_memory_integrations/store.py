@@ -752,7 +752,7 @@ class Store:
             if len(hits) < fetch or _tie_key(hits[k - 1][1]) != _tie_key(hits[-1][1]):
                 break
             fetch *= 2  # the tie runs to the end of what came back: look further
-        hits.sort(key=lambda h: (round(h[1] / TIE_DISTANCE), h[0].id))  # _tie_key, inline
+        hits.sort(key=lambda h: (_tie_key(h[1]), h[0].id))
         return hits[:k]
 
     def search(

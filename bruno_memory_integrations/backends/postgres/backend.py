@@ -500,9 +500,7 @@ class PostgresBackend(Backend):
             ctx.specs.pop(collection, None)
             return []
         # pgvector's cosine distance to a zero vector is NaN (d != d); scores.py's is 1.
-        if include_vectors:
-            return [(_record(r, True), 1.0 if (d := r[-1]) != d else d) for r in rows]
-        return [(Record(r[0], r[1], None, r[2]), 1.0 if (d := r[-1]) != d else d) for r in rows]
+        return [(_record(r, include_vectors), 1.0 if (d := r[-1]) != d else d) for r in rows]
 
     def keyword_search(
         self, collection: str, query: str, k: int, where: FilterNode | None
